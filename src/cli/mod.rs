@@ -1,0 +1,144 @@
+//! The command line: clap definitions, resolved once into typed values, one file per
+//! subcommand. `run` returns the process exit code (listed in the README).
+
+mod generate;
+mod query;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::engine::EngineConfig;
+use crate::error::Error;
+use crate::output::Format;
+
+/// Exit code for usage errors (bad flags, unreadable payload file).
+pub const EXIT_USAGE: i32 = 2;
+
+/// flowlake: the Workflow source data API over a Parquet event lake.
+#[derive(Debug, Parser)]
+#[command(name = "flowlake", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Answer one payload; the response goes to stdout, errors to stderr as JSON.
+    Query(QueryArgs),
+    /// Write a deterministic synthetic lake.
+    Generate(generate::GenerateArgs),
+}
+
+/// Engine resources, shared by every subcommand that runs queries.
+#[derive(Debug, Args)]
+pub struct ResourceArgs {
+    /// Memory the query may hold (e.g. 512M, 2G); beyond it, it spills or fails cleanly.
+    #[arg(long, value_parser = parse_bytes)]
+    pub memory_limit: Option<usize>,
+    /// Parallelism of scans, joins and sorts (default: number of cores).
+    #[arg(long)]
+    pub target_partitions: Option<usize>,
+}
+
+impl ResourceArgs {
+    fn engine_config(&self) -> EngineConfig {
+        EngineConfig { target_partitions: self.target_partitions, memory_limit: self.memory_limit }
+    }
+}
+
+/// What identifies one request: the lake, the URL attributes and the payload.
+#[derive(Debug, Args)]
+pub struct RequestArgs {
+    /// Lake root: a local folder or s3://bucket/prefix.
+    #[arg(long, default_value = "data")]
+    pub lake: String,
+    /// organization_id (UUID).
+    #[arg(long = "org")]
+    pub organization_id: String,
+    /// workflow_id (UUID).
+    #[arg(long = "workflow")]
+    pub workflow_id: String,
+    /// Payload JSON file, or - for stdin.
+    #[arg(long)]
+    pub payload: PathBuf,
+}
+
+/// `QueryArgs` are the request plus the output format and resources.
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    pub request: RequestArgs,
+    /// Output encoding.
+    #[arg(long, value_enum, default_value = "json")]
+    pub format: Format,
+    #[command(flatten)]
+    pub resources: ResourceArgs,
+}
+
+/// Parses `123`, `64K`, `512M`, `2G` (powers of 1024).
+fn parse_bytes(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, ""),
+    };
+    let number: usize = digits.parse().map_err(|_| format!("'{text}' is not a size like 512M or 2G"))?;
+    let scale: usize = match unit.to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        _ => return Err(format!("unknown size unit '{unit}' (use K, M or G)")),
+    };
+    number.checked_mul(scale).ok_or_else(|| format!("'{text}' is too large"))
+}
+
+/// Parses the command line, runs the subcommand, and returns the exit code.
+pub fn run() -> i32 {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => return report(&Error::internal(format!("starting the async runtime: {e}"))),
+    };
+    runtime.block_on(async {
+        match cli.command {
+            Command::Query(args) => query::run(args).await,
+            Command::Generate(args) => generate::run(args).await,
+        }
+    })
+}
+
+/// Logs go to stderr, off unless `RUST_LOG` asks for them, so stdout stays the response.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "off".into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Prints the SPEC §5 error JSON on stderr and returns its exit code.
+pub fn report(error: &Error) -> i32 {
+    eprintln!("{}", error.to_json());
+    error.exit_code()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_take_binary_units() {
+        assert_eq!(parse_bytes("512M"), Ok(512 << 20));
+        assert_eq!(parse_bytes("2g"), Ok(2 << 30));
+        assert_eq!(parse_bytes("100"), Ok(100));
+        assert!(parse_bytes("12X").is_err());
+        assert!(parse_bytes("lots").is_err());
+    }
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,48 @@
+//! `flowlake query`: one payload in, one response out.
+
+use std::io::{Read, Write};
+
+use super::{EXIT_USAGE, QueryArgs, RequestArgs, report};
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::lake::LakeLocation;
+use crate::output::write_response;
+use crate::query::Query;
+
+/// Reads the payload named by `--payload` (`-` is stdin); failure is a usage error.
+pub(super) fn read_payload(request: &RequestArgs) -> Result<Vec<u8>, String> {
+    let mut bytes = Vec::new();
+    if request.payload.as_os_str() == "-" {
+        std::io::stdin().read_to_end(&mut bytes).map_err(|e| format!("reading the payload from stdin: {e}"))?;
+    } else {
+        bytes = std::fs::read(&request.payload)
+            .map_err(|e| format!("reading the payload file {}: {e}", request.payload.display()))?;
+    }
+    Ok(bytes)
+}
+
+pub(super) async fn run(args: QueryArgs) -> i32 {
+    let payload = match read_payload(&args.request) {
+        Ok(bytes) => bytes,
+        Err(message) => {
+            eprintln!("flowlake: {message}");
+            return EXIT_USAGE;
+        }
+    };
+    let mut sink = std::io::BufWriter::new(std::io::stdout());
+    let outcome = answer(&args, &payload, &mut sink).await;
+    let _ = sink.flush();
+    match outcome {
+        Ok(_) => 0,
+        Err(error) => report(&error),
+    }
+}
+
+/// Validates, plans and streams one request into `sink`; returns the number of rows.
+async fn answer(args: &QueryArgs, payload: &[u8], sink: &mut (dyn Write + Send)) -> Result<u64> {
+    let query = Query::from_request(&args.request.organization_id, &args.request.workflow_id, payload)?;
+    let engine = Engine::new(&args.resources.engine_config())?;
+    let lake = engine.open_lake(LakeLocation::parse(&args.request.lake)?).await?;
+    let response = engine.execute(&lake, &query).await?;
+    write_response(response, args.format, sink).await
+}

@@ -1,0 +1,82 @@
+//! The engine: the one `SessionContext`, lakes opened over it, and queries run on them.
+
+use datafusion::dataframe::DataFrame;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::error::{Error, Result};
+use crate::lake::{Lake, LakeLocation, WorkflowKind};
+use crate::output::Shape;
+use crate::plan;
+use crate::query::Query;
+
+/// Settings of the engine; the defaults suit a laptop.
+#[derive(Debug, Clone, Default)]
+pub struct EngineConfig {
+    /// Parallelism of scans, joins and sorts (default: the number of cores).
+    pub target_partitions: Option<usize>,
+    /// Bytes the engine's operators may hold before spilling or failing (default: none).
+    pub memory_limit: Option<usize>,
+}
+
+/// A query's rows, streamed, with the shape that says how to encode them.
+pub struct ResponseStream {
+    pub shape: Shape,
+    pub batches: SendableRecordBatchStream,
+}
+
+/// Runs Workflow source data queries over lakes.
+pub struct Engine {
+    ctx: SessionContext,
+}
+
+impl Engine {
+    /// Creates the engine and its `SessionContext` (the only place one is made).
+    pub fn new(config: &EngineConfig) -> Result<Engine> {
+        let mut session = SessionConfig::new().with_information_schema(false);
+        if let Some(partitions) = config.target_partitions {
+            session = session.with_target_partitions(partitions.max(1));
+        }
+        let options = session.options_mut();
+        // Filters are evaluated while decoding Parquet, cheapest first, so rows that fail
+        // them are never materialised.
+        options.execution.parquet.pushdown_filters = true;
+        options.execution.parquet.reorder_filters = true;
+        let mut runtime = RuntimeEnvBuilder::new();
+        if let Some(bytes) = config.memory_limit {
+            runtime = runtime.with_memory_limit(bytes, 1.0);
+        }
+        let runtime = runtime.build_arc()?;
+        Ok(Engine { ctx: SessionContext::new_with_config_rt(session, runtime) })
+    }
+
+    /// The DataFusion context (for `explain` and tests).
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// Opens a lake: registers its store and reads its catalog.
+    pub async fn open_lake(&self, location: LakeLocation) -> Result<Lake> {
+        Lake::open(location, self.ctx.runtime_env()).await
+    }
+
+    /// The plan of a validated query: checks the workflow (404, then 406 for its type),
+    /// lists the day folders, and builds the DataFrame.
+    pub async fn plan(&self, lake: &Lake, query: &Query) -> Result<DataFrame> {
+        let workflow = lake.catalog().workflow(query.organization_id, query.workflow_id)?;
+        if let WorkflowKind::Unsupported { kind } = &workflow.kind {
+            return Err(Error::UnsupportedWorkflowType { workflow_id: workflow.id.to_string(), kind: kind.clone() });
+        }
+        let events = lake.events_table(query.organization_id, &query.interval).await?;
+        let goal_names = lake.catalog().goal_names(query.organization_id).into_iter().collect();
+        plan::build(&self.ctx, events, query, workflow, goal_names)
+    }
+
+    /// Runs a query: its rows arrive batch by batch.
+    pub async fn execute(&self, lake: &Lake, query: &Query) -> Result<ResponseStream> {
+        let dataframe = self.plan(lake, query).await?;
+        let batches = dataframe.execute_stream().await?;
+        Ok(ResponseStream { shape: plan::shape_of(query), batches })
+    }
+}

@@ -1,0 +1,73 @@
+//! Where a lake lives: a local folder or an `s3://bucket/prefix` URL.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+
+/// A lake root, as given on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LakeLocation {
+    /// A folder on local disk (absolute once resolved).
+    Local(PathBuf),
+    /// A bucket and a key prefix (without leading or trailing `/`).
+    S3 { bucket: String, prefix: String },
+}
+
+impl LakeLocation {
+    /// Parses `s3://bucket/prefix` or a local path (made absolute; it need not exist yet,
+    /// so that `generate` can create it).
+    pub fn parse(text: &str) -> Result<LakeLocation> {
+        if let Some(rest) = text.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(Error::bad_request(format!("lake URL '{text}' has no bucket")));
+            }
+            return Ok(LakeLocation::S3 { bucket: bucket.to_string(), prefix: prefix.trim_matches('/').to_string() });
+        }
+        if text.contains("://") {
+            return Err(Error::bad_request(format!("lake '{text}': only local folders and s3:// URLs are supported")));
+        }
+        let path = PathBuf::from(text);
+        let absolute = if path.is_absolute() {
+            path
+        } else {
+            std::env::current_dir().map_err(|e| Error::internal(format!("current directory: {e}")))?.join(path)
+        };
+        Ok(LakeLocation::Local(absolute))
+    }
+}
+
+impl fmt::Display for LakeLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LakeLocation::Local(path) => write!(f, "{}", path.display()),
+            LakeLocation::S3 { bucket, prefix } if prefix.is_empty() => write!(f, "s3://{bucket}"),
+            LakeLocation::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s3_urls_split_bucket_and_prefix() {
+        assert_eq!(
+            LakeLocation::parse("s3://lake/events/2026/").unwrap(),
+            LakeLocation::S3 { bucket: "lake".into(), prefix: "events/2026".into() }
+        );
+        assert_eq!(LakeLocation::parse("s3://lake").unwrap().to_string(), "s3://lake");
+        assert!(LakeLocation::parse("s3:///x").is_err());
+        assert!(LakeLocation::parse("gs://lake").is_err());
+    }
+
+    #[test]
+    fn local_paths_become_absolute() {
+        match LakeLocation::parse("data").unwrap() {
+            LakeLocation::Local(p) => assert!(p.is_absolute() && p.ends_with("data")),
+            other => panic!("{other:?}"),
+        }
+    }
+}
