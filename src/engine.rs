@@ -80,3 +80,33 @@ impl Engine {
         Ok(ResponseStream { shape: plan::shape_of(query), batches })
     }
 }
+
+impl Engine {
+    /// The optimized logical plan and the physical plan of a query, as text. With
+    /// `analyze`, the query runs and the physical plan carries its metrics (rows, bytes,
+    /// files and row groups pruned).
+    pub async fn explain(&self, lake: &Lake, query: &Query, analyze: bool) -> Result<String> {
+        use datafusion::physical_plan::display::DisplayableExecutionPlan;
+        use futures::StreamExt;
+
+        let dataframe = self.plan(lake, query).await?;
+        let (state, logical) = dataframe.into_parts();
+        let optimized = state.optimize(&logical)?;
+        let physical = state.create_physical_plan(&logical).await?;
+        let mut text = format!("== logical plan ==\n{}\n\n", optimized.display_indent());
+        if analyze {
+            let mut stream = datafusion::physical_plan::execute_stream(std::sync::Arc::clone(&physical), self.ctx.task_ctx())?;
+            let mut rows = 0usize;
+            while let Some(batch) = stream.next().await {
+                rows += batch?.num_rows();
+            }
+            text.push_str(&format!(
+                "== physical plan with metrics ({rows} rows) ==\n{}",
+                DisplayableExecutionPlan::with_metrics(physical.as_ref()).indent(true)
+            ));
+        } else {
+            text.push_str(&format!("== physical plan ==\n{}", DisplayableExecutionPlan::new(physical.as_ref()).indent(true)));
+        }
+        Ok(text)
+    }
+}

@@ -1,6 +1,7 @@
 //! The command line: clap definitions, resolved once into typed values, one file per
 //! subcommand. `run` returns the process exit code (listed in the README).
 
+mod explain;
 mod generate;
 mod query;
 
@@ -27,6 +28,8 @@ pub struct Cli {
 enum Command {
     /// Answer one payload; the response goes to stdout, errors to stderr as JSON.
     Query(QueryArgs),
+    /// Show the logical and physical plan of a query, with pruning (`--analyze` runs it).
+    Explain(explain::ExplainArgs),
     /// Write a deterministic synthetic lake.
     Generate(generate::GenerateArgs),
 }
@@ -106,6 +109,7 @@ pub fn run() -> i32 {
     runtime.block_on(async {
         match cli.command {
             Command::Query(args) => query::run(args).await,
+            Command::Explain(args) => explain::run(args).await,
             Command::Generate(args) => generate::run(args).await,
         }
     })

@@ -60,7 +60,12 @@ pub async fn generate(store: Arc<dyn ObjectStore>, root: &Path, options: &Genera
             let mut events = std::mem::take(&mut carried);
             let mut today_count = events.iter().filter(|e| e.timestamp_us < end).count();
             while today_count < options.events_per_day {
-                let session_start = rng.random_range(start..end);
+                // Some sessions start just before midnight and continue the next day.
+                let session_start = if rng.random_bool(0.05) {
+                    end - rng.random_range(1..600 * 1_000_000)
+                } else {
+                    rng.random_range(start..end)
+                };
                 for event in session::simulate(&org, &mut rng, session_start) {
                     today_count += usize::from(event.timestamp_us < end);
                     events.push(event);
