@@ -12,7 +12,6 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use datafusion::common::ScalarValue;
 use datafusion::datasource::listing::PartitionedFile;
-use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use futures::{StreamExt, TryStreamExt};
@@ -158,10 +157,7 @@ impl Lake {
     pub async fn events_table(&self, organization_id: Uuid, interval: &Interval) -> Result<DayPartitions> {
         let files = self.day_files(organization_id, interval).await?;
         let metadata_cache = self.runtime.cache_manager.get_file_metadata_cache();
-        let reader = reader::CheckedReaderFactory::new(
-            CachedParquetFileReaderFactory::new(Arc::clone(&self.store), metadata_cache),
-            self.display_prefix.clone(),
-        );
+        let reader = reader::CheckedReaderFactory::new(Arc::clone(&self.store), metadata_cache, self.display_prefix.clone());
         Ok(DayPartitions::new(self.store_url.clone(), files, Arc::new(reader)))
     }
 }

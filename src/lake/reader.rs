@@ -8,6 +8,8 @@ use bytes::Bytes;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::ParquetFileReaderFactory;
 use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
+use datafusion::execution::cache::cache_manager::FileMetadataCache;
+use object_store::ObjectMeta;
 use datafusion::parquet::arrow::arrow_reader::ArrowReaderOptions;
 use datafusion::parquet::arrow::async_reader::AsyncFileReader;
 use datafusion::parquet::arrow::parquet_to_arrow_schema;
@@ -23,14 +25,17 @@ use super::schema::EVENT_COLUMNS;
 #[derive(Debug)]
 pub struct CheckedReaderFactory {
     inner: CachedParquetFileReaderFactory,
+    /// The same cache the inner factory fills: a file found there has a sound footer.
+    metadata_cache: Arc<FileMetadataCache>,
     /// How file locations are shown to users (`/abs/` for local, `s3://bucket/` for S3).
     display_prefix: String,
 }
 
 impl CheckedReaderFactory {
-    /// Wraps DataFusion's metadata-caching reader factory.
-    pub fn new(inner: CachedParquetFileReaderFactory, display_prefix: String) -> Self {
-        Self { inner, display_prefix }
+    /// Wraps DataFusion's metadata-caching reader factory over `store`.
+    pub fn new(store: Arc<dyn object_store::ObjectStore>, metadata_cache: Arc<FileMetadataCache>, display_prefix: String) -> Self {
+        let inner = CachedParquetFileReaderFactory::new(store, Arc::clone(&metadata_cache));
+        Self { inner, metadata_cache, display_prefix }
     }
 }
 
@@ -43,14 +48,21 @@ impl ParquetFileReaderFactory for CheckedReaderFactory {
         metrics: &ExecutionPlanMetricsSet,
     ) -> datafusion::error::Result<Box<dyn AsyncFileReader + Send>> {
         let name = format!("{}{}", self.display_prefix, file.object_meta.location);
+        let footer_checked = self
+            .metadata_cache
+            .get(&file.object_meta.location)
+            .is_some_and(|cached| cached.is_valid_for(&file.object_meta));
+        let meta = file.object_meta.clone();
         let inner = self.inner.create_reader(partition_index, file, metadata_size_hint, metrics)?;
-        Ok(Box::new(CheckedReader { inner, name }))
+        Ok(Box::new(CheckedReader { inner, name, meta, footer_checked }))
     }
 }
 
 struct CheckedReader {
     inner: Box<dyn AsyncFileReader + Send>,
     name: String,
+    meta: ObjectMeta,
+    footer_checked: bool,
 }
 
 impl CheckedReader {
@@ -76,12 +88,32 @@ impl AsyncFileReader for CheckedReader {
     ) -> BoxFuture<'a, datafusion::parquet::errors::Result<Arc<ParquetMetaData>>> {
         let name = self.name.clone();
         async move {
+            if !self.footer_checked {
+                // The Parquet footer decoder trusts the length it reads; a corrupt one
+                // must be refused before it gets there.
+                let size = self.meta.size;
+                let tail = if size >= 8 { self.inner.get_bytes(size - 8..size).await.map_err(|e| Self::name_error(&name, e))? } else { Bytes::new() };
+                check_footer(&tail, size).map_err(|message| ParquetError::General(format!("event file {name}: {message}")))?;
+                self.footer_checked = true;
+            }
             let metadata = self.inner.get_metadata(options).await.map_err(|e| Self::name_error(&name, e))?;
             check_schema(&metadata).map_err(|message| ParquetError::General(format!("event file {name}: {message}")))?;
             Ok(metadata)
         }
         .boxed()
     }
+}
+
+/// The last 8 bytes of a Parquet file: the metadata length and the `PAR1` magic.
+fn check_footer(tail: &[u8], size: u64) -> Result<(), String> {
+    if tail.len() != 8 || &tail[4..] != b"PAR1" {
+        return Err(format!("not a Parquet file ({size} bytes, no PAR1 footer)"));
+    }
+    let metadata_len = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+    if metadata_len + 12 > size {
+        return Err(format!("corrupt Parquet footer: metadata of {metadata_len} bytes cannot fit in a {size}-byte file"));
+    }
+    Ok(())
 }
 
 /// A file may lack nullable columns and may hold columns the engine does not know; it may
@@ -106,4 +138,19 @@ fn check_schema(metadata: &ParquetMetaData) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn footers_must_have_magic_and_a_length_that_fits() {
+        let mut tail = 100u32.to_le_bytes().to_vec();
+        tail.extend_from_slice(b"PAR1");
+        assert!(check_footer(&tail, 1000).is_ok());
+        assert!(check_footer(&tail, 50).unwrap_err().contains("cannot fit"));
+        assert!(check_footer(b"PAR1PAR2", 1000).unwrap_err().contains("no PAR1"));
+        assert!(check_footer(b"", 3).is_err());
+    }
 }

@@ -130,8 +130,8 @@ mod tests {
     #[test]
     fn schema_has_every_spec_column_in_order() {
         let names: Vec<_> = file_schema().fields().iter().map(|f| f.name().clone()).collect();
-        assert_eq!(names.first().map(String::as_str), Some("timestamp"));
-        assert_eq!(names.last().map(String::as_str), Some("ip_organization"));
+        assert_eq!(names.first().map(|s| s.as_str()), Some("timestamp"));
+        assert_eq!(names.last().map(|s| s.as_str()), Some("ip_organization"));
         assert_eq!(names.len(), 28);
     }
 

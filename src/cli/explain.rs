@@ -1,0 +1,46 @@
+//! `flowlake explain`: the plans of a query, with the pushed-down predicates and pruning.
+
+use clap::Args;
+
+use super::query::read_payload;
+use super::{EXIT_USAGE, RequestArgs, ResourceArgs, report};
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::lake::LakeLocation;
+use crate::query::Query;
+
+/// Options of `flowlake explain`: the same request as `query`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    request: RequestArgs,
+    /// Run the query and show the scan metrics (files, row groups pruned, rows, bytes).
+    #[arg(long)]
+    analyze: bool,
+    #[command(flatten)]
+    resources: ResourceArgs,
+}
+
+pub(super) async fn run(args: ExplainArgs) -> i32 {
+    let payload = match read_payload(&args.request) {
+        Ok(bytes) => bytes,
+        Err(message) => {
+            eprintln!("flowlake: {message}");
+            return EXIT_USAGE;
+        }
+    };
+    match explain(&args, &payload).await {
+        Ok(text) => {
+            println!("{text}");
+            0
+        }
+        Err(error) => report(&error),
+    }
+}
+
+async fn explain(args: &ExplainArgs, payload: &[u8]) -> Result<String> {
+    let query = Query::from_request(&args.request.organization_id, &args.request.workflow_id, payload)?;
+    let engine = Engine::new(&args.resources.engine_config())?;
+    let lake = engine.open_lake(LakeLocation::parse(&args.request.lake)?).await?;
+    engine.explain(&lake, &query, args.analyze).await
+}

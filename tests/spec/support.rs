@@ -1,0 +1,165 @@
+//! Helpers shared by the spec tests: hand-built lakes and running the engine in-process.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use flowlake::generate::event::{FileLayout, to_parquet, to_record_batch, to_record_batch_with};
+use flowlake::generate::Event;
+use flowlake::output::{Format, write_response};
+use flowlake::{Engine, EngineConfig, LakeLocation, Query};
+
+pub const ORG: &str = "0a000000-0000-4000-8000-000000000001";
+pub const OTHER_ORG: &str = "0b000000-0000-4000-8000-000000000002";
+pub const WF_INTERACTION: &str = "1a000000-0000-4000-8000-000000000001";
+pub const WF_WEB: &str = "1b000000-0000-4000-8000-000000000002";
+pub const WF_USER: &str = "1c000000-0000-4000-8000-000000000003";
+pub const WF_CHAT: &str = "1d000000-0000-4000-8000-000000000004";
+pub const WF_OTHER_ORG: &str = "1e000000-0000-4000-8000-000000000005";
+pub const INTERACTION: &str = "2a000000-0000-4000-8000-000000000001";
+pub const GOAL: &str = "3a000000-0000-4000-8000-000000000001";
+pub const GOAL_2: &str = "3b000000-0000-4000-8000-000000000002";
+
+/// Microseconds of an RFC 3339 instant.
+pub fn us(text: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(text).expect("test instant").timestamp_micros()
+}
+
+/// A lake in a temporary folder, with the standard test catalog.
+pub struct TestLake {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestLake {
+    pub fn new() -> TestLake {
+        let lake = TestLake { dir: tempfile::tempdir().expect("tempdir") };
+        let workflows = serde_json::json!([
+            {"id": WF_INTERACTION, "organization_id": ORG, "type": "interaction", "name": "Campaign", "interaction_ids": [INTERACTION]},
+            {"id": WF_WEB, "organization_id": ORG, "type": "web_navigation", "name": "Funnel"},
+            {"id": WF_USER, "organization_id": ORG, "type": "user_generated", "name": "Support"},
+            {"id": WF_CHAT, "organization_id": ORG, "type": "chat", "name": "Chat"},
+            {"id": WF_OTHER_ORG, "organization_id": OTHER_ORG, "type": "interaction", "name": "Theirs", "interaction_ids": [INTERACTION]},
+        ]);
+        let goals = serde_json::json!([
+            {"id": GOAL, "organization_id": ORG, "name": "Signup"},
+            {"id": GOAL_2, "organization_id": OTHER_ORG, "name": "Not ours"},
+        ]);
+        lake.write_file("workflows.json", workflows.to_string().as_bytes());
+        lake.write_file("goals.json", goals.to_string().as_bytes());
+        lake
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write_file(&self, relative: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.root().join(relative);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, bytes).expect("write");
+        path
+    }
+
+    pub fn day_file(org: &str, date: &str, name: &str) -> String {
+        format!("events/organization_id={org}/date={date}/{name}")
+    }
+
+    /// Writes events (in the given order) as one Parquet file of the org's day.
+    pub fn write_events(&self, org: &str, date: &str, name: &str, events: &[Event]) -> PathBuf {
+        let batch = to_record_batch(events).expect("batch");
+        self.write_file(&Self::day_file(org, date, name), &to_parquet(&batch, FileLayout { row_group_size: 4 }).expect("parquet"))
+    }
+
+    /// Writes only `columns` of the events.
+    pub fn write_events_with_columns(&self, org: &str, date: &str, name: &str, events: &[Event], columns: &[&str]) -> PathBuf {
+        let schema = flowlake::lake::schema::file_schema();
+        let projected = Arc::new(schema.project(&columns.iter().map(|c| schema.index_of(c).expect("column")).collect::<Vec<_>>()).expect("project"));
+        let batch = to_record_batch_with(events, projected).expect("batch");
+        self.write_file(&Self::day_file(org, date, name), &to_parquet(&batch, FileLayout::default()).expect("parquet"))
+    }
+}
+
+/// An event with the required columns set.
+pub fn event(ts: &str, id: &str, session: &str, category: &str, action: &str, label: &str) -> Event {
+    Event {
+        timestamp_us: us(ts),
+        event_id: id.to_string(),
+        category: category.to_string(),
+        action: action.to_string(),
+        label: label.to_string(),
+        visitor_id: format!("visitor-of-{session}"),
+        session_id: session.to_string(),
+        ..Default::default()
+    }
+}
+
+pub fn view(ts: &str, id: &str, session: &str, view_uid: &str) -> Event {
+    Event { view_uid: Some(view_uid.to_string()), ..event(ts, id, session, "widget", "view", INTERACTION) }
+}
+
+pub fn goal(ts: &str, id: &str, session: &str) -> Event {
+    Event { value: Some(9.5), ..event(ts, id, session, "goal", "trigger", GOAL) }
+}
+
+/// The outcome of one request: the response JSON, or the error's status and body.
+#[derive(Debug)]
+pub enum Outcome {
+    Ok(serde_json::Value),
+    Err(u16, serde_json::Value),
+}
+
+impl Outcome {
+    pub fn json(self) -> serde_json::Value {
+        match self {
+            Outcome::Ok(v) => v,
+            Outcome::Err(status, body) => panic!("expected 200, got {status}: {body}"),
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            Outcome::Ok(_) => 200,
+            Outcome::Err(status, _) => *status,
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            Outcome::Ok(_) => panic!("expected an error"),
+            Outcome::Err(_, body) => body["message"].as_str().unwrap_or_default().to_string(),
+        }
+    }
+
+    /// The `event_id`s of the rows, in order.
+    pub fn ids(self) -> Vec<String> {
+        self.json()["data"].as_array().expect("data").iter().map(|r| r["event_id"].as_str().unwrap_or("?").to_string()).collect()
+    }
+}
+
+/// Runs one request through the library, as the CLI does, and returns the raw bytes.
+pub async fn run_bytes(engine: &Engine, lake: &Path, org: &str, workflow: &str, payload: &str, format: Format) -> Result<Vec<u8>, flowlake::Error> {
+    let query = Query::from_request(org, workflow, payload.as_bytes())?;
+    let lake = engine.open_lake(LakeLocation::Local(lake.to_path_buf())).await?;
+    let response = engine.execute(&lake, &query).await?;
+    let mut out = Vec::new();
+    write_response(response, format, &mut out).await?;
+    Ok(out)
+}
+
+pub async fn run(lake: &Path, org: &str, workflow: &str, payload: &str) -> Outcome {
+    let engine = Engine::new(&EngineConfig::default()).expect("engine");
+    match run_bytes(&engine, lake, org, workflow, payload, Format::Json).await {
+        Ok(bytes) => Outcome::Ok(serde_json::from_slice(&bytes).expect("response is JSON")),
+        Err(e) => Outcome::Err(e.status(), serde_json::from_str(&e.to_json()).expect("error is JSON")),
+    }
+}
+
+/// A payload with the given filters/extra keys over an interval.
+pub fn payload(start: &str, end: &str, extra: serde_json::Value) -> String {
+    let mut p = serde_json::json!({"filters": [], "interval": {"start": start, "end": end}});
+    if let serde_json::Value::Object(map) = extra {
+        for (k, v) in map {
+            p[k] = v;
+        }
+    }
+    p.to_string()
+}
