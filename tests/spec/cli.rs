@@ -1,0 +1,102 @@
+//! The `flowlake` binary: stdout, stderr and exit codes (README: exit codes).
+
+use std::process::Command;
+
+use super::support::*;
+
+fn flowlake() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_flowlake"))
+}
+
+fn lake() -> TestLake {
+    let lake = TestLake::new();
+    lake.write_events(ORG, "2026-03-01", "a.parquet", &[view("2026-03-01T09:00:00Z", "v", "s1", "A"), goal("2026-03-01T10:00:00Z", "g1", "s1")]);
+    lake.write_file("p.json", br#"{"filters": [], "interval": {"start": "2026-03-01", "end": "2026-03-01"}}"#);
+    lake.write_file("bad.json", br#"{"filters": [], }"#);
+    lake
+}
+
+fn query(lake: &TestLake, org: &str, workflow: &str, payload_file: &str) -> std::process::Output {
+    flowlake()
+        .args(["query", "--lake"]).arg(lake.root())
+        .args(["--org", org, "--workflow", workflow, "--payload"]).arg(lake.root().join(payload_file))
+        .output().expect("run flowlake")
+}
+
+#[test]
+fn query_prints_the_response_and_exits_0() {
+    let lake = lake();
+    let out = query(&lake, ORG, WF_INTERACTION, "p.json");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["data"][0]["event_id"], "g1");
+    assert!(out.stderr.is_empty());
+}
+
+#[test]
+fn errors_are_one_json_line_on_stderr_with_the_status_exit_code() {
+    let lake = lake();
+    for (org, workflow, file, status, code) in [
+        ("nope", WF_INTERACTION, "p.json", 400, 3),
+        (ORG, WF_INTERACTION, "bad.json", 400, 3),
+        (ORG, "9f000000-0000-4000-8000-000000000009", "p.json", 404, 5),
+        (ORG, WF_CHAT, "p.json", 406, 6),
+    ] {
+        let out = query(&lake, org, workflow, file);
+        assert_eq!(out.status.code(), Some(code), "{file} {workflow}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        let err: serde_json::Value = serde_json::from_str(&stderr).unwrap();
+        assert_eq!(err["status"], status);
+        assert!(out.stdout.is_empty());
+    }
+    std::fs::write(lake.root().join("events/organization_id=0a000000-0000-4000-8000-000000000001/date=2026-03-01/z.parquet"), b"junk").unwrap();
+    let out = query(&lake, ORG, WF_INTERACTION, "p.json");
+    assert_eq!(out.status.code(), Some(7));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("z.parquet"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let lake = lake();
+    assert_eq!(flowlake().args(["query", "--org", ORG]).output().unwrap().status.code(), Some(2));
+    assert_eq!(query(&lake, ORG, WF_INTERACTION, "missing.json").status.code(), Some(2));
+}
+
+#[test]
+fn payload_can_come_from_stdin() {
+    use std::io::Write;
+    let lake = lake();
+    let mut child = flowlake()
+        .args(["query", "--lake"]).arg(lake.root())
+        .args(["--org", ORG, "--workflow", WF_INTERACTION, "--payload", "-", "--format", "ndjson"])
+        .stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped())
+        .spawn().unwrap();
+    child.stdin.take().unwrap().write_all(br#"{"filters": [], "interval": {"start": "2026-03-01", "end": "2026-03-01"}, "basic": true}"#).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 1);
+}
+
+#[test]
+fn generate_is_deterministic() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for dir in [&a, &b] {
+        let out = flowlake().args(["generate", "--orgs", "1", "--days", "2", "--events-per-day", "200", "--seed", "5", "--out"]).arg(dir.path()).output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+    }
+    let files = |root: &std::path::Path| {
+        let mut all = Vec::new();
+        let mut stack = vec![root.to_path_buf()];
+        while let Some(p) = stack.pop() {
+            for e in std::fs::read_dir(&p).unwrap().flatten() {
+                if e.path().is_dir() { stack.push(e.path()) } else { all.push((e.path().strip_prefix(root).unwrap().to_path_buf(), std::fs::read(e.path()).unwrap())) }
+            }
+        }
+        all.sort();
+        all
+    };
+    let (fa, fb) = (files(a.path()), files(b.path()));
+    assert!(fa.len() >= 4);
+    assert_eq!(fa, fb);
+}
