@@ -56,8 +56,20 @@ impl Engine {
         &self.ctx
     }
 
-    /// Opens a lake: registers its store and reads its catalog.
+    /// Opens a lake: registers its store (S3 buckets once each, configured from the
+    /// standard `AWS_*` environment variables) and reads its catalog.
     pub async fn open_lake(&self, location: LakeLocation) -> Result<Lake> {
+        if let LakeLocation::S3 { bucket, .. } = &location {
+            let url = url::Url::parse(&format!("s3://{bucket}"))
+                .map_err(|e| Error::bad_request(format!("bucket name '{bucket}': {e}")))?;
+            if self.ctx.runtime_env().object_store(&url).is_err() {
+                let store = object_store::aws::AmazonS3Builder::from_env()
+                    .with_bucket_name(bucket)
+                    .build()
+                    .map_err(|e| Error::bad_request(format!("S3 configuration for bucket '{bucket}': {e}")))?;
+                self.ctx.register_object_store(&url, std::sync::Arc::new(store));
+            }
+        }
         Lake::open(location, self.ctx.runtime_env()).await
     }
 
