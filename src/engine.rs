@@ -60,14 +60,15 @@ impl Engine {
     /// standard `AWS_*` environment variables) and reads its catalog.
     pub async fn open_lake(&self, location: LakeLocation) -> Result<Lake> {
         if let LakeLocation::S3 { bucket, .. } = &location {
-            let url = url::Url::parse(&format!("s3://{bucket}"))
+            let url = datafusion::execution::object_store::ObjectStoreUrl::parse(format!("s3://{bucket}"))
                 .map_err(|e| Error::bad_request(format!("bucket name '{bucket}': {e}")))?;
             if self.ctx.runtime_env().object_store(&url).is_err() {
+                require_s3_credentials(bucket)?;
                 let store = object_store::aws::AmazonS3Builder::from_env()
                     .with_bucket_name(bucket)
                     .build()
                     .map_err(|e| Error::bad_request(format!("S3 configuration for bucket '{bucket}': {e}")))?;
-                self.ctx.register_object_store(&url, std::sync::Arc::new(store));
+                self.ctx.register_object_store(url.as_ref(), std::sync::Arc::new(store));
             }
         }
         Lake::open(location, self.ctx.runtime_env()).await
@@ -121,4 +122,23 @@ impl Engine {
         }
         Ok(text)
     }
+}
+
+/// Without a configured credential source, object_store would ask the EC2 instance
+/// metadata service, which hangs or fails obscurely off AWS; say what to set instead.
+fn require_s3_credentials(bucket: &str) -> Result<()> {
+    let configured = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    let skip_signature = std::env::var("AWS_SKIP_SIGNATURE").is_ok_and(|v| v.eq_ignore_ascii_case("true"));
+    if skip_signature
+        || configured("AWS_ACCESS_KEY_ID")
+        || configured("AWS_WEB_IDENTITY_TOKEN_FILE")
+        || configured("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+        || configured("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+    {
+        return Ok(());
+    }
+    Err(Error::bad_request(format!(
+        "no S3 credentials for bucket '{bucket}': set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY \
+         (or AWS_SKIP_SIGNATURE=true for a public bucket)"
+    )))
 }
