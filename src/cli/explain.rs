@@ -3,7 +3,7 @@
 use clap::Args;
 
 use super::query::read_payload;
-use super::{EXIT_USAGE, RequestArgs, ResourceArgs, report};
+use super::{RequestArgs, ResourceArgs, report};
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::lake::LakeLocation;
@@ -24,10 +24,7 @@ pub struct ExplainArgs {
 pub(super) async fn run(args: ExplainArgs) -> i32 {
     let payload = match read_payload(&args.request) {
         Ok(bytes) => bytes,
-        Err(message) => {
-            eprintln!("flowlake: {message}");
-            return EXIT_USAGE;
-        }
+        Err(code) => return code,
     };
     match explain(&args, &payload).await {
         Ok(text) => {

@@ -9,25 +9,27 @@ use crate::lake::LakeLocation;
 use crate::output::write_response;
 use crate::query::Query;
 
-/// Reads the payload named by `--payload` (`-` is stdin); failure is a usage error.
-pub(super) fn read_payload(request: &RequestArgs) -> Result<Vec<u8>, String> {
+/// Reads the payload named by `--payload` (`-` is stdin). Failure is a usage error: it is
+/// reported here and its exit code returned.
+pub(super) fn read_payload(request: &RequestArgs) -> Result<Vec<u8>, i32> {
     let mut bytes = Vec::new();
-    if request.payload.as_os_str() == "-" {
-        std::io::stdin().read_to_end(&mut bytes).map_err(|e| format!("reading the payload from stdin: {e}"))?;
+    let read = if request.payload.as_os_str() == "-" {
+        std::io::stdin().read_to_end(&mut bytes).map(|_| ()).map_err(|e| format!("reading the payload from stdin: {e}"))
     } else {
-        bytes = std::fs::read(&request.payload)
-            .map_err(|e| format!("reading the payload file {}: {e}", request.payload.display()))?;
-    }
-    Ok(bytes)
+        std::fs::read(&request.payload)
+            .map(|b| bytes = b)
+            .map_err(|e| format!("reading the payload file {}: {e}", request.payload.display()))
+    };
+    read.map(|_| bytes).map_err(|message| {
+        eprintln!("flowlake: {message}");
+        EXIT_USAGE
+    })
 }
 
 pub(super) async fn run(args: QueryArgs) -> i32 {
     let payload = match read_payload(&args.request) {
         Ok(bytes) => bytes,
-        Err(message) => {
-            eprintln!("flowlake: {message}");
-            return EXIT_USAGE;
-        }
+        Err(code) => return code,
     };
     let mut sink = std::io::BufWriter::new(std::io::stdout());
     let outcome = answer(&args, &payload, &mut sink).await;
