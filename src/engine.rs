@@ -51,11 +51,6 @@ impl Engine {
         Ok(Engine { ctx: SessionContext::new_with_config_rt(session, runtime) })
     }
 
-    /// The DataFusion context (for `explain` and tests).
-    pub fn context(&self) -> &SessionContext {
-        &self.ctx
-    }
-
     /// Opens a lake: registers its store (S3 buckets once each, configured from the
     /// standard `AWS_*` environment variables) and reads its catalog.
     pub async fn open_lake(&self, location: LakeLocation) -> Result<Lake> {

@@ -132,12 +132,6 @@ impl Catalog {
         self.goal_names.get(&organization_id).cloned().unwrap_or_default()
     }
 
-    /// Every workflow, ordered by organization and id (for listings and demos).
-    pub fn workflows(&self) -> Vec<&Workflow> {
-        let mut all: Vec<_> = self.workflows.values().collect();
-        all.sort_by_key(|w| (w.organization_id, w.id));
-        all
-    }
 }
 
 #[cfg(test)]

@@ -41,11 +41,6 @@ impl DayPartitions {
         fields.extend(partition_fields());
         Self { store_url, files, reader, schema: Arc::new(Schema::new(fields)) }
     }
-
-    /// How many files the table reads.
-    pub fn file_count(&self) -> usize {
-        self.files.len()
-    }
 }
 
 #[async_trait]
