@@ -20,6 +20,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod batch;
 pub mod cli;
 pub mod engine;
 pub mod error;

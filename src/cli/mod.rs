@@ -1,6 +1,7 @@
 //! The command line: clap definitions, resolved once into typed values, one file per
 //! subcommand. `run` returns the process exit code (listed in the README).
 
+mod batch;
 mod explain;
 mod generate;
 mod query;
@@ -28,6 +29,8 @@ pub struct Cli {
 enum Command {
     /// Answer one payload; the response goes to stdout, errors to stderr as JSON.
     Query(QueryArgs),
+    /// Answer many query files; results to a folder, with summary.json.
+    Batch(batch::BatchArgs),
     /// Show the logical and physical plan of a query, with pruning (`--analyze` runs it).
     Explain(explain::ExplainArgs),
     /// Write a deterministic synthetic lake.
@@ -109,6 +112,7 @@ pub fn run() -> i32 {
     runtime.block_on(async {
         match cli.command {
             Command::Query(args) => query::run(args).await,
+            Command::Batch(args) => batch::run(args).await,
             Command::Explain(args) => explain::run(args).await,
             Command::Generate(args) => generate::run(args).await,
         }

@@ -3,13 +3,13 @@
 use datafusion::arrow::json::writer::{JsonArray, JsonFormat, LineDelimited, Writer, WriterBuilder};
 use datafusion::arrow::record_batch::RecordBatch;
 
-use super::{Encoder, Shape};
+use super::{Encoder, Shape, timestamp_format};
 use crate::error::{Error, Result};
 
 /// Row objects with explicit nulls, keys in field order, UTC timestamps with a fixed
 /// number of fraction digits and a `Z`.
 fn row_writer<F: JsonFormat>(shape: Shape) -> Writer<Vec<u8>, F> {
-    let format = format!("%Y-%m-%dT%H:%M:%S%.{}fZ", shape.timestamp_digits());
+    let format = timestamp_format(shape);
     WriterBuilder::new()
         .with_explicit_nulls(true)
         .with_timestamp_tz_format(format.clone())

@@ -1,13 +1,16 @@
 //! Arrow record batches → the encodings of SPEC §4, one batch at a time. An encoder turns
 //! a stream into byte chunks; sinks (stdout, files, HTTP bodies) only move the chunks.
 
+pub mod arrow_ipc;
+pub mod csv;
 pub mod fields;
 pub mod json;
 
 use std::io::Write;
 
+use datafusion::arrow::datatypes::Schema;
 use datafusion::arrow::record_batch::RecordBatch;
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 
 pub use fields::{FieldType, OutputField, Shape};
 
@@ -21,6 +24,40 @@ pub enum Format {
     Json,
     /// One row object per line.
     Ndjson,
+    /// A header of field names, one line per row; lists as JSON array text.
+    Csv,
+    /// Arrow IPC stream (schema, record batches, end marker).
+    Arrow,
+}
+
+impl Format {
+    /// Every format, in the order the server lists them.
+    pub const ALL: [Format; 4] = [Format::Json, Format::Ndjson, Format::Csv, Format::Arrow];
+
+    /// The media type of the encoding (HTTP `Content-Type`, matched against `Accept`).
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Format::Json => "application/json",
+            Format::Ndjson => "application/x-ndjson",
+            Format::Csv => "text/csv",
+            Format::Arrow => "application/vnd.apache.arrow.stream",
+        }
+    }
+
+    /// The file name extension of a result in this encoding.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Ndjson => "ndjson",
+            Format::Csv => "csv",
+            Format::Arrow => "arrows",
+        }
+    }
+}
+
+/// The timestamp rendering of a shape: UTC, a fixed number of fraction digits, a `Z`.
+pub(crate) fn timestamp_format(shape: Shape) -> String {
+    format!("%Y-%m-%dT%H:%M:%S%.{}fZ", shape.timestamp_digits())
 }
 
 /// Turns a stream of batches into bytes: a header, one chunk per batch, a trailer.
@@ -33,29 +70,76 @@ pub trait Encoder: Send {
     fn end(&mut self) -> Result<Vec<u8>>;
 }
 
-/// The encoder of `format` for a response of `shape`.
-pub fn encoder(format: Format, shape: Shape) -> Box<dyn Encoder> {
-    match format {
+/// The encoder of `format` for a response of `shape` whose batches have `schema`.
+pub fn encoder(format: Format, shape: Shape, schema: &Schema) -> Result<Box<dyn Encoder>> {
+    Ok(match format {
         Format::Json => Box::new(json::EnvelopeEncoder::new(shape)),
         Format::Ndjson => Box::new(json::NdjsonEncoder::new(shape)),
-    }
+        Format::Csv => Box::new(csv::CsvEncoder::new(shape, schema)),
+        Format::Arrow => Box::new(arrow_ipc::ArrowStreamEncoder::new(schema)?),
+    })
+}
+
+/// A response as a stream of encoded chunks: the header, one chunk per non-empty batch,
+/// the trailer. An error ends the stream (after any chunks already produced), so a sink
+/// can tell a failed response from a complete one. Also yields the row count per chunk.
+pub fn encode(response: ResponseStream, format: Format) -> impl Stream<Item = Result<Chunk>> + Send {
+    let ResponseStream { shape, batches } = response;
+    let schema = batches.schema();
+    let state = Some((batches, None::<Box<dyn Encoder>>));
+    futures::stream::unfold(state, move |state| {
+        let schema = std::sync::Arc::clone(&schema);
+        async move {
+            let (mut batches, encoder) = state?;
+            let mut encoder = match encoder {
+                Some(encoder) => encoder,
+                None => match encoder_begin(format, shape, &schema) {
+                    Ok((encoder, head)) => return Some((Ok(Chunk { bytes: head, rows: 0 }), Some((batches, Some(encoder))))),
+                    Err(e) => return Some((Err(e), None)),
+                },
+            };
+            loop {
+                match batches.next().await {
+                    Some(Ok(batch)) if batch.num_rows() == 0 => continue,
+                    Some(Ok(batch)) => {
+                        let rows = batch.num_rows() as u64;
+                        return match encoder.batch(&batch) {
+                            Ok(bytes) => Some((Ok(Chunk { bytes, rows }), Some((batches, Some(encoder))))),
+                            Err(e) => Some((Err(e), None)),
+                        };
+                    }
+                    Some(Err(e)) => return Some((Err(e.into()), None)),
+                    None => return Some((encoder.end().map(|bytes| Chunk { bytes, rows: 0 }), None)),
+                }
+            }
+        }
+    })
+}
+
+fn encoder_begin(format: Format, shape: Shape, schema: &Schema) -> Result<(Box<dyn Encoder>, Vec<u8>)> {
+    let mut encoder = encoder(format, shape, schema)?;
+    let head = encoder.begin()?;
+    Ok((encoder, head))
+}
+
+/// Encoded bytes and the number of rows they carry.
+#[derive(Debug)]
+pub struct Chunk {
+    pub bytes: Vec<u8>,
+    pub rows: u64,
 }
 
 /// Encodes a whole response into `sink`, flushing after every batch so rows reach the
 /// reader as they are produced. Returns the number of rows written.
 pub async fn write_response(response: ResponseStream, format: Format, sink: &mut (dyn Write + Send)) -> Result<u64> {
-    let ResponseStream { shape, mut batches } = response;
-    let mut encoder = encoder(format, shape);
     let io = |e: std::io::Error| Error::internal(format!("writing the response: {e}"));
-    sink.write_all(&encoder.begin()?).map_err(io)?;
+    let mut chunks = std::pin::pin!(encode(response, format));
     let mut rows = 0u64;
-    while let Some(batch) = batches.next().await {
-        let batch = batch?;
-        rows += batch.num_rows() as u64;
-        sink.write_all(&encoder.batch(&batch)?).map_err(io)?;
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk?;
+        rows += chunk.rows;
+        sink.write_all(&chunk.bytes).map_err(io)?;
         sink.flush().map_err(io)?;
     }
-    sink.write_all(&encoder.end()?).map_err(io)?;
-    sink.flush().map_err(io)?;
     Ok(rows)
 }

@@ -1,7 +1,9 @@
 //! Integration tests, one module per SPEC section (or face) they prove.
 
+mod batch;
 mod cli;
 mod differential;
+mod encodings;
 mod lake_files;
 mod payload_rules;
 mod reference;

@@ -1,0 +1,146 @@
+//! The output folder of a batch: one run at a time (a lock file), results written under a
+//! temporary name and renamed when complete, leftovers of killed runs removed.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// The suffix of results being written; such files never carry a final name.
+const PARTIAL_SUFFIX: &str = ".partial";
+const LOCK_FILE: &str = ".flowlake-batch.lock";
+
+/// An output folder held by this process for the length of a run.
+#[derive(Debug)]
+pub struct OutputDir {
+    path: PathBuf,
+    /// Held open while the run lasts; the OS releases the lock when the process dies.
+    _lock: File,
+}
+
+impl OutputDir {
+    /// Creates the folder if needed, takes its lock, and removes partial results that a
+    /// killed run left behind.
+    pub fn open(path: &Path) -> Result<OutputDir, String> {
+        std::fs::create_dir_all(path).map_err(|e| format!("creating the output folder {}: {e}", path.display()))?;
+        let lock_path = path.join(LOCK_FILE);
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| format!("opening {}: {e}", lock_path.display()))?;
+        lock.try_lock().map_err(|_| format!("another flowlake batch is writing to {}", path.display()))?;
+        let entries = std::fs::read_dir(path).map_err(|e| format!("reading the output folder {}: {e}", path.display()))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') && name.ends_with(PARTIAL_SUFFIX) {
+                std::fs::remove_file(entry.path()).map_err(|e| format!("removing the partial result {name}: {e}"))?;
+            }
+        }
+        Ok(OutputDir { path: path.to_path_buf(), _lock: lock })
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The final path of a result file.
+    pub fn final_path(&self, file_name: &str) -> PathBuf {
+        self.path.join(file_name)
+    }
+
+    /// Starts writing `file_name` under its temporary name.
+    pub fn create(&self, file_name: &str) -> Result<PendingFile> {
+        let temp = self.path.join(format!(".{file_name}{PARTIAL_SUFFIX}"));
+        let file = File::create(&temp).map_err(|e| Error::internal(format!("creating {}: {e}", temp.display())))?;
+        Ok(PendingFile { temp, target: self.final_path(file_name), writer: Some(BufWriter::with_capacity(1 << 18, file)) })
+    }
+}
+
+/// A result being written. [`PendingFile::commit`] makes it durable and gives it its final
+/// name in one rename; dropped without a commit (an error, a cancelled task), it is removed.
+#[derive(Debug)]
+pub struct PendingFile {
+    temp: PathBuf,
+    target: PathBuf,
+    writer: Option<BufWriter<File>>,
+}
+
+impl PendingFile {
+    /// Where the bytes go.
+    pub fn writer(&mut self) -> &mut BufWriter<File> {
+        self.writer.as_mut().expect("the writer lives until commit")
+    }
+
+    /// Flushes, syncs and renames to the final name; returns the file's size.
+    pub fn commit(mut self) -> Result<u64> {
+        let writer = self.writer.take().expect("commit happens once");
+        let io = |what: &str, e: std::io::Error| Error::internal(format!("{what} {}: {e}", self.temp.display()));
+        let file = writer.into_inner().map_err(|e| io("writing", e.into_error()))?;
+        file.sync_all().map_err(|e| io("syncing", e))?;
+        let bytes = file.metadata().map_err(|e| io("reading the size of", e))?.len();
+        drop(file);
+        std::fs::rename(&self.temp, &self.target).map_err(|e| io("renaming", e))?;
+        Ok(bytes)
+    }
+}
+
+impl Drop for PendingFile {
+    fn drop(&mut self) {
+        if self.writer.take().is_some() {
+            let _ = std::fs::remove_file(&self.temp);
+        }
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename.
+pub fn write_atomically(dir: &OutputDir, file_name: &str, bytes: &[u8]) -> Result<()> {
+    let mut pending = dir.create(file_name)?;
+    pending.writer().write_all(bytes).map_err(|e| Error::internal(format!("writing {file_name}: {e}")))?;
+    pending.commit().map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> =
+            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_result_has_its_final_name_only_once_committed() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = OutputDir::open(root.path()).unwrap();
+        let mut pending = dir.create("a.json").unwrap();
+        pending.writer().write_all(b"{}").unwrap();
+        assert!(!dir.final_path("a.json").exists());
+        assert_eq!(pending.commit().unwrap(), 2);
+        assert_eq!(std::fs::read(dir.final_path("a.json")).unwrap(), b"{}");
+
+        let mut abandoned = dir.create("b.json").unwrap();
+        abandoned.writer().write_all(b"[1,").unwrap();
+        drop(abandoned);
+        assert_eq!(names(root.path()), [".flowlake-batch.lock", "a.json"]);
+    }
+
+    #[test]
+    fn leftovers_of_a_killed_run_are_removed_and_the_folder_is_exclusive() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join(".x.json.partial"), b"[").unwrap();
+        std::fs::write(root.path().join("keep.json"), b"{}").unwrap();
+        let dir = OutputDir::open(root.path()).unwrap();
+        assert_eq!(names(root.path()), [".flowlake-batch.lock", "keep.json"]);
+        let second = OutputDir::open(root.path()).expect_err("locked");
+        assert!(second.contains("another flowlake batch"), "{second}");
+        drop(dir);
+        OutputDir::open(root.path()).expect("the lock is released with the first");
+    }
+}

@@ -1,0 +1,182 @@
+//! `flowlake batch`: many query files over one lake, results to a folder, with progress.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::{EXIT_USAGE, ResourceArgs, report};
+use crate::batch::{self, BatchOptions, OutputDir, Outcome, Progress, Status, Summary};
+use crate::engine::Engine;
+use crate::lake::LakeLocation;
+use crate::output::Format;
+
+/// Exit code of a batch in which at least one query failed.
+pub const EXIT_SOME_FAILED: i32 = 9;
+/// Exit code of a batch stopped by Ctrl-C.
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// Options of `flowlake batch`.
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    /// Lake root: a local folder or s3://bucket/prefix.
+    #[arg(long, default_value = "data")]
+    lake: String,
+    /// A folder of query files (*.json), or one NDJSON file of queries.
+    #[arg(long)]
+    queries: PathBuf,
+    /// Folder for the results (<name>.<format>) and summary.json.
+    #[arg(long)]
+    out: PathBuf,
+    /// Queries running at once (default: number of cores).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Output encoding of every result.
+    #[arg(long, value_enum, default_value = "json")]
+    format: Format,
+    /// Skip queries whose result file already exists (finish an interrupted run).
+    #[arg(long)]
+    resume: bool,
+    #[command(flatten)]
+    resources: ResourceArgs,
+}
+
+pub(super) async fn run(args: BatchArgs) -> i32 {
+    let queries = match batch::queries::load(&args.queries) {
+        Ok(queries) => queries,
+        Err(message) => return usage(&message),
+    };
+    let out = match OutputDir::open(&args.out) {
+        Ok(out) => Arc::new(out),
+        Err(message) => return usage(&message),
+    };
+    let engine = match Engine::new(&args.resources.engine_config()) {
+        Ok(engine) => Arc::new(engine),
+        Err(error) => return report(&error),
+    };
+    let lake = match LakeLocation::parse(&args.lake) {
+        Ok(location) => engine.open_lake(location).await,
+        Err(error) => Err(error),
+    };
+    let lake = match lake {
+        Ok(lake) => Arc::new(lake),
+        Err(error) => return report(&error),
+    };
+    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())).max(1);
+    let options = BatchOptions { format: args.format, jobs, resume: args.resume };
+    let progress = Arc::new(Reporter::new(queries.len()));
+    let run = batch::run(engine, lake, queries, Arc::clone(&out), &options, Arc::clone(&progress) as Arc<dyn Progress>);
+    tokio::select! {
+        summary = run => {
+            progress.done();
+            match summary {
+                Ok(summary) => {
+                    print_table(&summary, out.path());
+                    if summary.failed > 0 { EXIT_SOME_FAILED } else { 0 }
+                }
+                Err(error) => report(&error),
+            }
+        }
+        _ = tokio::signal::ctrl_c() => {
+            progress.done();
+            eprintln!("flowlake: interrupted; complete results are kept, run again with --resume to finish");
+            EXIT_INTERRUPTED
+        }
+    }
+}
+
+fn usage(message: &str) -> i32 {
+    eprintln!("flowlake: {message}");
+    EXIT_USAGE
+}
+
+/// A progress bar on a terminal, one log line per query otherwise.
+struct Reporter {
+    bar: Option<ProgressBar>,
+    total: usize,
+    finished: AtomicUsize,
+    failed: AtomicUsize,
+    rows: AtomicU64,
+}
+
+impl Reporter {
+    fn new(total: usize) -> Reporter {
+        let bar = std::io::stdout().is_terminal().then(|| {
+            let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stdout());
+            let style = ProgressStyle::with_template("{bar:30} {pos}/{len} done, {msg} [{elapsed_precise}, ETA {eta}]")
+                .unwrap_or_else(|_| ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar.set_message("0 failed, 0 rows");
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        Reporter { bar, total, finished: AtomicUsize::new(0), failed: AtomicUsize::new(0), rows: AtomicU64::new(0) }
+    }
+
+    fn done(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish();
+        }
+    }
+}
+
+impl Progress for Reporter {
+    fn finished(&self, outcome: &Outcome) {
+        let finished = self.finished.fetch_add(1, Ordering::Relaxed) + 1;
+        let failed = self.failed.load(Ordering::Relaxed) + usize::from(outcome.status == Status::Failed);
+        if outcome.status == Status::Failed {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        let rows = self.rows.fetch_add(outcome.rows.unwrap_or(0), Ordering::Relaxed) + outcome.rows.unwrap_or(0);
+        match &self.bar {
+            Some(bar) => {
+                bar.set_message(format!("{failed} failed, {rows} rows"));
+                bar.inc(1);
+            }
+            None => println!("[{finished}/{}] {}", self.total, describe(outcome)),
+        }
+    }
+}
+
+fn describe(outcome: &Outcome) -> String {
+    match (&outcome.status, &outcome.error) {
+        (Status::Failed, Some(error)) => {
+            format!("{} failed {} {}: {} ({} ms)", outcome.name, error.status, error.error, error.message, outcome.ms)
+        }
+        (Status::Skipped, _) => format!("{} skipped: result exists ({} bytes)", outcome.name, outcome.bytes),
+        _ => format!("{} ok: {} rows, {} bytes, {} ms", outcome.name, outcome.rows.unwrap_or(0), outcome.bytes, outcome.ms),
+    }
+}
+
+/// Totals, then the failed queries (at most 20), on stdout.
+fn print_table(summary: &Summary, out: &std::path::Path) {
+    println!();
+    println!("{:<10} {:>8}", "queries", summary.total);
+    println!("{:<10} {:>8}", "ok", summary.ok);
+    println!("{:<10} {:>8}", "failed", summary.failed);
+    println!("{:<10} {:>8}", "skipped", summary.skipped);
+    println!("{:<10} {:>8}", "rows", summary.rows);
+    println!("{:<10} {:>8}", "bytes", summary.bytes);
+    println!("{:<10} {:>8.1}s", "elapsed", summary.elapsed_ms as f64 / 1000.0);
+    let failures: Vec<&Outcome> = summary.queries.iter().filter(|o| o.status == Status::Failed).collect();
+    if !failures.is_empty() {
+        println!("\n{:<32} {:>6}  error", "failed query", "status");
+        for outcome in failures.iter().take(20) {
+            if let Some(error) = &outcome.error {
+                let mut message = error.message.clone();
+                if message.chars().count() > 80 {
+                    message = message.chars().take(77).collect::<String>() + "...";
+                }
+                println!("{:<32} {:>6}  {}: {message}", outcome.name, error.status, error.error);
+            }
+        }
+        if failures.len() > 20 {
+            println!("… and {} more", failures.len() - 20);
+        }
+    }
+    println!("\nsummary: {}", out.join("summary.json").display());
+}
