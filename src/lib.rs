@@ -29,6 +29,7 @@ pub mod lake;
 pub mod output;
 pub mod plan;
 pub mod query;
+pub mod serve;
 
 pub use engine::{Engine, EngineConfig, ResponseStream};
 pub use error::{Error, Result};

@@ -5,6 +5,7 @@ mod batch;
 mod explain;
 mod generate;
 mod query;
+mod serve;
 
 use std::path::PathBuf;
 
@@ -33,6 +34,8 @@ enum Command {
     Batch(batch::BatchArgs),
     /// Show the logical and physical plan of a query, with pruning (`--analyze` runs it).
     Explain(explain::ExplainArgs),
+    /// Serve the API page's HTTP endpoint, with access control.
+    Serve(serve::ServeArgs),
     /// Write a deterministic synthetic lake.
     Generate(generate::GenerateArgs),
 }
@@ -104,7 +107,8 @@ fn parse_bytes(text: &str) -> Result<usize, String> {
 /// Parses the command line, runs the subcommand, and returns the exit code.
 pub fn run() -> i32 {
     let cli = Cli::parse();
-    init_tracing();
+    // The server logs its requests by default; the other commands keep stderr for errors.
+    init_tracing(if matches!(cli.command, Command::Serve(_)) { "info" } else { "off" });
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => return report(&Error::internal(format!("starting the async runtime: {e}"))),
@@ -115,14 +119,16 @@ pub fn run() -> i32 {
             Command::Batch(args) => batch::run(args).await,
             Command::Explain(args) => explain::run(args).await,
             Command::Generate(args) => generate::run(args).await,
+            Command::Serve(args) => serve::run(args).await,
         }
     })
 }
 
-/// Logs go to stderr, off unless `RUST_LOG` asks for them, so stdout stays the response.
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "off".into());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+/// Logs go to stderr (`RUST_LOG` overrides `default`), so stdout stays the response.
+fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
 }
 
 /// Prints the SPEC §5 error JSON on stderr and returns its exit code.

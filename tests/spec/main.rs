@@ -9,4 +9,5 @@ mod payload_rules;
 mod reference;
 mod response;
 mod semantics;
+mod serve;
 mod support;

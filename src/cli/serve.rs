@@ -1,0 +1,112 @@
+//! `flowlake serve`: the HTTP endpoint, until SIGINT or SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::{EXIT_USAGE, ResourceArgs, parse_bytes, report};
+use crate::engine::Engine;
+use crate::lake::LakeLocation;
+use crate::serve::{Access, ServeConfig, Server};
+
+/// Options of `flowlake serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Lake root: a local folder or s3://bucket/prefix.
+    #[arg(long, default_value = "data")]
+    lake: String,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Access file: token digests, their organizations and permissions (SPEC §6).
+    #[arg(long, required_unless_present = "no_auth", conflicts_with = "no_auth")]
+    access: Option<PathBuf>,
+    /// Serve without authentication; only a loopback --listen address is allowed.
+    #[arg(long)]
+    no_auth: bool,
+    /// Largest request body (413 beyond it).
+    #[arg(long, value_parser = parse_bytes, default_value = "1M")]
+    max_body: usize,
+    /// Seconds a request may take, its streamed body included.
+    #[arg(long, default_value_t = 60)]
+    request_timeout: u64,
+    /// Requests answered at once; beyond it 503 with Retry-After.
+    #[arg(long, default_value_t = 64)]
+    max_concurrent: usize,
+    #[command(flatten)]
+    resources: ResourceArgs,
+}
+
+pub(super) async fn run(args: ServeArgs) -> i32 {
+    let access = match &args.access {
+        Some(path) => match Access::load(path) {
+            Ok(access) => Some(access),
+            Err(message) => return usage(&message),
+        },
+        None => None,
+    };
+    let engine = match Engine::new(&args.resources.engine_config()) {
+        Ok(engine) => Arc::new(engine),
+        Err(error) => return report(&error),
+    };
+    let lake = match LakeLocation::parse(&args.lake) {
+        Ok(location) => engine.open_lake(location).await,
+        Err(error) => Err(error),
+    };
+    let lake = match lake {
+        Ok(lake) => Arc::new(lake),
+        Err(error) => return report(&error),
+    };
+    let config = ServeConfig {
+        listen: args.listen,
+        access,
+        max_body_bytes: args.max_body,
+        request_timeout: Duration::from_secs(args.request_timeout.max(1)),
+        max_concurrent: args.max_concurrent,
+    };
+    let server = match Server::bind(engine, lake, config).await {
+        Ok(server) => server,
+        Err(message) => return usage(&message),
+    };
+    match server.local_addr() {
+        Ok(addr) => eprintln!("flowlake: listening on http://{addr}"),
+        Err(e) => return usage(&format!("reading the bound address: {e}")),
+    }
+    match server.run(shutdown_signal()).await {
+        Ok(()) => {
+            eprintln!("flowlake: stopped");
+            0
+        }
+        Err(e) => report(&crate::error::Error::internal(format!("serving: {e}"))),
+    }
+}
+
+fn usage(message: &str) -> i32 {
+    eprintln!("flowlake: {message}");
+    EXIT_USAGE
+}
+
+/// Completes on SIGINT or SIGTERM; the server then drains in-flight requests.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => {
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    eprintln!("flowlake: shutting down; finishing requests in flight");
+}
