@@ -1,12 +1,17 @@
 //! The engine: the one `SessionContext`, lakes opened over it, and queries run on them.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::error::{Error, Result};
-use crate::lake::{Lake, LakeLocation, WorkflowKind};
+use crate::lake::counting::RequestCounts;
+use crate::lake::{Lake, LakeLocation, LakeOptions, S3Options, WorkflowKind, store};
 use crate::output::Shape;
 use crate::plan;
 use crate::query::Query;
@@ -18,6 +23,10 @@ pub struct EngineConfig {
     pub target_partitions: Option<usize>,
     /// Bytes the engine's operators may hold before spilling or failing (default: none).
     pub memory_limit: Option<usize>,
+    /// How S3 lakes are reached (on top of the `AWS_*` environment).
+    pub s3: S3Options,
+    /// How long a day folder's listing is reused (zero: list on every query).
+    pub list_cache_ttl: Duration,
 }
 
 /// A query's rows, streamed, with the shape that says how to encode them.
@@ -29,6 +38,10 @@ pub struct ResponseStream {
 /// Runs Workflow source data queries over lakes.
 pub struct Engine {
     ctx: SessionContext,
+    s3: S3Options,
+    list_cache_ttl: Duration,
+    /// The S3 stores registered so far, by bucket: their request counts and description.
+    buckets: Mutex<HashMap<String, (Arc<RequestCounts>, String)>>,
 }
 
 impl Engine {
@@ -48,25 +61,35 @@ impl Engine {
             runtime = runtime.with_memory_limit(bytes, 1.0);
         }
         let runtime = runtime.build_arc()?;
-        Ok(Engine { ctx: SessionContext::new_with_config_rt(session, runtime) })
+        Ok(Engine {
+            ctx: SessionContext::new_with_config_rt(session, runtime),
+            s3: config.s3.clone(),
+            list_cache_ttl: config.list_cache_ttl,
+            buckets: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Opens a lake: registers its store (S3 buckets once each, configured from the
-    /// standard `AWS_*` environment variables) and reads its catalog.
+    /// `AWS_*` environment and [`EngineConfig::s3`]) and reads its catalog.
     pub async fn open_lake(&self, location: LakeLocation) -> Result<Lake> {
+        let mut options = LakeOptions { list_cache_ttl: self.list_cache_ttl, ..LakeOptions::default() };
         if let LakeLocation::S3 { bucket, .. } = &location {
-            let url = datafusion::execution::object_store::ObjectStoreUrl::parse(format!("s3://{bucket}"))
-                .map_err(|e| Error::bad_request(format!("bucket name '{bucket}': {e}")))?;
-            if self.ctx.runtime_env().object_store(&url).is_err() {
-                require_s3_credentials(bucket)?;
-                let store = object_store::aws::AmazonS3Builder::from_env()
-                    .with_bucket_name(bucket)
-                    .build()
-                    .map_err(|e| Error::bad_request(format!("S3 configuration for bucket '{bucket}': {e}")))?;
-                self.ctx.register_object_store(url.as_ref(), std::sync::Arc::new(store));
-            }
+            let (counts, described) = {
+                let mut buckets = self.buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                match buckets.get(bucket) {
+                    Some(known) => known.clone(),
+                    None => {
+                        let registered = store::register_s3(&self.ctx.runtime_env(), bucket, &self.s3)?;
+                        let known = registered.unwrap_or_else(|| (Arc::default(), format!("s3://{bucket}")));
+                        buckets.insert(bucket.clone(), known.clone());
+                        known
+                    }
+                }
+            };
+            options.requests = Some(counts);
+            options.store_description = Some(described);
         }
-        Lake::open(location, self.ctx.runtime_env()).await
+        Lake::open(location, self.ctx.runtime_env(), options).await
     }
 
     /// The plan of a validated query: checks the workflow (404, then 406 for its type),
@@ -117,23 +140,4 @@ impl Engine {
         }
         Ok(text)
     }
-}
-
-/// Without a configured credential source, object_store would ask the EC2 instance
-/// metadata service, which hangs or fails obscurely off AWS; say what to set instead.
-fn require_s3_credentials(bucket: &str) -> Result<()> {
-    let configured = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
-    let skip_signature = std::env::var("AWS_SKIP_SIGNATURE").is_ok_and(|v| v.eq_ignore_ascii_case("true"));
-    if skip_signature
-        || configured("AWS_ACCESS_KEY_ID")
-        || configured("AWS_WEB_IDENTITY_TOKEN_FILE")
-        || configured("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
-        || configured("AWS_CONTAINER_CREDENTIALS_FULL_URI")
-    {
-        return Ok(());
-    }
-    Err(Error::bad_request(format!(
-        "no S3 credentials for bucket '{bucket}': set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY \
-         (or AWS_SKIP_SIGNATURE=true for a public bucket)"
-    )))
 }

@@ -177,6 +177,9 @@ fn classify(err: DataFusionError) -> Error {
             },
         },
         DataFusionError::ObjectStore(store_err) => classify_store(&store_err),
+        DataFusionError::ParquetError(parquet_err) if is_unreachable(parquet_err.as_ref()) => {
+            Error::StorageUnavailable { message: parquet_err.to_string() }
+        }
         DataFusionError::ParquetError(parquet_err) => Error::Data { message: parquet_err.to_string() },
         DataFusionError::ArrowError(arrow_err, _) => Error::Data { message: arrow_err.to_string() },
         other => {
@@ -189,6 +192,8 @@ fn classify(err: DataFusionError) -> Error {
 fn classify_store(err: &object_store::Error) -> Error {
     if is_unreachable(err) {
         Error::StorageUnavailable { message: err.to_string() }
+    } else if matches!(err, object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. }) {
+        Error::Internal { message: format!("the object store refused the request (check the credentials and the bucket policy): {err}") }
     } else {
         Error::Internal { message: format!("object store: {err}") }
     }
@@ -198,13 +203,7 @@ fn classify_store(err: &object_store::Error) -> Error {
 fn is_unreachable(err: &(dyn std::error::Error + 'static)) -> bool {
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = current {
-        let text = e.to_string().to_ascii_lowercase();
-        if text.contains("connection refused")
-            || text.contains("error trying to connect")
-            || text.contains("dns error")
-            || text.contains("timed out")
-            || text.contains("connection reset")
-        {
+        if says_unreachable(&e.to_string()) {
             return true;
         }
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
@@ -216,6 +215,24 @@ fn is_unreachable(err: &(dyn std::error::Error + 'static)) -> bool {
         current = e.source();
     }
     false
+}
+
+/// Whether an error's text says the store could not be reached (errors that crossed the
+/// Parquet reader arrive as text only).
+fn says_unreachable(text: &str) -> bool {
+    let text = text.to_ascii_lowercase();
+    [
+        "connection refused",
+        "error trying to connect",
+        "dns error",
+        "timed out",
+        "connection reset",
+        "error sending request",
+        "connection closed before message completed",
+        "broken pipe",
+    ]
+    .iter()
+    .any(|phrase| text.contains(phrase))
 }
 
 fn classify_message(text: &str, source: Option<&(dyn std::error::Error + 'static)>) -> Error {
@@ -233,6 +250,9 @@ fn classify_message(text: &str, source: Option<&(dyn std::error::Error + 'static
     }
     if text.contains("Resources exhausted") {
         return Error::ResourcesExhausted { message: text.to_string() };
+    }
+    if says_unreachable(text) {
+        return Error::StorageUnavailable { message: text.to_string() };
     }
     if text.contains("Parquet error") || text.contains("Arrow error") {
         return Error::Data { message: text.to_string() };

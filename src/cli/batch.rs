@@ -9,10 +9,8 @@ use std::time::Duration;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{EXIT_USAGE, ResourceArgs, report};
+use super::{EXIT_USAGE, ResourceArgs, report, LakeArgs, open_lake};
 use crate::batch::{self, BatchOptions, OutputDir, Outcome, Progress, Status, Summary};
-use crate::engine::Engine;
-use crate::lake::LakeLocation;
 use crate::output::Format;
 
 /// Exit code of a batch in which at least one query failed.
@@ -23,9 +21,8 @@ pub const EXIT_INTERRUPTED: i32 = 130;
 /// Options of `flowlake batch`.
 #[derive(Debug, Args)]
 pub struct BatchArgs {
-    /// Lake root: a local folder or s3://bucket/prefix.
-    #[arg(long, default_value = "data")]
-    lake: String,
+    #[command(flatten)]
+    lake: LakeArgs,
     /// A folder of query files (*.json), or one NDJSON file of queries.
     #[arg(long)]
     queries: PathBuf,
@@ -54,16 +51,8 @@ pub(super) async fn run(args: BatchArgs) -> i32 {
         Ok(out) => Arc::new(out),
         Err(message) => return usage(&message),
     };
-    let engine = match Engine::new(&args.resources.engine_config()) {
-        Ok(engine) => Arc::new(engine),
-        Err(error) => return report(&error),
-    };
-    let lake = match LakeLocation::parse(&args.lake) {
-        Ok(location) => engine.open_lake(location).await,
-        Err(error) => Err(error),
-    };
-    let lake = match lake {
-        Ok(lake) => Arc::new(lake),
+    let (engine, lake) = match open_lake(&args.resources, &args.lake).await {
+        Ok((engine, lake)) => (Arc::new(engine), Arc::new(lake)),
         Err(error) => return report(&error),
     };
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())).max(1);

@@ -3,10 +3,8 @@
 use clap::Args;
 
 use super::query::read_payload;
-use super::{RequestArgs, ResourceArgs, report};
-use crate::engine::Engine;
+use super::{RequestArgs, ResourceArgs, report, open_lake};
 use crate::error::Result;
-use crate::lake::LakeLocation;
 use crate::query::Query;
 
 /// Options of `flowlake explain`: the same request as `query`.
@@ -37,7 +35,6 @@ pub(super) async fn run(args: ExplainArgs) -> i32 {
 
 async fn explain(args: &ExplainArgs, payload: &[u8]) -> Result<String> {
     let query = Query::from_request(&args.request.organization_id, &args.request.workflow_id, payload)?;
-    let engine = Engine::new(&args.resources.engine_config())?;
-    let lake = engine.open_lake(LakeLocation::parse(&args.request.lake)?).await?;
+    let (engine, lake) = open_lake(&args.resources, &args.request.lake).await?;
     engine.explain(&lake, &query, args.analyze).await
 }

@@ -7,17 +7,20 @@ use clap::Args;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 
-use super::report;
+use super::{S3Args, report};
 use crate::error::{Error, Result};
 use crate::generate::{FileLayout, GenerateOptions, GenerateSummary, generate};
 use crate::lake::LakeLocation;
+use crate::lake::store::s3_store;
 
 /// Options of `flowlake generate`.
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// Folder to write the lake into (created if missing).
+    /// Folder (created if missing) or s3://bucket/prefix to write the lake into.
     #[arg(long)]
     out: String,
+    #[command(flatten)]
+    s3: S3Args,
     /// Number of organizations.
     #[arg(long, default_value_t = 2)]
     orgs: usize,
@@ -65,9 +68,10 @@ async fn write_lake(args: &GenerateArgs) -> Result<GenerateSummary> {
                 .map_err(|e| Error::internal(format!("opening {}: {e}", folder.display())))?;
             generate(Arc::new(store), &Path::default(), &options).await
         }
-        LakeLocation::S3 { .. } => Err(Error::bad_request(
-            "generate writes local folders; copy the folder to S3 with your usual tool",
-        )),
+        LakeLocation::S3 { bucket, prefix } => {
+            let (store, _, _) = s3_store(&bucket, &args.s3.options())?;
+            generate(store, &Path::from(prefix), &options).await
+        }
     }
 }
 

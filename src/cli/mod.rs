@@ -11,8 +11,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::engine::EngineConfig;
+use crate::engine::{Engine, EngineConfig};
+use crate::lake::{Lake, LakeLocation};
 use crate::error::Error;
+use crate::lake::S3Options;
 use crate::output::Format;
 
 /// Exit code for usage errors (bad flags, unreadable payload file).
@@ -49,20 +51,81 @@ pub struct ResourceArgs {
     /// Parallelism of scans, joins and sorts (default: number of cores).
     #[arg(long)]
     pub target_partitions: Option<usize>,
+    /// Seconds a day folder's listing is reused by later queries (0: list every time).
+    #[arg(long, default_value_t = 10)]
+    pub list_cache_ttl: u64,
 }
 
-impl ResourceArgs {
-    fn engine_config(&self) -> EngineConfig {
-        EngineConfig { target_partitions: self.target_partitions, memory_limit: self.memory_limit }
+/// Where the lake is and how to reach it.
+#[derive(Debug, Args)]
+pub struct LakeArgs {
+    /// Lake root: a local folder or s3://bucket/prefix.
+    #[arg(long, default_value = "data")]
+    pub lake: String,
+    #[command(flatten)]
+    pub s3: S3Args,
+}
+
+/// S3 settings; they override the standard AWS_* environment variables.
+#[derive(Debug, Clone, Args)]
+pub struct S3Args {
+    /// S3-compatible endpoint URL, e.g. http://127.0.0.1:9000 (env: AWS_ENDPOINT_URL).
+    #[arg(long)]
+    pub s3_endpoint: Option<String>,
+    /// Region (env: AWS_REGION, AWS_DEFAULT_REGION).
+    #[arg(long)]
+    pub s3_region: Option<String>,
+    /// Allow a plain http:// endpoint (env: AWS_ALLOW_HTTP=true).
+    #[arg(long)]
+    pub s3_allow_http: bool,
+    /// Address buckets as https://bucket.endpoint rather than https://endpoint/bucket.
+    #[arg(long)]
+    pub s3_virtual_hosted_style: bool,
+    /// Retries of a failed S3 request, with exponential backoff.
+    #[arg(long, default_value_t = 3)]
+    pub s3_max_retries: usize,
+    /// Seconds after which a failing S3 request is not retried again.
+    #[arg(long, default_value_t = 15)]
+    pub s3_retry_timeout: u64,
+}
+
+impl S3Args {
+    /// The library's options for these flags.
+    pub fn options(&self) -> S3Options {
+        S3Options {
+            endpoint: self.s3_endpoint.clone(),
+            region: self.s3_region.clone(),
+            allow_http: self.s3_allow_http,
+            virtual_hosted_style: self.s3_virtual_hosted_style,
+            max_retries: self.s3_max_retries,
+            retry_timeout: std::time::Duration::from_secs(self.s3_retry_timeout),
+            ..S3Options::default()
+        }
     }
+}
+
+/// The engine's settings from its resource and S3 flags.
+fn engine_config(resources: &ResourceArgs, lake: &LakeArgs) -> EngineConfig {
+    EngineConfig {
+        target_partitions: resources.target_partitions,
+        memory_limit: resources.memory_limit,
+        s3: lake.s3.options(),
+        list_cache_ttl: std::time::Duration::from_secs(resources.list_cache_ttl),
+    }
+}
+
+/// The engine and the opened lake of a subcommand.
+async fn open_lake(resources: &ResourceArgs, lake: &LakeArgs) -> Result<(Engine, Lake), Error> {
+    let engine = Engine::new(&engine_config(resources, lake))?;
+    let opened = engine.open_lake(LakeLocation::parse(&lake.lake)?).await?;
+    Ok((engine, opened))
 }
 
 /// What identifies one request: the lake, the URL attributes and the payload.
 #[derive(Debug, Args)]
 pub struct RequestArgs {
-    /// Lake root: a local folder or s3://bucket/prefix.
-    #[arg(long, default_value = "data")]
-    pub lake: String,
+    #[command(flatten)]
+    pub lake: LakeArgs,
     /// organization_id (UUID).
     #[arg(long = "org")]
     pub organization_id: String,

@@ -2,10 +2,8 @@
 
 use std::io::{Read, Write};
 
-use super::{EXIT_USAGE, QueryArgs, RequestArgs, report};
-use crate::engine::Engine;
+use super::{EXIT_USAGE, QueryArgs, RequestArgs, report, open_lake};
 use crate::error::Result;
-use crate::lake::LakeLocation;
 use crate::output::write_response;
 use crate::query::Query;
 
@@ -43,8 +41,7 @@ pub(super) async fn run(args: QueryArgs) -> i32 {
 /// Validates, plans and streams one request into `sink`; returns the number of rows.
 async fn answer(args: &QueryArgs, payload: &[u8], sink: &mut (dyn Write + Send)) -> Result<u64> {
     let query = Query::from_request(&args.request.organization_id, &args.request.workflow_id, payload)?;
-    let engine = Engine::new(&args.resources.engine_config())?;
-    let lake = engine.open_lake(LakeLocation::parse(&args.request.lake)?).await?;
+    let (engine, lake) = open_lake(&args.resources, &args.request.lake).await?;
     let response = engine.execute(&lake, &query).await?;
     write_response(response, args.format, sink).await
 }

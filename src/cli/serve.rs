@@ -7,17 +7,14 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{EXIT_USAGE, ResourceArgs, parse_bytes, report};
-use crate::engine::Engine;
-use crate::lake::LakeLocation;
+use super::{EXIT_USAGE, ResourceArgs, parse_bytes, report, LakeArgs, open_lake};
 use crate::serve::{Access, ServeConfig, Server};
 
 /// Options of `flowlake serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Lake root: a local folder or s3://bucket/prefix.
-    #[arg(long, default_value = "data")]
-    lake: String,
+    #[command(flatten)]
+    lake: LakeArgs,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -48,16 +45,8 @@ pub(super) async fn run(args: ServeArgs) -> i32 {
         },
         None => None,
     };
-    let engine = match Engine::new(&args.resources.engine_config()) {
-        Ok(engine) => Arc::new(engine),
-        Err(error) => return report(&error),
-    };
-    let lake = match LakeLocation::parse(&args.lake) {
-        Ok(location) => engine.open_lake(location).await,
-        Err(error) => Err(error),
-    };
-    let lake = match lake {
-        Ok(lake) => Arc::new(lake),
+    let (engine, lake) = match open_lake(&args.resources, &args.lake).await {
+        Ok((engine, lake)) => (Arc::new(engine), Arc::new(lake)),
         Err(error) => return report(&error),
     };
     let config = ServeConfig {

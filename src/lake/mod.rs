@@ -2,12 +2,16 @@
 //! events table of a query over only the day folders it needs.
 
 pub mod catalog;
+pub mod counting;
+mod list_cache;
 pub mod location;
 pub mod reader;
 pub mod schema;
+pub mod store;
 pub mod table;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::NaiveDate;
 use datafusion::common::ScalarValue;
@@ -15,13 +19,17 @@ use datafusion::datasource::listing::PartitionedFile;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use futures::{StreamExt, TryStreamExt};
-use object_store::ObjectStore;
+use object_store::{ObjectMeta, ObjectStore};
 use object_store::path::Path;
 use uuid::Uuid;
 
 pub use catalog::{Catalog, Workflow, WorkflowKind};
+pub use counting::{RequestCounts, RequestTotals};
 pub use location::LakeLocation;
+pub use store::{S3Credentials, S3Options};
 pub use table::DayPartitions;
+
+use list_cache::ListCache;
 
 use crate::error::{Error, Result};
 use crate::query::Interval;
@@ -39,12 +47,27 @@ pub struct Lake {
     display_prefix: String,
     catalog: Catalog,
     runtime: Arc<RuntimeEnv>,
+    /// What the store is, for messages: `local disk` or `s3://bucket at <endpoint>`.
+    store_description: String,
+    requests: Option<Arc<RequestCounts>>,
+    listings: ListCache,
+}
+
+/// How a lake is read.
+#[derive(Debug, Clone, Default)]
+pub struct LakeOptions {
+    /// How long a day folder's listing is reused; zero lists on every query.
+    pub list_cache_ttl: Duration,
+    /// The request counts of the lake's store, when it counts them.
+    pub requests: Option<Arc<RequestCounts>>,
+    /// What the store is, for messages (default: derived from the location).
+    pub store_description: Option<String>,
 }
 
 impl Lake {
     /// Opens the lake at `location` with the store registered for it in `runtime`, and
     /// reads its catalog.
-    pub async fn open(location: LakeLocation, runtime: Arc<RuntimeEnv>) -> Result<Lake> {
+    pub async fn open(location: LakeLocation, runtime: Arc<RuntimeEnv>, options: LakeOptions) -> Result<Lake> {
         let (store_url, root, display_prefix) = match &location {
             LakeLocation::Local(path) => {
                 if !path.is_dir() {
@@ -65,14 +88,44 @@ impl Lake {
         let store = runtime.object_store(&store_url).map_err(|e| {
             Error::internal(format!("no object store registered for {}: {e}", store_url.as_str()))
         })?;
-        let mut lake = Lake { location, store, store_url, root, display_prefix, catalog: Catalog::default(), runtime };
-        lake.catalog = lake.read_catalog().await?;
+        let store_description = options.store_description.unwrap_or_else(|| match &location {
+            LakeLocation::Local(_) => "local disk".to_string(),
+            LakeLocation::S3 { bucket, .. } => format!("s3://{bucket}"),
+        });
+        let mut lake = Lake {
+            location,
+            store,
+            store_url,
+            root,
+            display_prefix,
+            catalog: Catalog::default(),
+            runtime,
+            store_description,
+            requests: options.requests,
+            listings: ListCache::new(options.list_cache_ttl),
+        };
+        lake.catalog = lake.read_catalog().await.map_err(|e| lake.in_context(e))?;
         Ok(lake)
     }
 
     /// The lake's root as the user gave it.
     pub fn location(&self) -> &LakeLocation {
         &self.location
+    }
+
+    /// Requests made to the lake's store so far (S3 lakes; `None` on local disk).
+    pub fn requests(&self) -> Option<RequestTotals> {
+        self.requests.as_ref().map(|counts| counts.totals())
+    }
+
+    /// Names the store in a storage error, so that "unavailable" says which endpoint.
+    fn in_context(&self, error: Error) -> Error {
+        match error {
+            Error::StorageUnavailable { message } if !message.contains(&self.store_description) => {
+                Error::StorageUnavailable { message: format!("{}: {message}", self.store_description) }
+            }
+            other => other,
+        }
     }
 
     /// The catalog read when the lake was opened.
@@ -130,19 +183,18 @@ impl Lake {
                 let prefix = self.day_prefix(organization_id, day);
                 let org_value = org_value.clone();
                 async move {
-                    let objects = match self.store.list_with_delimiter(Some(&prefix)).await {
-                        Ok(listing) => listing.objects,
-                        Err(object_store::Error::NotFound { .. }) => Vec::new(),
-                        Err(e) => return Err(Error::from(e)),
-                    };
+                    let objects = self.list_day(&prefix).await.map_err(|e| self.in_context(e))?;
                     let date = ScalarValue::Date32(Some(days_since_epoch(day)));
-                    Ok(objects
-                        .into_iter()
-                        .filter(|meta| is_event_file(&meta.location))
-                        .map(|meta| {
-                            PartitionedFile::new_from_meta(meta).with_partition_values(vec![org_value.clone(), date.clone()])
-                        })
-                        .collect::<Vec<_>>())
+                    Ok::<_, Error>(
+                        objects
+                            .iter()
+                            .filter(|meta| is_event_file(&meta.location))
+                            .map(|meta| {
+                                PartitionedFile::new_from_meta(meta.clone())
+                                    .with_partition_values(vec![org_value.clone(), date.clone()])
+                            })
+                            .collect::<Vec<_>>(),
+                    )
                 }
             })
             .buffered(LISTING_CONCURRENCY)
@@ -151,6 +203,20 @@ impl Lake {
         let mut files: Vec<PartitionedFile> = listings.into_iter().flatten().collect();
         files.sort_by(|a, b| a.object_meta.location.cmp(&b.object_meta.location));
         Ok(files)
+    }
+
+    /// The objects directly in one day folder (none when it does not exist), from the
+    /// listing cache while it is fresh.
+    async fn list_day(&self, prefix: &Path) -> Result<Arc<Vec<ObjectMeta>>> {
+        if let Some(objects) = self.listings.get(prefix) {
+            return Ok(objects);
+        }
+        let objects = match self.store.list_with_delimiter(Some(prefix)).await {
+            Ok(listing) => listing.objects,
+            Err(object_store::Error::NotFound { .. }) => Vec::new(),
+            Err(e) => return Err(Error::from(e)),
+        };
+        Ok(self.listings.put(prefix, objects))
     }
 
     /// The events table of one organization and interval.

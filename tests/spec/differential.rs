@@ -20,9 +20,9 @@ use serde_json::{Value, json};
 use super::reference::{self, Case, Row};
 use super::support::TestLake;
 
-struct World {
+pub struct World {
     _dir: tempfile::TempDir,
-    root: std::path::PathBuf,
+    pub root: std::path::PathBuf,
     orgs: Vec<(String, Vec<Row>)>,
     workflows: Vec<(String, String, String)>, // (org, id, type)
 }
@@ -31,7 +31,7 @@ const START: &str = "2026-03-01";
 
 /// Generated lake plus a hand-made file per organization that is unsorted, lacks some
 /// nullable columns, has timestamp ties, and reuses another organization's session ids.
-fn world() -> &'static World {
+pub fn world() -> &'static World {
     static WORLD: OnceLock<World> = OnceLock::new();
     WORLD.get_or_init(|| {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -156,7 +156,7 @@ const PROPERTIES: &[&str] = &[
 ];
 
 /// A random case and its payload text.
-fn random_case(seed: u64) -> (Case, String) {
+pub fn random_case(seed: u64) -> (Case, String) {
     let w = world();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let (org, rows) = w.orgs.choose(&mut rng).expect("orgs").clone();

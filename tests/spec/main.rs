@@ -8,6 +8,8 @@ mod lake_files;
 mod payload_rules;
 mod reference;
 mod response;
+mod s3;
+mod s3_server;
 mod semantics;
 mod serve;
 mod support;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use flowlake::generate::event::{FileLayout, to_parquet, to_record_batch, to_record_batch_with};
 use flowlake::generate::Event;
 use flowlake::output::{Format, write_response};
-use flowlake::{Engine, EngineConfig, LakeLocation, Query};
+use flowlake::{Engine, EngineConfig, Lake, LakeLocation, Query};
 
 pub const ORG: &str = "0a000000-0000-4000-8000-000000000001";
 pub const OTHER_ORG: &str = "0b000000-0000-4000-8000-000000000002";
@@ -137,9 +137,15 @@ impl Outcome {
 
 /// Runs one request through the library, as the CLI does, and returns the raw bytes.
 pub async fn run_bytes(engine: &Engine, lake: &Path, org: &str, workflow: &str, payload: &str, format: Format) -> Result<Vec<u8>, flowlake::Error> {
-    let query = Query::from_request(org, workflow, payload.as_bytes())?;
+    Query::from_request(org, workflow, payload.as_bytes())?; // the CLI validates before it opens the lake
     let lake = engine.open_lake(LakeLocation::Local(lake.to_path_buf())).await?;
-    let response = engine.execute(&lake, &query).await?;
+    answer(engine, &lake, org, workflow, payload, format).await
+}
+
+/// Runs one request on an opened lake and returns the raw bytes.
+pub async fn answer(engine: &Engine, lake: &Lake, org: &str, workflow: &str, payload: &str, format: Format) -> Result<Vec<u8>, flowlake::Error> {
+    let query = Query::from_request(org, workflow, payload.as_bytes())?;
+    let response = engine.execute(lake, &query).await?;
     let mut out = Vec::new();
     write_response(response, format, &mut out).await?;
     Ok(out)

@@ -1,0 +1,71 @@
+//! Listings of day folders, reused for a configurable time so that a server or a batch
+//! answering many queries over the same days does not list them again and again, while
+//! files written later are still seen once the entry expires.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use object_store::ObjectMeta;
+use object_store::path::Path;
+
+/// Most folders remembered; beyond it the cache starts over (a day folder listing is small).
+const MAX_ENTRIES: usize = 100_000;
+
+#[derive(Debug)]
+pub(super) struct ListCache {
+    ttl: Duration,
+    entries: Mutex<HashMap<Path, (Instant, Arc<Vec<ObjectMeta>>)>>,
+}
+
+impl ListCache {
+    pub(super) fn new(ttl: Duration) -> ListCache {
+        ListCache { ttl, entries: Mutex::new(HashMap::new()) }
+    }
+
+    /// The listing of `prefix` if it is younger than the TTL.
+    pub(super) fn get(&self, prefix: &Path) -> Option<Arc<Vec<ObjectMeta>>> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        entries.get(prefix).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, objects)| Arc::clone(objects))
+    }
+
+    /// Remembers a fresh listing and returns it.
+    pub(super) fn put(&self, prefix: &Path, objects: Vec<ObjectMeta>) -> Arc<Vec<ObjectMeta>> {
+        let objects = Arc::new(objects);
+        if !self.ttl.is_zero() {
+            let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if entries.len() >= MAX_ENTRIES {
+                entries.clear();
+            }
+            entries.insert(prefix.clone(), (Instant::now(), Arc::clone(&objects)));
+        }
+        objects
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(name: &str) -> ObjectMeta {
+        ObjectMeta { location: Path::from(name), last_modified: Default::default(), size: 1, e_tag: None, version: None }
+    }
+
+    #[test]
+    fn entries_live_for_the_ttl_and_zero_disables_the_cache() {
+        let day = Path::from("events/organization_id=a/date=2026-03-01");
+        let cache = ListCache::new(Duration::from_millis(50));
+        assert!(cache.get(&day).is_none());
+        cache.put(&day, vec![meta("a.parquet")]);
+        assert_eq!(cache.get(&day).expect("fresh").len(), 1);
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(cache.get(&day).is_none(), "expired");
+
+        let off = ListCache::new(Duration::ZERO);
+        off.put(&day, vec![meta("a.parquet")]);
+        assert!(off.get(&day).is_none());
+    }
+}
