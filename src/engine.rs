@@ -27,6 +27,8 @@ pub struct EngineConfig {
     pub s3: S3Options,
     /// How long a day folder's listing is reused (zero: list on every query).
     pub list_cache_ttl: Duration,
+    /// Rows per record batch inside the engine (default: DataFusion's 8192).
+    pub batch_size: Option<usize>,
 }
 
 /// A query's rows, streamed, with the shape that says how to encode them.
@@ -50,6 +52,9 @@ impl Engine {
         let mut session = SessionConfig::new().with_information_schema(false);
         if let Some(partitions) = config.target_partitions {
             session = session.with_target_partitions(partitions.max(1));
+        }
+        if let Some(rows) = config.batch_size {
+            session = session.with_batch_size(rows.max(1));
         }
         let options = session.options_mut();
         // Filters are evaluated while decoding Parquet, cheapest first, so rows that fail

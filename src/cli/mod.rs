@@ -111,6 +111,7 @@ fn engine_config(resources: &ResourceArgs, lake: &LakeArgs) -> EngineConfig {
         memory_limit: resources.memory_limit,
         s3: lake.s3.options(),
         list_cache_ttl: std::time::Duration::from_secs(resources.list_cache_ttl),
+        batch_size: None,
     }
 }
 

@@ -24,6 +24,9 @@ pub fn shape_of(query: &Query) -> Shape {
     Shape { basic: query.basic, workflow_related: query.target == Target::AffectedGoalTotal }
 }
 
+/// The column that carries each goal's name between the join and the final projection.
+const GOAL_NAME: &str = "goal_name";
+
 fn timestamp_literal(micros: i64) -> Expr {
     lit(ScalarValue::TimestampMicrosecond(Some(micros), Some("UTC".into())))
 }
@@ -60,23 +63,31 @@ pub fn build(
             .with_column(WORKFLOW_RELATED, col(ENTRY_TIME).is_not_null().and(entered))?,
     };
 
-    let ordered = joined.sort(vec![col("timestamp").sort(true, false), col("event_id").sort(true, false)])?;
+    // goal_name is computed before the sort: an expression above the sort would invite the
+    // optimizer to spread the sorted stream over several partitions and lose its order.
+    let named = if query.basic {
+        let goal_name = Arc::new(goal_name::GoalName::udf(goal_names));
+        joined.with_column(GOAL_NAME, goal_name.call(vec![col("label")]))?
+    } else {
+        joined
+    };
+    let ordered = named.sort(vec![col("timestamp").sort(true, false), col("event_id").sort(true, false)])?;
     let limited = match query.limit {
         Some(n) => ordered.limit(0, Some(n))?,
         None => ordered,
     };
-    Ok(limited.select(response_columns(shape_of(query), goal_names))?)
+    Ok(limited.select(response_columns(shape_of(query)))?)
 }
 
 /// The final projection: the response columns of SPEC §4, in order.
-fn response_columns(shape: Shape, goal_names: BTreeMap<String, String>) -> Vec<Expr> {
+/// Plain columns only, so the sorted order reaches the encoder unchanged.
+fn response_columns(shape: Shape) -> Vec<Expr> {
     let mut columns: Vec<Expr> = if shape.basic {
-        let goal_name = Arc::new(goal_name::GoalName::udf(goal_names));
         BASIC_COLUMNS
             .iter()
             .map(|(name, source)| match source {
                 BasicSource::Column(column) => col(*column).alias(*name),
-                BasicSource::GoalName => goal_name.call(vec![col("label")]).alias(*name),
+                BasicSource::GoalName => col(GOAL_NAME).alias(*name),
             })
             .collect()
     } else {
