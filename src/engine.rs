@@ -49,7 +49,9 @@ pub struct Engine {
 impl Engine {
     /// Creates the engine and its `SessionContext` (the only place one is made).
     pub fn new(config: &EngineConfig) -> Result<Engine> {
-        let mut session = SessionConfig::new().with_information_schema(false);
+        // DATAFUSION_* environment variables (e.g. DATAFUSION_EXECUTION_PARQUET_PUSHDOWN_FILTERS)
+        // tune the engine; flowlake's own defaults below apply where none is set.
+        let mut session = SessionConfig::from_env()?.with_information_schema(false);
         if let Some(partitions) = config.target_partitions {
             session = session.with_target_partitions(partitions.max(1));
         }
@@ -59,8 +61,13 @@ impl Engine {
         let options = session.options_mut();
         // Filters are evaluated while decoding Parquet, cheapest first, so rows that fail
         // them are never materialised.
-        options.execution.parquet.pushdown_filters = true;
-        options.execution.parquet.reorder_filters = true;
+        let unset = |name: &str| std::env::var_os(name).is_none();
+        if unset("DATAFUSION_EXECUTION_PARQUET_PUSHDOWN_FILTERS") {
+            options.execution.parquet.pushdown_filters = true;
+        }
+        if unset("DATAFUSION_EXECUTION_PARQUET_REORDER_FILTERS") {
+            options.execution.parquet.reorder_filters = true;
+        }
         let mut runtime = RuntimeEnvBuilder::new();
         if let Some(bytes) = config.memory_limit {
             runtime = runtime.with_memory_limit(bytes, 1.0);

@@ -118,6 +118,27 @@ pub fn file_schema() -> SchemaRef {
     Arc::clone(&SCHEMA)
 }
 
+/// The schema the engine scans with: [`file_schema`] with strings read as `Utf8View`, which
+/// the Parquet reader fills without copying string bytes and whose short values compare
+/// inline. The response casts them back to `Utf8`.
+pub fn scan_schema() -> SchemaRef {
+    static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+        Arc::new(Schema::new(
+            EVENT_COLUMNS
+                .iter()
+                .map(|c| {
+                    let data_type = match c.kind {
+                        ColumnKind::String => DataType::Utf8View,
+                        other => other.data_type(),
+                    };
+                    Field::new(c.name, data_type, true)
+                })
+                .collect::<Vec<_>>(),
+        ))
+    });
+    Arc::clone(&SCHEMA)
+}
+
 /// Looks up an event column by name.
 pub fn event_column(name: &str) -> Option<&'static EventColumn> {
     EVENT_COLUMNS.iter().find(|c| c.name == name)

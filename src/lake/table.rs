@@ -18,7 +18,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 
 use super::reader::CheckedReaderFactory;
-use super::schema::{DATE, ORGANIZATION_ID, file_schema};
+use super::schema::{DATE, ORGANIZATION_ID, scan_schema};
 
 /// The partition columns, in the order of the advanced output.
 fn partition_fields() -> Vec<FieldRef> {
@@ -37,7 +37,7 @@ pub struct DayPartitions {
 impl DayPartitions {
     /// A table over `files`, each carrying its `organization_id` and `date` values.
     pub fn new(store_url: ObjectStoreUrl, files: Vec<PartitionedFile>, reader: Arc<CheckedReaderFactory>) -> Self {
-        let mut fields: Vec<FieldRef> = file_schema().fields().iter().cloned().collect();
+        let mut fields: Vec<FieldRef> = scan_schema().fields().iter().cloned().collect();
         fields.extend(partition_fields());
         Self { store_url, files, reader, schema: Arc::new(Schema::new(fields)) }
     }
@@ -67,7 +67,7 @@ impl TableProvider for DayPartitions {
             };
             return Ok(Arc::new(EmptyExec::new(projected)));
         }
-        let source = ParquetSource::new(TableSchema::builder(file_schema()).with_table_partition_cols(partition_fields()).build())
+        let source = ParquetSource::new(TableSchema::builder(scan_schema()).with_table_partition_cols(partition_fields()).build())
             .with_table_parquet_options(state.table_options().parquet.clone())
             .with_parquet_file_reader_factory(Arc::clone(&self.reader) as _);
         // Files are spread round-robin over the target partitions; DataFusion may split

@@ -9,13 +9,14 @@ use std::sync::Arc;
 
 use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
-use datafusion::logical_expr::{Expr, JoinType, col, lit};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::logical_expr::{Expr, JoinType, SortExpr, cast, col, lit};
 use datafusion::prelude::SessionContext;
 
 use crate::error::{Error, Result};
 use crate::lake::{DayPartitions, Workflow};
 use crate::output::fields::{BASIC_COLUMNS, BasicSource, Shape, WORKFLOW_RELATED};
-use crate::lake::schema::{DATE, EVENT_COLUMNS, ORGANIZATION_ID};
+use crate::lake::schema::{ColumnKind, DATE, EVENT_COLUMNS, ORGANIZATION_ID, event_column};
 use crate::query::{Interval, Query, Target};
 use workflow::{ENTRY_TIME, WF_SESSION, WorkflowEvents};
 
@@ -24,8 +25,8 @@ pub fn shape_of(query: &Query) -> Shape {
     Shape { basic: query.basic, workflow_related: query.target == Target::AffectedGoalTotal }
 }
 
-/// The column that carries each goal's name between the join and the final projection.
-const GOAL_NAME: &str = "goal_name";
+/// The event id that orders basic answers, which do not show it.
+const SORT_EVENT_ID: &str = "__sort_event_id";
 
 fn timestamp_literal(micros: i64) -> Expr {
     lit(ScalarValue::TimestampMicrosecond(Some(micros), Some("UTC".into())))
@@ -52,6 +53,15 @@ pub fn build(
     let workflow_events = org_events.clone().filter(rules.predicate.clone())?;
     let sessions = workflow::matching_sessions(workflow_events, &rules, &query.steps)?;
     let goal_events = org_events.filter(goals::goal_predicate(&query.filters))?;
+    // With affected_goal_total every goal event is answered exactly once (sessions are
+    // unique), so the first `limit` of them are the answer's rows: take them before the
+    // join, where the Top-K's dynamic filter reaches the Parquet scan and skips row groups.
+    let goal_events = match (query.target, query.limit) {
+        (Target::AffectedGoalTotal, Some(n)) => {
+            goal_events.sort(vec![col("timestamp").sort(true, false), col("event_id").sort(true, false)])?.limit(0, Some(n))?
+        }
+        _ => goal_events,
+    };
 
     let entered = col("timestamp").gt_eq(col(ENTRY_TIME));
     let joined = match query.target {
@@ -63,38 +73,45 @@ pub fn build(
             .with_column(WORKFLOW_RELATED, col(ENTRY_TIME).is_not_null().and(entered))?,
     };
 
-    // goal_name is computed before the sort: an expression above the sort would invite the
-    // optimizer to spread the sorted stream over several partitions and lose its order.
-    let named = if query.basic {
-        let goal_name = Arc::new(goal_name::GoalName::udf(goal_names));
-        joined.with_column(GOAL_NAME, goal_name.call(vec![col("label")]))?
-    } else {
-        joined
-    };
-    let ordered = named.sort(vec![col("timestamp").sort(true, false), col("event_id").sort(true, false)])?;
+    // Every response column is computed before the sort (goal_name, strings read as views
+    // cast back to Utf8), so that the projection after it is plain columns: an expression
+    // above the sort would invite the optimizer to spread the sorted stream over several
+    // partitions and lose its order.
+    let shape = shape_of(query);
+    let (columns, order) = presort_columns(shape, goal_names);
+    let ordered = joined.select(columns)?.sort(order)?;
     let limited = match query.limit {
         Some(n) => ordered.limit(0, Some(n))?,
         None => ordered,
     };
-    Ok(limited.select(response_columns(shape_of(query)))?)
+    Ok(limited.select(shape.fields().iter().map(|f| col(f.name.as_str())).collect::<Vec<_>>())?)
 }
 
-/// The final projection: the response columns of SPEC §4, in order.
-/// Plain columns only, so the sorted order reaches the encoder unchanged.
-fn response_columns(shape: Shape) -> Vec<Expr> {
+/// The response columns of SPEC §4 under their final names, plus what the sort needs, and
+/// the sort: `timestamp`, then `event_id`.
+fn presort_columns(shape: Shape, goal_names: BTreeMap<String, String>) -> (Vec<Expr>, Vec<SortExpr>) {
+    let wire = |column: &str, name: &str| -> Expr {
+        match event_column(column).map(|c| c.kind) {
+            Some(ColumnKind::String) => cast(col(column), DataType::Utf8).alias(name),
+            _ => col(column).alias(name),
+        }
+    };
     let mut columns: Vec<Expr> = if shape.basic {
+        let goal_name = Arc::new(goal_name::GoalName::udf(goal_names));
         BASIC_COLUMNS
             .iter()
             .map(|(name, source)| match source {
-                BasicSource::Column(column) => col(*column).alias(*name),
-                BasicSource::GoalName => col(GOAL_NAME).alias(*name),
+                BasicSource::Column(column) => wire(column, name),
+                BasicSource::GoalName => goal_name.call(vec![col("label")]).alias(*name),
             })
+            .chain([col("event_id").alias(SORT_EVENT_ID)])
             .collect()
     } else {
-        EVENT_COLUMNS.iter().map(|c| col(c.name)).chain([col(ORGANIZATION_ID), col(DATE)]).collect()
+        EVENT_COLUMNS.iter().map(|c| wire(c.name, c.name)).chain([col(ORGANIZATION_ID), col(DATE)]).collect()
     };
     if shape.workflow_related {
         columns.push(col(WORKFLOW_RELATED));
     }
-    columns
+    let (time, event_id) = if shape.basic { ("time", SORT_EVENT_ID) } else { ("timestamp", "event_id") };
+    (columns, vec![col(time).sort(true, false), col(event_id).sort(true, false)])
 }

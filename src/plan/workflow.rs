@@ -3,9 +3,9 @@
 
 use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
-use datafusion::functions_aggregate::expr_fn::{count, min};
+use datafusion::functions_aggregate::expr_fn::{min, sum};
 use datafusion::functions_window::expr_fn::row_number;
-use datafusion::logical_expr::{Expr, ExprFunctionExt, JoinType, col, lit};
+use datafusion::logical_expr::{Expr, ExprFunctionExt, col, lit, when};
 use datafusion::prelude::in_list;
 
 use crate::error::Result;
@@ -17,7 +17,7 @@ pub const WF_SESSION: &str = "wf_session";
 pub const ENTRY_TIME: &str = "entry_time";
 const STEP: &str = "step";
 const SATISFIED: &str = "satisfied";
-const MATCHED_SESSION: &str = "matched_session";
+const ON_PATH: &str = "on_path";
 
 /// How the events of one workflow type are recognised and how their path is read.
 #[derive(Debug, Clone)]
@@ -54,16 +54,17 @@ impl WorkflowEvents {
 }
 
 /// Sessions in the workflow that match `steps`, as (`wf_session`, `entry_time`): one row
-/// per session. `workflow_events` are the workflow events of the interval.
+/// per session. `workflow_events` are the workflow events of the interval; they are read
+/// once: entry times and step matches come out of the same pass.
 pub fn matching_sessions(workflow_events: DataFrame, rules: &WorkflowEvents, steps: &[StepConstraint]) -> Result<DataFrame> {
-    let entries = workflow_events
-        .clone()
-        .aggregate(vec![col("session_id")], vec![min(col("timestamp")).alias(ENTRY_TIME)])?
-        .select(vec![col("session_id").alias(WF_SESSION), col(ENTRY_TIME)])?;
     let (path_predicate, action_column) = match (&rules.path, steps.is_empty()) {
         (Some(path), false) => path.clone(),
         // No constrained step, or a workflow type whose step_data is ignored.
-        _ => return Ok(entries),
+        _ => {
+            return Ok(workflow_events
+                .aggregate(vec![col("session_id")], vec![min(col("timestamp")).alias(ENTRY_TIME)])?
+                .select(vec![col("session_id").alias(WF_SESSION), col(ENTRY_TIME)])?);
+        }
     };
 
     let last_step = steps.iter().map(|s| s.index).max().unwrap_or(0) as u64;
@@ -78,18 +79,18 @@ pub fn matching_sessions(workflow_events: DataFrame, rules: &WorkflowEvents, ste
         })
         .reduce(Expr::or)
         .unwrap_or(lit(false));
+    // Path events are numbered within (session, on_path = true); other workflow events get
+    // numbers too, in their own partition, and are never counted.
     let step_number = row_number()
-        .partition_by(vec![col("session_id")])
+        .partition_by(vec![col("session_id"), col(ON_PATH)])
         .order_by(vec![col("timestamp").sort(true, false), col("event_id").sort(true, false)])
         .build()?
         .alias(STEP);
-    let matched = workflow_events
-        .filter(path_predicate)?
-        .select(vec![col("session_id"), col("timestamp"), col("event_id"), col(action_column)])?
+    let satisfied_step = when(col(ON_PATH).and(col(STEP).lt_eq(lit(last_step))).and(step_matches), lit(1i64)).otherwise(lit(0i64))?;
+    Ok(workflow_events
+        .select(vec![col("session_id"), col("timestamp"), col("event_id"), col(action_column), path_predicate.alias(ON_PATH)])?
         .window(vec![step_number])?
-        .filter(col(STEP).lt_eq(lit(last_step)).and(step_matches))?
-        .aggregate(vec![col("session_id")], vec![count(lit(1)).alias(SATISFIED)])?
+        .aggregate(vec![col("session_id")], vec![min(col("timestamp")).alias(ENTRY_TIME), sum(satisfied_step).alias(SATISFIED)])?
         .filter(col(SATISFIED).eq(lit(ScalarValue::Int64(Some(steps.len() as i64)))))?
-        .select(vec![col("session_id").alias(MATCHED_SESSION)])?;
-    Ok(entries.join(matched, JoinType::LeftSemi, &[WF_SESSION], &[MATCHED_SESSION], None)?)
+        .select(vec![col("session_id").alias(WF_SESSION), col(ENTRY_TIME)])?)
 }
