@@ -9,7 +9,7 @@ use object_store::path::Path;
 
 use super::{S3Args, report};
 use crate::error::{Error, Result};
-use crate::generate::{FileLayout, GenerateOptions, GenerateSummary, generate};
+use crate::generate::{FileLayout, GenerateOptions, GenerateSummary, SortOrder, generate};
 use crate::lake::LakeLocation;
 use crate::lake::store::s3_store;
 
@@ -39,6 +39,9 @@ pub struct GenerateArgs {
     /// Rows per Parquet row group.
     #[arg(long, default_value_t = FileLayout::default().row_group_size)]
     row_group_size: usize,
+    /// Row order inside each file.
+    #[arg(long, value_enum, default_value = "time")]
+    sort_by: SortOrder,
 }
 
 pub(super) async fn run(args: GenerateArgs) -> i32 {
@@ -58,7 +61,7 @@ async fn write_lake(args: &GenerateArgs) -> Result<GenerateSummary> {
         start: args.start,
         events_per_day: args.events_per_day,
         seed: args.seed,
-        layout: FileLayout { row_group_size: args.row_group_size },
+        layout: FileLayout { row_group_size: args.row_group_size, sort: args.sort_by },
     };
     match LakeLocation::parse(&args.out)? {
         LakeLocation::Local(folder) => {

@@ -48,12 +48,25 @@ pub struct Event {
 pub struct FileLayout {
     /// Rows per row group: small enough for the time window to skip most of a day.
     pub row_group_size: usize,
+    /// The order of the rows in each file.
+    pub sort: SortOrder,
 }
 
 impl Default for FileLayout {
     fn default() -> Self {
-        FileLayout { row_group_size: 16 * 1024 }
+        FileLayout { row_group_size: 16 * 1024, sort: SortOrder::Time }
     }
+}
+
+/// How rows are ordered inside a file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum SortOrder {
+    /// By `timestamp`, then `event_id`: row groups and pages cover time ranges.
+    #[default]
+    Time,
+    /// By `category`, `action`, `label`, then time: goal triggers and each workflow's
+    /// events sit in few pages, which statistics let a scan skip to.
+    Category,
 }
 
 fn strings<'a>(values: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {

@@ -13,7 +13,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-pub use event::{Event, FileLayout};
+pub use event::{Event, FileLayout, SortOrder};
 pub use model::Organization;
 
 use crate::error::{Error, Result};
@@ -97,7 +97,12 @@ async fn write_day(
     day_index: usize,
     layout: FileLayout,
 ) -> Result<(u64, u64, u64)> {
-    events.sort_by(|a, b| (a.timestamp_us, &a.event_id).cmp(&(b.timestamp_us, &b.event_id)));
+    match layout.sort {
+        SortOrder::Time => events.sort_by(|a, b| (a.timestamp_us, &a.event_id).cmp(&(b.timestamp_us, &b.event_id))),
+        SortOrder::Category => events.sort_by(|a, b| {
+            (&a.category, &a.action, &a.label, a.timestamp_us, &a.event_id).cmp(&(&b.category, &b.action, &b.label, b.timestamp_us, &b.event_id))
+        }),
+    }
     let parts = if day_index % 3 == 1 { 2 } else { 1 };
     let folder = root.clone().join("events").join(format!("organization_id={org}")).join(format!("date={day}"));
     let (mut rows, mut files, mut bytes) = (0u64, 0u64, 0u64);

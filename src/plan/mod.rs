@@ -2,6 +2,7 @@
 
 pub mod goal_name;
 pub mod goals;
+pub mod path_steps;
 pub mod workflow;
 
 use std::collections::BTreeMap;

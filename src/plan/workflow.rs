@@ -1,23 +1,21 @@
 //! The workflow side of SPEC §3: which events belong to the workflow, each session's entry
 //! time, and which sessions match `step_data`.
 
-use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
-use datafusion::functions_aggregate::expr_fn::{min, sum};
-use datafusion::functions_window::expr_fn::row_number;
-use datafusion::logical_expr::{Expr, ExprFunctionExt, col, lit, when};
+use datafusion::functions_aggregate::expr_fn::min;
+use datafusion::logical_expr::{Expr, col, lit};
 use datafusion::prelude::in_list;
 
 use crate::error::Result;
 use crate::lake::WorkflowKind;
 use crate::query::StepConstraint;
 
+use super::path_steps::PathMatches;
+
 /// Column names of the sessions relation, chosen not to collide with event columns.
 pub const WF_SESSION: &str = "wf_session";
 pub const ENTRY_TIME: &str = "entry_time";
-const STEP: &str = "step";
-const SATISFIED: &str = "satisfied";
-const ON_PATH: &str = "on_path";
+const MATCHED: &str = "matched";
 
 /// How the events of one workflow type are recognised and how their path is read.
 #[derive(Debug, Clone)]
@@ -55,7 +53,7 @@ impl WorkflowEvents {
 
 /// Sessions in the workflow that match `steps`, as (`wf_session`, `entry_time`): one row
 /// per session. `workflow_events` are the workflow events of the interval; they are read
-/// once: entry times and step matches come out of the same pass.
+/// once: entry times and step matches come out of one aggregate (see `path_steps`).
 pub fn matching_sessions(workflow_events: DataFrame, rules: &WorkflowEvents, steps: &[StepConstraint]) -> Result<DataFrame> {
     let (path_predicate, action_column) = match (&rules.path, steps.is_empty()) {
         (Some(path), false) => path.clone(),
@@ -67,30 +65,9 @@ pub fn matching_sessions(workflow_events: DataFrame, rules: &WorkflowEvents, ste
         }
     };
 
-    let last_step = steps.iter().map(|s| s.index).max().unwrap_or(0) as u64;
-    let step_matches = steps
-        .iter()
-        .map(|s| {
-            col(STEP).eq(lit(s.index as u64)).and(in_list(
-                col(action_column),
-                s.actions.iter().map(|a| lit(a.as_str())).collect(),
-                false,
-            ))
-        })
-        .reduce(Expr::or)
-        .unwrap_or(lit(false));
-    // Path events are numbered within (session, on_path = true); other workflow events get
-    // numbers too, in their own partition, and are never counted.
-    let step_number = row_number()
-        .partition_by(vec![col("session_id"), col(ON_PATH)])
-        .order_by(vec![col("timestamp").sort(true, false), col("event_id").sort(true, false)])
-        .build()?
-        .alias(STEP);
-    let satisfied_step = when(col(ON_PATH).and(col(STEP).lt_eq(lit(last_step))).and(step_matches), lit(1i64)).otherwise(lit(0i64))?;
+    let matches = PathMatches::udaf(steps).call(vec![path_predicate, col("timestamp"), col("event_id"), col(action_column)]);
     Ok(workflow_events
-        .select(vec![col("session_id"), col("timestamp"), col("event_id"), col(action_column), path_predicate.alias(ON_PATH)])?
-        .window(vec![step_number])?
-        .aggregate(vec![col("session_id")], vec![min(col("timestamp")).alias(ENTRY_TIME), sum(satisfied_step).alias(SATISFIED)])?
-        .filter(col(SATISFIED).eq(lit(ScalarValue::Int64(Some(steps.len() as i64)))))?
+        .aggregate(vec![col("session_id")], vec![min(col("timestamp")).alias(ENTRY_TIME), matches.alias(MATCHED)])?
+        .filter(col(MATCHED))?
         .select(vec![col("session_id").alias(WF_SESSION), col(ENTRY_TIME)])?)
 }

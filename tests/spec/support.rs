@@ -66,7 +66,7 @@ impl TestLake {
     /// Writes events (in the given order) as one Parquet file of the org's day.
     pub fn write_events(&self, org: &str, date: &str, name: &str, events: &[Event]) -> PathBuf {
         let batch = to_record_batch(events).expect("batch");
-        self.write_file(&Self::day_file(org, date, name), &to_parquet(&batch, FileLayout { row_group_size: 4 }).expect("parquet"))
+        self.write_file(&Self::day_file(org, date, name), &to_parquet(&batch, FileLayout { row_group_size: 4, ..FileLayout::default() }).expect("parquet"))
     }
 
     /// Writes only `columns` of the events.
