@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
@@ -15,6 +16,9 @@ use crate::lake::{Lake, LakeLocation, LakeOptions, S3Options, WorkflowKind, stor
 use crate::output::Shape;
 use crate::plan;
 use crate::query::Query;
+
+/// Rows per batch when a memory limit is set and no batch size is.
+const LIMITED_BATCH_SIZE: usize = 1024;
 
 /// Settings of the engine; the defaults suit a laptop.
 #[derive(Debug, Clone, Default)]
@@ -27,7 +31,8 @@ pub struct EngineConfig {
     pub s3: S3Options,
     /// How long a day folder's listing is reused (zero: list on every query).
     pub list_cache_ttl: Duration,
-    /// Rows per record batch inside the engine (default: DataFusion's 8192).
+    /// Rows per record batch inside the engine (default: DataFusion's 8192, or 1024 under a
+    /// memory limit).
     pub batch_size: Option<usize>,
 }
 
@@ -55,8 +60,14 @@ impl Engine {
         if let Some(partitions) = config.target_partitions {
             session = session.with_target_partitions(partitions.max(1));
         }
-        if let Some(rows) = config.batch_size {
-            session = session.with_batch_size(rows.max(1));
+        match (config.batch_size, config.memory_limit) {
+            (Some(rows), _) => session = session.with_batch_size(rows.max(1)),
+            // Under a memory limit, merging spilled sort runs holds a batch per run: smaller
+            // batches let an unlimited answer of any size finish within the limit.
+            (None, Some(_)) if std::env::var_os("DATAFUSION_EXECUTION_BATCH_SIZE").is_none() => {
+                session = session.with_batch_size(LIMITED_BATCH_SIZE)
+            }
+            _ => {}
         }
         let options = session.options_mut();
         // Filters are evaluated while decoding Parquet, cheapest first, so rows that fail
@@ -70,7 +81,12 @@ impl Engine {
         }
         let mut runtime = RuntimeEnvBuilder::new();
         if let Some(bytes) = config.memory_limit {
-            runtime = runtime.with_memory_limit(bytes, 1.0);
+            // A fair pool: every spilling operator (the sorts of each partition, the
+            // aggregates) gets its share and spills beyond it, rather than the first one
+            // taking everything and the others failing.
+            let fair = FairSpillPool::new(bytes);
+            let top = std::num::NonZeroUsize::new(5).unwrap_or(std::num::NonZeroUsize::MIN);
+            runtime = runtime.with_memory_pool(Arc::new(TrackConsumersPool::new(fair, top)));
         }
         let runtime = runtime.build_arc()?;
         Ok(Engine {

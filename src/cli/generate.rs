@@ -40,7 +40,7 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = FileLayout::default().row_group_size)]
     row_group_size: usize,
     /// Row order inside each file.
-    #[arg(long, value_enum, default_value = "time")]
+    #[arg(long, value_enum, default_value = "category")]
     sort_by: SortOrder,
 }
 

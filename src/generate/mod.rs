@@ -100,7 +100,7 @@ async fn write_day(
     match layout.sort {
         SortOrder::Time => events.sort_by(|a, b| (a.timestamp_us, &a.event_id).cmp(&(b.timestamp_us, &b.event_id))),
         SortOrder::Category => events.sort_by(|a, b| {
-            (&a.category, &a.action, &a.label, a.timestamp_us, &a.event_id).cmp(&(&b.category, &b.action, &b.label, b.timestamp_us, &b.event_id))
+            (&a.category, &a.label, &a.action, a.timestamp_us, &a.event_id).cmp(&(&b.category, &b.label, &b.action, b.timestamp_us, &b.event_id))
         }),
     }
     let parts = if day_index % 3 == 1 { 2 } else { 1 };

@@ -64,13 +64,25 @@ pub fn build(
         _ => goal_events,
     };
 
+    // The smaller side is the hash table. With filters, the goal events are few: they are
+    // the table, and their session ids prune the scan of the workflow events (a dynamic
+    // filter). Without filters they are all goal triggers: the sessions (one small row
+    // each) are the table and the goal events stream past it, so memory does not grow with
+    // them and the sort above can spill.
     let entered = col("timestamp").gt_eq(col(ENTRY_TIME));
-    let joined = match query.target {
-        Target::AffectedGoal => {
-            goal_events.join(sessions, JoinType::Inner, &["session_id"], &[WF_SESSION], Some(entered))?
+    let goals_are_few = !query.filters.is_empty() || query.limit.is_some() && query.target == Target::AffectedGoalTotal;
+    let joined = match (query.target, goals_are_few) {
+        (Target::AffectedGoal, true) => {
+            goal_events.join(sessions, JoinType::LeftSemi, &["session_id"], &[WF_SESSION], Some(entered))?
         }
-        Target::AffectedGoalTotal => goal_events
+        (Target::AffectedGoal, false) => {
+            sessions.join(goal_events, JoinType::RightSemi, &[WF_SESSION], &["session_id"], Some(entered))?
+        }
+        (Target::AffectedGoalTotal, true) => goal_events
             .join(sessions, JoinType::Left, &["session_id"], &[WF_SESSION], None)?
+            .with_column(WORKFLOW_RELATED, col(ENTRY_TIME).is_not_null().and(entered))?,
+        (Target::AffectedGoalTotal, false) => sessions
+            .join(goal_events, JoinType::Right, &[WF_SESSION], &["session_id"], None)?
             .with_column(WORKFLOW_RELATED, col(ENTRY_TIME).is_not_null().and(entered))?,
     };
 

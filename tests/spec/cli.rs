@@ -100,3 +100,44 @@ fn generate_is_deterministic() {
     assert!(fa.len() >= 4);
     assert_eq!(fa, fb);
 }
+
+/// Under any memory limit an answer is either the same bytes as without one or a clean
+/// `resources exhausted` 500: never a different answer, a panic or a kill.
+#[test]
+fn a_memory_limit_gives_the_same_answer_or_a_clean_refusal() {
+    let run = |limit: Option<&str>| {
+        let mut command = flowlake();
+        command.current_dir(env!("CARGO_MANIFEST_DIR")).args([
+            "query",
+            "--org",
+            "8bf400e3-6fa2-4d3f-a8d4-c03c0aa04f6d",
+            "--workflow",
+            "5887c297-1e03-45e4-863e-7a9f784c5a2c",
+            "--payload",
+            "queries/all-goals-advanced.json",
+        ]);
+        if let Some(limit) = limit {
+            command.args(["--memory-limit", limit]);
+        }
+        command.output().expect("run flowlake")
+    };
+    let free = run(None);
+    assert_eq!(free.status.code(), Some(0));
+    let (mut answered, mut refused) = (0, 0);
+    for limit in ["64K", "1M", "8M", "64M"] {
+        let out = run(Some(limit));
+        match out.status.code() {
+            Some(0) => {
+                assert!(out.stdout == free.stdout, "{limit}: a different answer");
+                answered += 1;
+            }
+            Some(7) => {
+                let error: serde_json::Value = serde_json::from_slice(&out.stderr).expect("SPEC JSON");
+                assert!(error["message"].as_str().unwrap().contains("resources exhausted"), "{limit}: {error}");
+                refused += 1;
+            }
+            other => panic!("{limit}: exit {other:?}: {}", String::from_utf8_lossy(&out.stderr)),
+        }
+    }
+    assert!(answered >= 1, "a generous limit answers (refused {refused})");
+}
