@@ -47,6 +47,9 @@ pub struct Engine {
     ctx: SessionContext,
     s3: S3Options,
     list_cache_ttl: Duration,
+    /// Whether a memory limit is set: plans then prefer the join order whose memory does
+    /// not grow with the answer.
+    memory_limited: bool,
     /// The S3 stores registered so far, by bucket: their request counts and description.
     buckets: Mutex<HashMap<String, (Arc<RequestCounts>, String)>>,
 }
@@ -93,6 +96,7 @@ impl Engine {
             ctx: SessionContext::new_with_config_rt(session, runtime),
             s3: config.s3.clone(),
             list_cache_ttl: config.list_cache_ttl,
+            memory_limited: config.memory_limit.is_some(),
             buckets: Mutex::new(HashMap::new()),
         })
     }
@@ -129,7 +133,7 @@ impl Engine {
         }
         let events = lake.events_table(query.organization_id, &query.interval).await?;
         let goal_names = lake.catalog().goal_names(query.organization_id).into_iter().collect();
-        plan::build(&self.ctx, events, query, workflow, goal_names)
+        plan::build(&self.ctx, events, query, workflow, goal_names, self.memory_limited)
     }
 
     /// Runs a query: its rows arrive batch by batch.

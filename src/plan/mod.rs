@@ -15,7 +15,7 @@ use datafusion::logical_expr::{Expr, JoinType, SortExpr, cast, col, lit};
 use datafusion::prelude::SessionContext;
 
 use crate::error::{Error, Result};
-use crate::lake::{DayPartitions, Workflow};
+use crate::lake::{DayPartitions, Workflow, WorkflowKind};
 use crate::output::fields::{BASIC_COLUMNS, BasicSource, Shape, WORKFLOW_RELATED};
 use crate::lake::schema::{ColumnKind, DATE, EVENT_COLUMNS, ORGANIZATION_ID, event_column};
 use crate::query::{Interval, Query, Target};
@@ -45,6 +45,7 @@ pub fn build(
     query: &Query,
     workflow: &Workflow,
     goal_names: BTreeMap<String, String>,
+    bounded_memory: bool,
 ) -> Result<DataFrame> {
     let rules = WorkflowEvents::for_kind(&workflow.kind, &workflow.id.to_string()).ok_or_else(|| {
         Error::internal("plan built for an unsupported workflow type; the engine checks the type first")
@@ -64,14 +65,18 @@ pub fn build(
         _ => goal_events,
     };
 
-    // The smaller side is the hash table. With filters, the goal events are few: they are
-    // the table, and their session ids prune the scan of the workflow events (a dynamic
-    // filter). Without filters they are all goal triggers: the sessions (one small row
-    // each) are the table and the goal events stream past it, so memory does not grow with
-    // them and the sort above can spill.
+    // The hash table is the side expected to be smaller. Goal events are, when filtered,
+    // cut by a Top-K, or set against every page view of a web workflow: they are the table,
+    // and their session ids prune the scan of the workflow events (a dynamic filter).
+    // Otherwise, and always under a memory limit, the sessions (one small row each) are the
+    // table and the goal events stream past it: memory does not grow with them, and the
+    // sort above can spill.
     let entered = col("timestamp").gt_eq(col(ENTRY_TIME));
-    let goals_are_few = !query.filters.is_empty() || query.limit.is_some() && query.target == Target::AffectedGoalTotal;
-    let joined = match (query.target, goals_are_few) {
+    let goals_are_few = !query.filters.is_empty()
+        || query.limit.is_some() && query.target == Target::AffectedGoalTotal
+        || matches!(workflow.kind, WorkflowKind::WebNavigation);
+    let goals_as_table = goals_are_few && !bounded_memory;
+    let joined = match (query.target, goals_as_table) {
         (Target::AffectedGoal, true) => {
             goal_events.join(sessions, JoinType::LeftSemi, &["session_id"], &[WF_SESSION], Some(entered))?
         }

@@ -381,3 +381,17 @@ fn generated_only() -> std::path::PathBuf {
     });
     copy.path().to_path_buf()
 }
+
+/// Under a memory limit the plans take the join order whose memory does not grow with the
+/// answer; it must answer exactly like the reference too.
+#[test]
+fn the_memory_bounded_plans_answer_like_the_reference() {
+    let config = EngineConfig { memory_limit: Some(1 << 30), batch_size: Some(41), ..EngineConfig::default() };
+    let engine = Engine::new(&config).expect("engine");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    for seed in 10_000..10_120u64 {
+        if let Err(failure) = check(seed, &engine, &runtime) {
+            panic!("seed {seed}: {failure}");
+        }
+    }
+}
