@@ -82,6 +82,12 @@ impl Engine {
         if unset("DATAFUSION_EXECUTION_PARQUET_REORDER_FILTERS") {
             options.execution.parquet.reorder_filters = true;
         }
+        // Reading the page index cost more than it saved on every benchmark query, on
+        // time- and category-sorted lakes alike (5-13%, BENCHMARKS.md): row-group
+        // statistics, bloom filters and the decoder's row filters do the pruning.
+        if unset("DATAFUSION_EXECUTION_PARQUET_ENABLE_PAGE_INDEX") {
+            options.execution.parquet.enable_page_index = false;
+        }
         let mut runtime = RuntimeEnvBuilder::new();
         if let Some(bytes) = config.memory_limit {
             // A fair pool: every spilling operator (the sorts of each partition, the
