@@ -163,7 +163,42 @@ pub fn to_parquet(batch: &RecordBatch, layout: FileLayout) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
     let err = |e: datafusion::parquet::errors::ParquetError| Error::internal(format!("writing Parquet: {e}"));
     let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), Some(writer_properties(layout))).map_err(err)?;
-    writer.write(batch).map_err(err)?;
+    match layout.sort {
+        SortOrder::Time => writer.write(batch).map_err(err)?,
+        // A row group starts where a (category, label) run starts, once the group holds
+        // enough rows: a workflow's events or one goal's triggers then fill whole row
+        // groups, which statistics select or skip as a block.
+        SortOrder::Category => {
+            let min_cut = (layout.row_group_size / 8).clamp(1, MIN_CUT_ROWS);
+            for (start, end) in label_runs(batch) {
+                if writer.in_progress_rows() >= min_cut {
+                    writer.flush().map_err(err)?;
+                }
+                writer.write(&batch.slice(start, end - start)).map_err(err)?;
+            }
+        }
+    }
     writer.close().map_err(err)?;
     Ok(bytes)
+}
+
+/// Rows a row group holds before a label run may start a new one (at most; an eighth of
+/// the row-group size when that is smaller).
+const MIN_CUT_ROWS: usize = 2048;
+
+/// The [start, end) row ranges of equal (category, label) in a batch sorted by them.
+fn label_runs(batch: &RecordBatch) -> Vec<(usize, usize)> {
+    use datafusion::arrow::array::Array;
+    let text = |name: &str| batch.column_by_name(name).and_then(|c| c.as_any().downcast_ref::<datafusion::arrow::array::StringArray>().cloned());
+    let (Some(category), Some(label)) = (text("category"), text("label")) else { return vec![(0, batch.num_rows())] };
+    let key = |row: usize| (category.is_valid(row).then(|| category.value(row)), label.is_valid(row).then(|| label.value(row)));
+    let mut runs = Vec::new();
+    let mut start = 0;
+    for row in 1..=batch.num_rows() {
+        if row == batch.num_rows() || key(row) != key(start) {
+            runs.push((start, row));
+            start = row;
+        }
+    }
+    runs
 }
