@@ -118,9 +118,8 @@ impl Engine {
                     Some(known) => known.clone(),
                     None => {
                         let registered = store::register_s3(&self.ctx.runtime_env(), bucket, &self.s3)?;
-                        let known = registered.unwrap_or_else(|| (Arc::default(), format!("s3://{bucket}")));
-                        buckets.insert(bucket.clone(), known.clone());
-                        known
+                        buckets.insert(bucket.clone(), registered.clone());
+                        registered
                     }
                 }
             };

@@ -116,11 +116,9 @@ impl Reporter {
 impl Progress for Reporter {
     fn finished(&self, outcome: &Outcome) {
         let finished = self.finished.fetch_add(1, Ordering::Relaxed) + 1;
-        let failed = self.failed.load(Ordering::Relaxed) + usize::from(outcome.status == Status::Failed);
-        if outcome.status == Status::Failed {
-            self.failed.fetch_add(1, Ordering::Relaxed);
-        }
-        let rows = self.rows.fetch_add(outcome.rows.unwrap_or(0), Ordering::Relaxed) + outcome.rows.unwrap_or(0);
+        let (failed_now, rows_now) = (usize::from(outcome.status == Status::Failed), outcome.rows.unwrap_or(0));
+        let failed = self.failed.fetch_add(failed_now, Ordering::Relaxed) + failed_now;
+        let rows = self.rows.fetch_add(rows_now, Ordering::Relaxed) + rows_now;
         match &self.bar {
             Some(bar) => {
                 bar.set_message(format!("{failed} failed, {rows} rows"));

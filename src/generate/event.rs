@@ -170,11 +170,11 @@ pub fn to_parquet(batch: &RecordBatch, layout: FileLayout) -> Result<Vec<u8>> {
         // groups, which statistics select or skip as a block.
         SortOrder::Category => {
             let min_cut = (layout.row_group_size / 8).clamp(1, MIN_CUT_ROWS);
-            for (start, end) in label_runs(batch) {
+            for run in label_runs(batch)? {
                 if writer.in_progress_rows() >= min_cut {
                     writer.flush().map_err(err)?;
                 }
-                writer.write(&batch.slice(start, end - start)).map_err(err)?;
+                writer.write(&batch.slice(run.start, run.len())).map_err(err)?;
             }
         }
     }
@@ -186,19 +186,9 @@ pub fn to_parquet(batch: &RecordBatch, layout: FileLayout) -> Result<Vec<u8>> {
 /// the row-group size when that is smaller).
 const MIN_CUT_ROWS: usize = 2048;
 
-/// The [start, end) row ranges of equal (category, label) in a batch sorted by them.
-fn label_runs(batch: &RecordBatch) -> Vec<(usize, usize)> {
-    use datafusion::arrow::array::Array;
-    let text = |name: &str| batch.column_by_name(name).and_then(|c| c.as_any().downcast_ref::<datafusion::arrow::array::StringArray>().cloned());
-    let (Some(category), Some(label)) = (text("category"), text("label")) else { return vec![(0, batch.num_rows())] };
-    let key = |row: usize| (category.is_valid(row).then(|| category.value(row)), label.is_valid(row).then(|| label.value(row)));
-    let mut runs = Vec::new();
-    let mut start = 0;
-    for row in 1..=batch.num_rows() {
-        if row == batch.num_rows() || key(row) != key(start) {
-            runs.push((start, row));
-            start = row;
-        }
-    }
-    runs
+/// The row ranges of equal (category, label) in a batch sorted by them.
+fn label_runs(batch: &RecordBatch) -> Result<Vec<std::ops::Range<usize>>> {
+    let columns: Vec<ArrayRef> = ["category", "label"].iter().filter_map(|name| batch.column_by_name(name).cloned()).collect();
+    let runs = datafusion::arrow::compute::partition(&columns).map_err(|e| Error::internal(format!("splitting label runs: {e}")))?;
+    Ok(runs.ranges())
 }

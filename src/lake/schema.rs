@@ -123,18 +123,12 @@ pub fn file_schema() -> SchemaRef {
 /// inline. The response casts them back to `Utf8`.
 pub fn scan_schema() -> SchemaRef {
     static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-        Arc::new(Schema::new(
-            EVENT_COLUMNS
-                .iter()
-                .map(|c| {
-                    let data_type = match c.kind {
-                        ColumnKind::String => DataType::Utf8View,
-                        other => other.data_type(),
-                    };
-                    Field::new(c.name, data_type, true)
-                })
-                .collect::<Vec<_>>(),
-        ))
+        let file = file_schema();
+        let fields = file.fields().iter().map(|field| match field.data_type() {
+            DataType::Utf8 => Arc::new(field.as_ref().clone().with_data_type(DataType::Utf8View)),
+            _ => Arc::clone(field),
+        });
+        Arc::new(Schema::new(fields.collect::<Vec<_>>()))
     });
     Arc::clone(&SCHEMA)
 }

@@ -120,16 +120,13 @@ pub fn s3_store(bucket: &str, options: &S3Options) -> Result<(Arc<dyn ObjectStor
     Ok((Arc::new(counting), counts, described))
 }
 
-/// Registers the S3 client of `bucket` with DataFusion unless one is already registered.
-/// Returns its request counts and a description that names the endpoint.
-pub fn register_s3(runtime: &RuntimeEnv, bucket: &str, options: &S3Options) -> Result<Option<(Arc<RequestCounts>, String)>> {
+/// Registers the S3 client of `bucket` with DataFusion (the engine calls this once per
+/// bucket). Returns its request counts and a description that names the endpoint.
+pub fn register_s3(runtime: &RuntimeEnv, bucket: &str, options: &S3Options) -> Result<(Arc<RequestCounts>, String)> {
     let url = bucket_url(bucket)?;
-    if runtime.object_store(&url).is_ok() {
-        return Ok(None);
-    }
     let (store, counts, described) = s3_store(bucket, options)?;
     runtime.register_object_store(url.as_ref(), store);
-    Ok(Some((counts, described)))
+    Ok((counts, described))
 }
 
 /// The DataFusion URL of a bucket's store.

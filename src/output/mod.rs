@@ -10,7 +10,8 @@ use std::io::Write;
 
 use datafusion::arrow::datatypes::Schema;
 use datafusion::arrow::record_batch::RecordBatch;
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
+use futures::stream::BoxStream;
 
 pub use fields::{FieldType, OutputField, Shape};
 
@@ -82,44 +83,29 @@ pub fn encoder(format: Format, shape: Shape, schema: &Schema) -> Result<Box<dyn 
 
 /// A response as a stream of encoded chunks: the header, one chunk per non-empty batch,
 /// the trailer. An error ends the stream (after any chunks already produced), so a sink
-/// can tell a failed response from a complete one. Also yields the row count per chunk.
-pub fn encode(response: ResponseStream, format: Format) -> impl Stream<Item = Result<Chunk>> + Send {
+/// can tell a failed response from a complete one. Each chunk says how many rows it holds.
+pub fn encode(response: ResponseStream, format: Format) -> BoxStream<'static, Result<Chunk>> {
     let ResponseStream { shape, batches } = response;
-    let schema = batches.schema();
-    let state = Some((batches, None::<Box<dyn Encoder>>));
-    futures::stream::unfold(state, move |state| {
-        let schema = std::sync::Arc::clone(&schema);
-        async move {
-            let (mut batches, encoder) = state?;
-            let mut encoder = match encoder {
-                Some(encoder) => encoder,
-                None => match encoder_begin(format, shape, &schema) {
-                    Ok((encoder, head)) => return Some((Ok(Chunk { bytes: head, rows: 0 }), Some((batches, Some(encoder))))),
-                    Err(e) => return Some((Err(e), None)),
+    let started = encoder(format, shape, &batches.schema()).and_then(|mut encoder| Ok((encoder.begin()?, encoder)));
+    let (head, encoder) = match started {
+        Ok(started) => started,
+        Err(error) => return futures::stream::once(async { Err(error) }).boxed(),
+    };
+    let body = futures::stream::unfold(Some((batches, encoder)), |state| async move {
+        let (mut batches, mut encoder) = state?;
+        loop {
+            return match batches.next().await {
+                Some(Ok(batch)) if batch.num_rows() == 0 => continue,
+                Some(Ok(batch)) => match encoder.batch(&batch) {
+                    Ok(bytes) => Some((Ok(Chunk { bytes, rows: batch.num_rows() as u64 }), Some((batches, encoder)))),
+                    Err(error) => Some((Err(error), None)),
                 },
+                Some(Err(error)) => Some((Err(error.into()), None)),
+                None => Some((encoder.end().map(|bytes| Chunk { bytes, rows: 0 }), None)),
             };
-            loop {
-                match batches.next().await {
-                    Some(Ok(batch)) if batch.num_rows() == 0 => continue,
-                    Some(Ok(batch)) => {
-                        let rows = batch.num_rows() as u64;
-                        return match encoder.batch(&batch) {
-                            Ok(bytes) => Some((Ok(Chunk { bytes, rows }), Some((batches, Some(encoder))))),
-                            Err(e) => Some((Err(e), None)),
-                        };
-                    }
-                    Some(Err(e)) => return Some((Err(e.into()), None)),
-                    None => return Some((encoder.end().map(|bytes| Chunk { bytes, rows: 0 }), None)),
-                }
-            }
         }
-    })
-}
-
-fn encoder_begin(format: Format, shape: Shape, schema: &Schema) -> Result<(Box<dyn Encoder>, Vec<u8>)> {
-    let mut encoder = encoder(format, shape, schema)?;
-    let head = encoder.begin()?;
-    Ok((encoder, head))
+    });
+    futures::stream::once(async { Ok(Chunk { bytes: head, rows: 0 }) }).chain(body).boxed()
 }
 
 /// Encoded bytes and the number of rows they carry.

@@ -59,9 +59,7 @@ pub fn build(
     // unique), so the first `limit` of them are the answer's rows: take them before the
     // join, where the Top-K's dynamic filter reaches the Parquet scan and skips row groups.
     let goal_events = match (query.target, query.limit) {
-        (Target::AffectedGoalTotal, Some(n)) => {
-            goal_events.sort(vec![col("timestamp").sort(true, false), col("event_id").sort(true, false)])?.limit(0, Some(n))?
-        }
+        (Target::AffectedGoalTotal, Some(n)) => goal_events.sort(answer_order("timestamp", "event_id"))?.limit(0, Some(n))?,
         _ => goal_events,
     };
 
@@ -78,17 +76,17 @@ pub fn build(
     let goals_as_table = goals_are_few && !bounded_memory;
     let joined = match (query.target, goals_as_table) {
         (Target::AffectedGoal, true) => {
-            goal_events.join(sessions, JoinType::LeftSemi, &["session_id"], &[WF_SESSION], Some(entered))?
+            goal_events.join(sessions, JoinType::LeftSemi, &["session_id"], &[WF_SESSION], Some(entered.clone()))?
         }
         (Target::AffectedGoal, false) => {
-            sessions.join(goal_events, JoinType::RightSemi, &[WF_SESSION], &["session_id"], Some(entered))?
+            sessions.join(goal_events, JoinType::RightSemi, &[WF_SESSION], &["session_id"], Some(entered.clone()))?
         }
-        (Target::AffectedGoalTotal, true) => goal_events
-            .join(sessions, JoinType::Left, &["session_id"], &[WF_SESSION], None)?
-            .with_column(WORKFLOW_RELATED, col(ENTRY_TIME).is_not_null().and(entered))?,
-        (Target::AffectedGoalTotal, false) => sessions
-            .join(goal_events, JoinType::Right, &[WF_SESSION], &["session_id"], None)?
-            .with_column(WORKFLOW_RELATED, col(ENTRY_TIME).is_not_null().and(entered))?,
+        (Target::AffectedGoalTotal, true) => goal_events.join(sessions, JoinType::Left, &["session_id"], &[WF_SESSION], None)?,
+        (Target::AffectedGoalTotal, false) => sessions.join(goal_events, JoinType::Right, &[WF_SESSION], &["session_id"], None)?,
+    };
+    let joined = match query.target {
+        Target::AffectedGoal => joined,
+        Target::AffectedGoalTotal => joined.with_column(WORKFLOW_RELATED, col(ENTRY_TIME).is_not_null().and(entered))?,
     };
 
     // Every response column is computed before the sort (goal_name, strings read as views
@@ -130,6 +128,11 @@ fn presort_columns(shape: Shape, goal_names: BTreeMap<String, String>) -> (Vec<E
     if shape.workflow_related {
         columns.push(col(WORKFLOW_RELATED));
     }
-    let (time, event_id) = if shape.basic { ("time", SORT_EVENT_ID) } else { ("timestamp", "event_id") };
-    (columns, vec![col(time).sort(true, false), col(event_id).sort(true, false)])
+    let order = if shape.basic { answer_order("time", SORT_EVENT_ID) } else { answer_order("timestamp", "event_id") };
+    (columns, order)
+}
+
+/// SPEC §3's order of the answer: time ascending, then event id.
+fn answer_order(time: &str, event_id: &str) -> Vec<SortExpr> {
+    vec![col(time).sort(true, false), col(event_id).sort(true, false)]
 }

@@ -19,27 +19,55 @@ use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, Emit
 use crate::query::StepConstraint;
 
 /// One path event: its order key and its action.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Step {
     timestamp: i64,
-    /// `None` sorts last, as `event_id ASC NULLS LAST` does.
-    event_id: (bool, String),
+    event_id: Option<String>,
     action: String,
 }
 
-/// The constraints: for each constrained step (from 1), the actions it may have.
+/// The order of path events: time, then event id, a missing id last (`ASC NULLS LAST`).
+type StepKey<'a> = (i64, bool, &'a str);
+
+impl Step {
+    fn key(&self) -> StepKey<'_> {
+        (self.timestamp, self.event_id.is_none(), self.event_id.as_deref().unwrap_or(""))
+    }
+}
+
+/// For each constrained step (from 1), the actions it may have.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Constraints {
+    steps: Vec<(usize, BTreeSet<String>)>,
+    /// The highest constrained step: how many path events a session needs to keep.
+    last_step: usize,
+}
+
+impl Constraints {
+    fn new(steps: &[StepConstraint]) -> Constraints {
+        let steps: Vec<(usize, BTreeSet<String>)> = steps.iter().map(|s| (s.index, s.actions.iter().cloned().collect())).collect();
+        let last_step = steps.iter().map(|(k, _)| *k).max().unwrap_or(0);
+        Constraints { steps, last_step }
+    }
+
+    /// Whether a session whose first path events are `kept` matches.
+    fn matches(&self, kept: &[Step]) -> bool {
+        self.steps.iter().all(|(k, actions)| kept.get(k - 1).is_some_and(|step| actions.contains(&step.action)))
+    }
+}
+
+/// The aggregate function over one query's constraints.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct PathMatches {
-    constraints: Arc<Vec<(usize, BTreeSet<String>)>>,
-    last_step: usize,
+    constraints: Arc<Constraints>,
     signature: Signature,
 }
 
 impl PathMatches {
     /// The aggregate for these constraints (`steps` must not be empty).
     pub fn udaf(steps: &[StepConstraint]) -> AggregateUDF {
-        let Sessions { constraints, last_step, .. } = Sessions::new(steps);
-        AggregateUDF::new_from_impl(PathMatches { constraints, last_step, signature: Signature::any(4, Volatility::Immutable) })
+        let constraints = Arc::new(Constraints::new(steps));
+        AggregateUDF::new_from_impl(PathMatches { constraints, signature: Signature::any(4, Volatility::Immutable) })
     }
 }
 
@@ -57,7 +85,7 @@ impl AggregateUDFImpl for PathMatches {
     }
 
     fn accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(SingleSession { groups: self.groups() }))
+        Ok(Box::new(SingleSession { groups: Sessions::new(Arc::clone(&self.constraints)) }))
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
@@ -72,43 +100,38 @@ impl AggregateUDFImpl for PathMatches {
     }
 
     fn create_groups_accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(self.groups()))
-    }
-}
-
-impl PathMatches {
-    fn groups(&self) -> Sessions {
-        Sessions { constraints: Arc::clone(&self.constraints), last_step: self.last_step, first_steps: Vec::new(), held_bytes: 0 }
+        Ok(Box::new(Sessions::new(Arc::clone(&self.constraints))))
     }
 }
 
 /// The first `last_step` path events of each session (group), kept sorted.
 #[derive(Debug)]
 struct Sessions {
-    constraints: Arc<Vec<(usize, BTreeSet<String>)>>,
-    last_step: usize,
+    constraints: Arc<Constraints>,
     first_steps: Vec<Vec<Step>>,
     /// Bytes held by the kept steps, for `size` (which must not walk every group).
     held_bytes: usize,
 }
 
 impl Sessions {
-    fn new(steps: &[StepConstraint]) -> Sessions {
-        let constraints: Vec<(usize, BTreeSet<String>)> =
-            steps.iter().map(|s| (s.index, s.actions.iter().cloned().collect())).collect();
-        let last_step = constraints.iter().map(|(k, _)| *k).max().unwrap_or(0);
-        Sessions { constraints: Arc::new(constraints), last_step, first_steps: Vec::new(), held_bytes: 0 }
+    fn new(constraints: Arc<Constraints>) -> Sessions {
+        Sessions { constraints, first_steps: Vec::new(), held_bytes: 0 }
     }
 
-    fn offer(&mut self, group: usize, step: Step) {
+    /// Keeps a path event of `group` if it is among the group's first `last_step`; strings
+    /// are copied only then, so the many later events of a session cost no allocation.
+    fn offer(&mut self, group: usize, timestamp: i64, event_id: Option<&str>, action: &str) {
+        let last_step = self.constraints.last_step;
         let kept = &mut self.first_steps[group];
-        if kept.len() == self.last_step && kept.last().is_some_and(|last| &step >= last) {
+        let key: StepKey<'_> = (timestamp, event_id.is_none(), event_id.unwrap_or(""));
+        if kept.len() == last_step && kept.last().is_some_and(|last| key >= last.key()) {
             return;
         }
+        let at = kept.partition_point(|s| s.key() < key);
+        let step = Step { timestamp, event_id: event_id.map(str::to_string), action: action.to_string() };
         self.held_bytes += step_bytes(&step);
-        let at = kept.partition_point(|s| s < &step);
         kept.insert(at, step);
-        if kept.len() > self.last_step
+        if kept.len() > last_step
             && let Some(dropped) = kept.pop()
         {
             self.held_bytes -= step_bytes(&dropped);
@@ -122,11 +145,7 @@ impl Sessions {
     }
 
     fn matches(&self, kept: &[Step]) -> bool {
-        self.constraints.iter().all(|(k, actions)| kept.get(k - 1).is_some_and(|step| actions.contains(&step.action)))
-    }
-
-    fn empty(&self) -> Sessions {
-        Sessions { constraints: Arc::clone(&self.constraints), last_step: self.last_step, first_steps: Vec::new(), held_bytes: 0 }
+        self.constraints.matches(kept)
     }
 
     fn grow(&mut self, total_num_groups: usize) {
@@ -157,11 +176,7 @@ impl GroupsAccumulator for Sessions {
                 continue;
             }
             let Some(action) = actions.get(row) else { continue };
-            let event_id = match event_ids.get(row) {
-                Some(id) => (false, id.to_string()),
-                None => (true, String::new()),
-            };
-            self.offer(group, Step { timestamp: timestamps.value(row), event_id, action: action.to_string() });
+            self.offer(group, timestamps.value(row), event_ids.get(row), action);
         }
         Ok(())
     }
@@ -193,8 +208,7 @@ impl GroupsAccumulator for Sessions {
             let (ts, ids, acts) = (timestamps.value(row), event_ids.value(row), actions.value(row));
             let (ts, ids, acts) = (ts.as_primitive::<Int64Type>(), ids.as_string::<i32>(), acts.as_string::<i32>());
             for i in 0..ts.len() {
-                let event_id = if ids.is_null(i) { (true, String::new()) } else { (false, ids.value(i).to_string()) };
-                self.offer(group, Step { timestamp: ts.value(i), event_id, action: acts.value(i).to_string() });
+                self.offer(group, ts.value(i), ids.is_valid(i).then(|| ids.value(i)), acts.value(i));
             }
         }
         Ok(())
@@ -203,7 +217,7 @@ impl GroupsAccumulator for Sessions {
     fn convert_to_state(&self, values: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> Result<Vec<ArrayRef>> {
         // Each row on its own: a state of at most one step.
         let rows = values.first().map_or(0, |v| v.len());
-        let mut alone = self.empty();
+        let mut alone = Sessions::new(Arc::clone(&self.constraints));
         let groups: Vec<usize> = (0..rows).collect();
         alone.update_batch(values, &groups, opt_filter, rows)?;
         Ok(state_arrays(&alone.first_steps))
@@ -215,7 +229,7 @@ impl GroupsAccumulator for Sessions {
 }
 
 fn step_bytes(step: &Step) -> usize {
-    std::mem::size_of::<Step>() + step.event_id.1.len() + step.action.len()
+    std::mem::size_of::<Step>() + step.event_id.as_ref().map_or(0, String::len) + step.action.len()
 }
 
 /// The partial state of groups: three list columns, one element per kept step.
@@ -226,10 +240,7 @@ fn state_arrays(groups: &[Vec<Step>]) -> Vec<ArrayRef> {
     for kept in groups {
         for step in kept {
             timestamps.values().append_value(step.timestamp);
-            match &step.event_id {
-                (false, id) => event_ids.values().append_value(id),
-                (true, _) => event_ids.values().append_null(),
-            }
+            event_ids.values().append_option(step.event_id.as_deref());
             actions.values().append_value(&step.action);
         }
         timestamps.append(true);
@@ -304,29 +315,29 @@ impl<'a> Strings<'a> {
 mod tests {
     use super::*;
 
-    fn step(timestamp: i64, id: &str, action: &str) -> Step {
-        Step { timestamp, event_id: (false, id.into()), action: action.into() }
+    fn step(timestamp: i64, id: &'static str, action: &'static str) -> (i64, Option<&'static str>, &'static str) {
+        (timestamp, Some(id), action)
     }
 
     fn sessions(steps: &[(usize, &[&str])]) -> Sessions {
         let steps: Vec<StepConstraint> =
             steps.iter().map(|(k, a)| StepConstraint { index: *k, actions: a.iter().map(|s| s.to_string()).collect() }).collect();
-        Sessions::new(&steps)
+        Sessions::new(Arc::new(Constraints::new(&steps)))
     }
 
     #[test]
     fn keeps_the_first_steps_in_time_then_id_order() {
         let mut s = sessions(&[(1, &["a"]), (2, &["b", "c"])]);
         s.grow(1);
-        for st in [step(5, "e5", "x"), step(2, "e2", "b"), step(1, "e9", "a"), step(2, "e1", "c")] {
-            s.offer(0, st);
+        for (timestamp, id, action) in [step(5, "e5", "x"), step(2, "e2", "b"), step(1, "e9", "a"), step(2, "e1", "c")] {
+            s.offer(0, timestamp, id, action);
         }
         // Order: (1,e9,a), (2,e1,c), (2,e2,b), (5,e5,x) → steps 1 and 2 are a and c.
         assert_eq!(s.first_steps[0].iter().map(|s| s.action.as_str()).collect::<Vec<_>>(), ["a", "c"]);
         assert!(s.matches(&s.first_steps[0]));
         let mut missing = sessions(&[(3, &["a"])]);
         missing.grow(1);
-        missing.offer(0, step(1, "e", "a"));
+        missing.offer(0, 1, Some("e"), "a");
         assert!(!missing.matches(&missing.first_steps[0]), "step 3 does not exist");
     }
 
@@ -334,12 +345,12 @@ mod tests {
     fn partial_states_merge_into_the_same_answer() {
         let mut left = sessions(&[(1, &["a"]), (2, &["b"])]);
         left.grow(1);
-        left.offer(0, step(3, "e3", "b"));
+        left.offer(0, 3, Some("e3"), "b");
         let state = left.state(EmitTo::All).unwrap();
         let mut right = sessions(&[(1, &["a"]), (2, &["b"])]);
         right.grow(1);
-        right.offer(0, step(1, "e1", "a"));
-        right.offer(0, step(9, "e9", "z"));
+        right.offer(0, 1, Some("e1"), "a");
+        right.offer(0, 9, Some("e9"), "z");
         right.merge_batch(&state, &[0], 1).unwrap();
         let answer = right.evaluate(EmitTo::All).unwrap();
         assert!(answer.as_boolean().value(0));

@@ -55,19 +55,15 @@ impl WorkflowEvents {
 /// per session. `workflow_events` are the workflow events of the interval; they are read
 /// once: entry times and step matches come out of one aggregate (see `path_steps`).
 pub fn matching_sessions(workflow_events: DataFrame, rules: &WorkflowEvents, steps: &[StepConstraint]) -> Result<DataFrame> {
-    let (path_predicate, action_column) = match (&rules.path, steps.is_empty()) {
-        (Some(path), false) => path.clone(),
-        // No constrained step, or a workflow type whose step_data is ignored.
-        _ => {
-            return Ok(workflow_events
-                .aggregate(vec![col("session_id")], vec![min(col("timestamp")).alias(ENTRY_TIME)])?
-                .select(vec![col("session_id").alias(WF_SESSION), col(ENTRY_TIME)])?);
-        }
-    };
-
-    let matches = PathMatches::udaf(steps).call(vec![path_predicate, col("timestamp"), col("event_id"), col(action_column)]);
-    Ok(workflow_events
-        .aggregate(vec![col("session_id")], vec![min(col("timestamp")).alias(ENTRY_TIME), matches.alias(MATCHED)])?
-        .filter(col(MATCHED))?
-        .select(vec![col("session_id").alias(WF_SESSION), col(ENTRY_TIME)])?)
+    let mut per_session = vec![min(col("timestamp")).alias(ENTRY_TIME)];
+    // Without a constrained step, or for a workflow type whose step_data is ignored, every
+    // session in the workflow matches.
+    let path = rules.path.as_ref().filter(|_| !steps.is_empty());
+    if let Some((path_predicate, action_column)) = path {
+        let arguments = vec![path_predicate.clone(), col("timestamp"), col("event_id"), col(*action_column)];
+        per_session.push(PathMatches::udaf(steps).call(arguments).alias(MATCHED));
+    }
+    let sessions = workflow_events.aggregate(vec![col("session_id")], per_session)?;
+    let sessions = if path.is_some() { sessions.filter(col(MATCHED))? } else { sessions };
+    Ok(sessions.select(vec![col("session_id").alias(WF_SESSION), col(ENTRY_TIME)])?)
 }

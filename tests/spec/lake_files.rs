@@ -78,8 +78,7 @@ async fn corrupt_bytes_are_500_naming_the_file() {
     lake.write_events(ORG, DAY, "good.parquet", &[goal("2026-03-01T10:00:00Z", "g1", "s1")]);
     lake.write_file(&TestLake::day_file(ORG, DAY, "broken.parquet"), b"PAR1 this is not parquet at all PAR1");
     let outcome = run(lake.root(), ORG, WF_INTERACTION, &interval_payload()).await;
-    assert_eq!(outcome.status(), 500);
-    assert!(outcome.message().contains("broken.parquet"), "{}", outcome.message());
+    assert_500_naming(&outcome, "broken.parquet");
 }
 
 #[tokio::test]
@@ -89,8 +88,7 @@ async fn a_truncated_file_is_500_naming_it() {
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
     let outcome = run(lake.root(), ORG, WF_INTERACTION, &interval_payload()).await;
-    assert_eq!(outcome.status(), 500);
-    assert!(outcome.message().contains("cut.parquet"), "{}", outcome.message());
+    assert_500_naming(&outcome, "cut.parquet");
 }
 
 #[tokio::test]
@@ -98,8 +96,7 @@ async fn a_lake_without_workflows_json_is_500_naming_it() {
     let lake = TestLake::new();
     std::fs::remove_file(lake.root().join("workflows.json")).unwrap();
     let outcome = run(lake.root(), ORG, WF_INTERACTION, &interval_payload()).await;
-    assert_eq!(outcome.status(), 500);
-    assert!(outcome.message().contains("workflows.json"), "{}", outcome.message());
+    assert_500_naming(&outcome, "workflows.json");
 }
 
 #[tokio::test]
@@ -137,4 +134,10 @@ async fn only_the_interval_days_are_read() {
     lake.write_file(&TestLake::day_file(ORG, "2026-03-02", "broken.parquet"), b"garbage");
     lake.write_file(&TestLake::day_file(OTHER_ORG, DAY, "broken.parquet"), b"garbage");
     assert_eq!(run(lake.root(), ORG, WF_INTERACTION, &interval_payload()).await.ids(), ["g1"]);
+}
+
+/// The outcome is a 500 whose message names `what`.
+fn assert_500_naming(outcome: &Outcome, what: &str) {
+    assert_eq!(outcome.status(), 500);
+    assert!(outcome.message().contains(what), "{}", outcome.message());
 }
