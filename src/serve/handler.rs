@@ -49,6 +49,31 @@ async fn start(
     request: Request,
     log: &mut AccessLog,
 ) -> Result<(Format, Vec<Bytes>, Option<Chunks>), Response> {
+    // A refusal before the whole body is read leaves the rest of it on the connection,
+    // which then cannot carry another request: say so, so that clients do not reuse it.
+    let (format, body) = read_request(state, organization_id, request, log).await.map_err(closing_connection)?;
+    let query = Query::from_request(organization_id, workflow_id, &body).map_err(error_response)?;
+    let response = state.engine.execute(&state.lake, &query).await.map_err(error_response)?;
+    let mut chunks: Chunks = Box::pin(encode(response, format).fuse());
+    let mut prefix = Vec::new();
+    loop {
+        match chunks.next().await {
+            Some(Ok(chunk)) => {
+                log.rows += chunk.rows;
+                let has_rows = chunk.rows > 0;
+                prefix.push(Bytes::from(chunk.bytes));
+                if has_rows {
+                    return Ok((format, prefix, Some(chunks)));
+                }
+            }
+            Some(Err(error)) => return Err(error_response(error)),
+            None => return Ok((format, prefix, None)),
+        }
+    }
+}
+
+/// Access, content negotiation, content type and the body (within its limit), in that order.
+async fn read_request(state: &AppState, organization_id: &str, request: Request, log: &mut AccessLog) -> Result<(Format, Bytes), Response> {
     let headers = request.headers();
     if let Some(access) = &state.access {
         let caller = access.authorize(header_text(headers, header::AUTHORIZATION), organization_id).map_err(error_response)?;
@@ -73,25 +98,12 @@ async fn start(
     let body = axum::body::to_bytes(request.into_body(), state.max_body_bytes).await.map_err(|e| {
         if is_length_limit(&e) { too_large() } else { error_response(Error::bad_request(format!("reading the request body: {e}"))) }
     })?;
+    Ok((format, body))
+}
 
-    let query = Query::from_request(organization_id, workflow_id, &body).map_err(error_response)?;
-    let response = state.engine.execute(&state.lake, &query).await.map_err(error_response)?;
-    let mut chunks: Chunks = Box::pin(encode(response, format).fuse());
-    let mut prefix = Vec::new();
-    loop {
-        match chunks.next().await {
-            Some(Ok(chunk)) => {
-                log.rows += chunk.rows;
-                let has_rows = chunk.rows > 0;
-                prefix.push(Bytes::from(chunk.bytes));
-                if has_rows {
-                    return Ok((format, prefix, Some(chunks)));
-                }
-            }
-            Some(Err(error)) => return Err(error_response(error)),
-            None => return Ok((format, prefix, None)),
-        }
-    }
+fn closing_connection(mut response: Response) -> Response {
+    response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 fn is_length_limit(error: &axum::Error) -> bool {
