@@ -21,6 +21,9 @@ pub enum Denial {
 /// Everything that can go wrong between a request and its last response byte.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The command line is wrong (a flag, a missing lake folder): CLI exit code 2.
+    #[error("{message}")]
+    Usage { message: String },
     /// The request is malformed: URL attributes, JSON, payload shape or values (400).
     #[error("{message}")]
     BadRequest { message: String },
@@ -51,6 +54,10 @@ pub enum Error {
     /// The object store could not be reached after retries (503).
     #[error("storage unavailable: {message}")]
     StorageUnavailable { message: String },
+    /// The reader of the output went away before the response was complete (a closed
+    /// pipe): the CLI stops quietly, as `cat` and `rg` do.
+    #[error("the output was closed before the response was complete")]
+    OutputClosed,
     /// Anything unexpected: a bug or an unclassified failure (500).
     #[error("{message}")]
     Internal { message: String },
@@ -86,7 +93,7 @@ impl Error {
     /// The HTTP status of SPEC §5.
     pub fn status(&self) -> u16 {
         match self {
-            Error::BadRequest { .. } => 400,
+            Error::BadRequest { .. } | Error::Usage { .. } => 400,
             Error::Unauthenticated => 401,
             Error::Forbidden(_) => 403,
             Error::WorkflowNotFound { .. } => 404,
@@ -94,6 +101,7 @@ impl Error {
             Error::Catalog { .. }
             | Error::Data { .. }
             | Error::ResourcesExhausted { .. }
+            | Error::OutputClosed
             | Error::Internal { .. } => 500,
             Error::StorageUnavailable { .. } => 503,
         }
@@ -102,7 +110,7 @@ impl Error {
     /// The machine-readable `error` code of SPEC §5.
     pub fn code(&self) -> &'static str {
         match self {
-            Error::BadRequest { .. } => "bad_request",
+            Error::BadRequest { .. } | Error::Usage { .. } => "bad_request",
             Error::Unauthenticated => "unauthenticated",
             Error::Forbidden(Denial::NoSubscription) => "no_subscription",
             Error::Forbidden(Denial::NoOrgAccess) => "no_org_access",
@@ -114,6 +122,7 @@ impl Error {
             Error::Catalog { .. }
             | Error::Data { .. }
             | Error::ResourcesExhausted { .. }
+            | Error::OutputClosed
             | Error::Internal { .. } => "internal",
             Error::StorageUnavailable { .. } => "storage_unavailable",
         }
@@ -121,6 +130,9 @@ impl Error {
 
     /// The CLI exit code for this error (listed in the README).
     pub fn exit_code(&self) -> i32 {
+        if let Error::Usage { .. } = self {
+            return 2;
+        }
         match self.status() {
             400 => 3,
             401 | 403 => 4,
@@ -146,7 +158,39 @@ impl Error {
 
 impl From<DataFusionError> for Error {
     fn from(err: DataFusionError) -> Self {
-        classify(err)
+        tidy(classify(err))
+    }
+}
+
+/// Wrappers that errors pick up each time they cross a library boundary; said once is enough.
+const WRAPPERS: [&str; 5] = ["Parquet error: ", "Arrow error: ", "External error: ", "Execution error: ", "Object Store error: "];
+
+/// One message without its wrappers said twice, and without a variant's own prefix said again.
+fn tidy(error: Error) -> Error {
+    fn once(message: String) -> String {
+        let mut message = message;
+        for wrapper in WRAPPERS {
+            let twice = format!("{wrapper}{wrapper}");
+            while message.contains(&twice) {
+                message = message.replace(&twice, wrapper);
+            }
+        }
+        message
+    }
+    match error {
+        Error::ResourcesExhausted { message } => {
+            let message = once(message);
+            let bare = ["Resources exhausted: ", "resources exhausted: "]
+                .iter()
+                .find_map(|prefix| message.strip_prefix(prefix))
+                .map(str::to_string)
+                .unwrap_or(message);
+            Error::ResourcesExhausted { message: bare }
+        }
+        Error::Data { message } => Error::Data { message: once(message) },
+        Error::Internal { message } => Error::Internal { message: once(message) },
+        Error::StorageUnavailable { message } => Error::StorageUnavailable { message: once(message) },
+        other => other,
     }
 }
 
@@ -288,6 +332,15 @@ mod tests {
         let err: Error = DataFusionError::ResourcesExhausted("pool full".into()).into();
         assert_eq!(err.status(), 500);
         assert!(err.to_string().starts_with("resources exhausted"));
+    }
+
+    #[test]
+    fn wrappers_are_said_once() {
+        let err: Error = DataFusionError::ResourcesExhausted("Resources exhausted: pool full".into()).into();
+        assert_eq!(err.to_string(), "resources exhausted: pool full");
+        let err: Error = DataFusionError::Execution("Parquet error: Parquet error: EOF in x.parquet".into()).into();
+        assert!(!err.to_string().contains("Parquet error: Parquet error"), "{err}");
+        assert!(err.to_string().contains("Parquet error: EOF in x.parquet"), "{err}");
     }
 
     #[test]

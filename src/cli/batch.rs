@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{EXIT_USAGE, ResourceArgs, report, LakeArgs, open_lake};
+use super::{EXIT_USAGE, ListingArgs, ResourceArgs, report, LakeArgs, open_lake};
 use crate::batch::{self, BatchOptions, OutputDir, Outcome, Progress, Status, Summary};
 use crate::output::Format;
 
@@ -40,6 +40,8 @@ pub struct BatchArgs {
     resume: bool,
     #[command(flatten)]
     resources: ResourceArgs,
+    #[command(flatten)]
+    listing: ListingArgs,
 }
 
 pub(super) async fn run(args: BatchArgs) -> i32 {
@@ -51,7 +53,7 @@ pub(super) async fn run(args: BatchArgs) -> i32 {
         Ok(out) => Arc::new(out),
         Err(message) => return usage(&message),
     };
-    let (engine, lake) = match open_lake(&args.resources, &args.lake).await {
+    let (engine, lake) = match open_lake(&args.resources, &args.lake, args.listing.ttl()).await {
         Ok((engine, lake)) => (Arc::new(engine), Arc::new(lake)),
         Err(error) => return report(&error),
     };
@@ -72,14 +74,14 @@ pub(super) async fn run(args: BatchArgs) -> i32 {
         }
         _ = tokio::signal::ctrl_c() => {
             progress.done();
-            eprintln!("flowlake: interrupted; complete results are kept, run again with --resume to finish");
+            note!("flowlake: interrupted; complete results are kept, run again with --resume to finish");
             EXIT_INTERRUPTED
         }
     }
 }
 
 fn usage(message: &str) -> i32 {
-    eprintln!("flowlake: {message}");
+    note!("flowlake: {message}");
     EXIT_USAGE
 }
 
@@ -124,7 +126,7 @@ impl Progress for Reporter {
                 bar.set_message(format!("{failed} failed, {rows} rows"));
                 bar.inc(1);
             }
-            None => println!("[{finished}/{}] {}", self.total, describe(outcome)),
+            None => out!("[{finished}/{}] {}", self.total, describe(outcome)),
         }
     }
 }
@@ -141,29 +143,29 @@ fn describe(outcome: &Outcome) -> String {
 
 /// Totals, then the failed queries (at most 20), on stdout.
 fn print_table(summary: &Summary, out: &std::path::Path) {
-    println!();
-    println!("{:<10} {:>8}", "queries", summary.total);
-    println!("{:<10} {:>8}", "ok", summary.ok);
-    println!("{:<10} {:>8}", "failed", summary.failed);
-    println!("{:<10} {:>8}", "skipped", summary.skipped);
-    println!("{:<10} {:>8}", "rows", summary.rows);
-    println!("{:<10} {:>8}", "bytes", summary.bytes);
-    println!("{:<10} {:>8.1}s", "elapsed", summary.elapsed_ms as f64 / 1000.0);
+    out!();
+    out!("{:<10} {:>8}", "queries", summary.total);
+    out!("{:<10} {:>8}", "ok", summary.ok);
+    out!("{:<10} {:>8}", "failed", summary.failed);
+    out!("{:<10} {:>8}", "skipped", summary.skipped);
+    out!("{:<10} {:>8}", "rows", summary.rows);
+    out!("{:<10} {:>8}", "bytes", summary.bytes);
+    out!("{:<10} {:>8.1}s", "elapsed", summary.elapsed_ms as f64 / 1000.0);
     let failures: Vec<&Outcome> = summary.queries.iter().filter(|o| o.status == Status::Failed).collect();
     if !failures.is_empty() {
-        println!("\n{:<32} {:>6}  error", "failed query", "status");
+        out!("\n{:<32} {:>6}  error", "failed query", "status");
         for outcome in failures.iter().take(20) {
             if let Some(error) = &outcome.error {
                 let mut message = error.message.clone();
                 if message.chars().count() > 80 {
                     message = message.chars().take(77).collect::<String>() + "...";
                 }
-                println!("{:<32} {:>6}  {}: {message}", outcome.name, error.status, error.error);
+                out!("{:<32} {:>6}  {}: {message}", outcome.name, error.status, error.error);
             }
         }
         if failures.len() > 20 {
-            println!("… and {} more", failures.len() - 20);
+            out!("… and {} more", failures.len() - 20);
         }
     }
-    println!("\nsummary: {}", out.join("summary.json").display());
+    out!("\nsummary: {}", out.join("summary.json").display());
 }

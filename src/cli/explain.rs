@@ -26,7 +26,7 @@ pub(super) async fn run(args: ExplainArgs) -> i32 {
     };
     match explain(&args, &payload).await {
         Ok(text) => {
-            println!("{text}");
+            out!("{text}");
             0
         }
         Err(error) => report(&error),
@@ -35,6 +35,6 @@ pub(super) async fn run(args: ExplainArgs) -> i32 {
 
 async fn explain(args: &ExplainArgs, payload: &[u8]) -> Result<String> {
     let query = Query::from_request(&args.request.organization_id, &args.request.workflow_id, payload)?;
-    let (engine, lake) = open_lake(&args.resources, &args.request.lake).await?;
+    let (engine, lake) = open_lake(&args.resources, &args.request.lake, std::time::Duration::ZERO).await?;
     engine.explain(&lake, &query, args.analyze).await
 }

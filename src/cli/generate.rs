@@ -79,7 +79,7 @@ async fn write_lake(args: &GenerateArgs) -> Result<GenerateSummary> {
 }
 
 fn print_summary(args: &GenerateArgs, summary: &GenerateSummary) {
-    println!(
+    out!(
         "wrote {} events in {} files ({:.1} MB) to {}",
         summary.events,
         summary.files,
@@ -87,9 +87,9 @@ fn print_summary(args: &GenerateArgs, summary: &GenerateSummary) {
         args.out
     );
     for org in &summary.organizations {
-        println!("organization {}", org.id);
+        out!("organization {}", org.id);
         for workflow in &org.workflows {
-            println!("  {:<15} {}  {}", workflow.kind, workflow.id, workflow.name);
+            out!("  {:<15} {}  {}", workflow.kind, workflow.id, workflow.name);
         }
     }
 }

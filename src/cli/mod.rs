@@ -1,6 +1,23 @@
 //! The command line: clap definitions, resolved once into typed values, one file per
 //! subcommand. `run` returns the process exit code (listed in the README).
 
+/// A line on stderr. A closed or full stderr is no reason to panic (as `eprintln!` would):
+/// the message is dropped.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// A line on stdout; a reader that went away (`| head`) ends nothing but the output.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod batch;
 mod explain;
 mod generate;
@@ -51,9 +68,22 @@ pub struct ResourceArgs {
     /// Parallelism of scans, joins and sorts (default: number of cores).
     #[arg(long)]
     pub target_partitions: Option<usize>,
+}
+
+/// How long listings are reused: only for the faces that answer many queries (`batch`,
+/// `serve`); a single `query` lists once anyway.
+#[derive(Debug, Args)]
+pub struct ListingArgs {
     /// Seconds a day folder's listing is reused by later queries (0: list every time).
     #[arg(long, default_value_t = 10)]
     pub list_cache_ttl: u64,
+}
+
+impl ListingArgs {
+    /// The TTL as a duration.
+    pub fn ttl(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.list_cache_ttl)
+    }
 }
 
 /// Where the lake is and how to reach it.
@@ -105,20 +135,28 @@ impl S3Args {
 }
 
 /// The engine's settings from its resource and S3 flags.
-fn engine_config(resources: &ResourceArgs, lake: &LakeArgs) -> EngineConfig {
+fn engine_config(resources: &ResourceArgs, lake: &LakeArgs, list_cache_ttl: std::time::Duration) -> EngineConfig {
     EngineConfig {
         target_partitions: resources.target_partitions,
         memory_limit: resources.memory_limit,
         s3: lake.s3.options(),
-        list_cache_ttl: std::time::Duration::from_secs(resources.list_cache_ttl),
+        list_cache_ttl,
         batch_size: None,
     }
 }
 
-/// The engine and the opened lake of a subcommand.
-async fn open_lake(resources: &ResourceArgs, lake: &LakeArgs) -> Result<(Engine, Lake), Error> {
-    let engine = Engine::new(&engine_config(resources, lake))?;
-    let opened = engine.open_lake(LakeLocation::parse(&lake.lake)?).await?;
+/// The engine and the opened lake of a subcommand. A local lake folder that does not exist
+/// is a usage error (a mistyped `--lake`), not a fault of the lake.
+async fn open_lake(resources: &ResourceArgs, lake: &LakeArgs, list_cache_ttl: std::time::Duration) -> Result<(Engine, Lake), Error> {
+    let location = LakeLocation::parse(&lake.lake)?;
+    if let LakeLocation::Local(folder) = &location
+        && !folder.is_dir()
+    {
+        let what = if folder.exists() { "is not a folder" } else { "does not exist" };
+        return Err(Error::Usage { message: format!("--lake {}: the lake folder {what}", folder.display()) });
+    }
+    let engine = Engine::new(&engine_config(resources, lake, list_cache_ttl))?;
+    let opened = engine.open_lake(location).await?;
     Ok((engine, opened))
 }
 
@@ -197,7 +235,7 @@ fn init_tracing(default: &str) {
 
 /// Prints the SPEC §5 error JSON on stderr and returns its exit code.
 pub fn report(error: &Error) -> i32 {
-    eprintln!("{}", error.to_json());
+    note!("{}", error.to_json());
     error.exit_code()
 }
 

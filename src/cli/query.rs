@@ -3,7 +3,7 @@
 use std::io::{Read, Write};
 
 use super::{EXIT_USAGE, QueryArgs, RequestArgs, report, open_lake};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::output::write_response;
 use crate::query::Query;
 
@@ -19,7 +19,7 @@ pub(super) fn read_payload(request: &RequestArgs) -> Result<Vec<u8>, i32> {
             .map_err(|e| format!("reading the payload file {}: {e}", request.payload.display()))
     };
     read.map(|_| bytes).map_err(|message| {
-        eprintln!("flowlake: {message}");
+        note!("flowlake: {message}");
         EXIT_USAGE
     })
 }
@@ -33,7 +33,7 @@ pub(super) async fn run(args: QueryArgs) -> i32 {
     let outcome = answer(&args, &payload, &mut sink).await;
     let _ = sink.flush();
     match outcome {
-        Ok(_) => 0,
+        Ok(_) | Err(Error::OutputClosed) => 0,
         Err(error) => report(&error),
     }
 }
@@ -41,7 +41,7 @@ pub(super) async fn run(args: QueryArgs) -> i32 {
 /// Validates, plans and streams one request into `sink`; returns the number of rows.
 async fn answer(args: &QueryArgs, payload: &[u8], sink: &mut (dyn Write + Send)) -> Result<u64> {
     let query = Query::from_request(&args.request.organization_id, &args.request.workflow_id, payload)?;
-    let (engine, lake) = open_lake(&args.resources, &args.request.lake).await?;
+    let (engine, lake) = open_lake(&args.resources, &args.request.lake, std::time::Duration::ZERO).await?;
     let response = engine.execute(&lake, &query).await?;
     write_response(response, args.format, sink).await
 }

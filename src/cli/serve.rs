@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{EXIT_USAGE, ResourceArgs, parse_bytes, report, LakeArgs, open_lake};
+use super::{EXIT_USAGE, ListingArgs, ResourceArgs, parse_bytes, report, LakeArgs, open_lake};
 use crate::serve::{Access, ServeConfig, Server};
 
 /// Options of `flowlake serve`.
@@ -35,6 +35,8 @@ pub struct ServeArgs {
     max_concurrent: usize,
     #[command(flatten)]
     resources: ResourceArgs,
+    #[command(flatten)]
+    listing: ListingArgs,
 }
 
 pub(super) async fn run(args: ServeArgs) -> i32 {
@@ -45,7 +47,7 @@ pub(super) async fn run(args: ServeArgs) -> i32 {
         },
         None => None,
     };
-    let (engine, lake) = match open_lake(&args.resources, &args.lake).await {
+    let (engine, lake) = match open_lake(&args.resources, &args.lake, args.listing.ttl()).await {
         Ok((engine, lake)) => (Arc::new(engine), Arc::new(lake)),
         Err(error) => return report(&error),
     };
@@ -61,12 +63,12 @@ pub(super) async fn run(args: ServeArgs) -> i32 {
         Err(message) => return usage(&message),
     };
     match server.local_addr() {
-        Ok(addr) => eprintln!("flowlake: listening on http://{addr}"),
+        Ok(addr) => note!("flowlake: listening on http://{addr}"),
         Err(e) => return usage(&format!("reading the bound address: {e}")),
     }
     match server.run(shutdown_signal()).await {
         Ok(()) => {
-            eprintln!("flowlake: stopped");
+            note!("flowlake: stopped");
             0
         }
         Err(e) => report(&crate::error::Error::internal(format!("serving: {e}"))),
@@ -74,7 +76,7 @@ pub(super) async fn run(args: ServeArgs) -> i32 {
 }
 
 fn usage(message: &str) -> i32 {
-    eprintln!("flowlake: {message}");
+    note!("flowlake: {message}");
     EXIT_USAGE
 }
 
@@ -97,5 +99,5 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = interrupt.await;
-    eprintln!("flowlake: shutting down; finishing requests in flight");
+    note!("flowlake: shutting down; finishing requests in flight");
 }

@@ -1,7 +1,7 @@
 //! Where a lake lives: a local folder or an `s3://bucket/prefix` URL.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Component, Path, PathBuf};
 
 use crate::error::{Error, Result};
 
@@ -15,8 +15,8 @@ pub enum LakeLocation {
 }
 
 impl LakeLocation {
-    /// Parses `s3://bucket/prefix` or a local path (made absolute; it need not exist yet,
-    /// so that `generate` can create it).
+    /// Parses `s3://bucket/prefix` or a local path (made absolute, with `.` and `..` resolved;
+    /// it need not exist yet, so that `generate` can create it).
     pub fn parse(text: &str) -> Result<LakeLocation> {
         if let Some(rest) = text.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
@@ -34,8 +34,27 @@ impl LakeLocation {
         } else {
             std::env::current_dir().map_err(|e| Error::internal(format!("current directory: {e}")))?.join(path)
         };
-        Ok(LakeLocation::Local(absolute))
+        Ok(LakeLocation::Local(normalize(&absolute)))
     }
+}
+
+/// The path with `.` and `..` resolved: through the file system where it exists (so that
+/// `link/..` means what the shell means), lexically where it does not yet.
+fn normalize(path: &Path) -> PathBuf {
+    if let Ok(real) = std::fs::canonicalize(path) {
+        return real;
+    }
+    let mut clean = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                clean.pop();
+            }
+            other => clean.push(other.as_os_str()),
+        }
+    }
+    clean
 }
 
 impl fmt::Display for LakeLocation {
@@ -61,6 +80,17 @@ mod tests {
         assert_eq!(LakeLocation::parse("s3://lake").unwrap().to_string(), "s3://lake");
         assert!(LakeLocation::parse("s3:///x").is_err());
         assert!(LakeLocation::parse("gs://lake").is_err());
+    }
+
+    #[test]
+    fn dot_and_dot_dot_are_resolved() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("l1")).unwrap();
+        let real = std::fs::canonicalize(dir.path().join("l1")).unwrap();
+        let spelled = format!("{}/./l1/../l1", dir.path().display());
+        assert_eq!(LakeLocation::parse(&spelled).unwrap(), LakeLocation::Local(real.clone()));
+        let missing = format!("{}/./new/../new2", real.display());
+        assert_eq!(LakeLocation::parse(&missing).unwrap(), LakeLocation::Local(real.join("new2")));
     }
 
     #[test]

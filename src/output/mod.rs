@@ -2,6 +2,7 @@
 //! a stream into byte chunks; sinks (stdout, files, HTTP bodies) only move the chunks.
 
 pub mod arrow_ipc;
+pub mod conform;
 pub mod csv;
 pub mod fields;
 pub mod json;
@@ -86,18 +87,21 @@ pub fn encoder(format: Format, shape: Shape, schema: &Schema) -> Result<Box<dyn 
 /// can tell a failed response from a complete one. Each chunk says how many rows it holds.
 pub fn encode(response: ResponseStream, format: Format) -> BoxStream<'static, Result<Chunk>> {
     let ResponseStream { shape, batches } = response;
-    let started = encoder(format, shape, &batches.schema()).and_then(|mut encoder| Ok((encoder.begin()?, encoder)));
-    let (head, encoder) = match started {
+    let started = conform::Conformer::new(shape, &batches.schema()).and_then(|conformer| {
+        let mut encoder = encoder(format, shape, conformer.schema())?;
+        Ok((encoder.begin()?, encoder, conformer))
+    });
+    let (head, encoder, conformer) = match started {
         Ok(started) => started,
         Err(error) => return futures::stream::once(async { Err(error) }).boxed(),
     };
-    let body = futures::stream::unfold(Some((batches, encoder)), |state| async move {
-        let (mut batches, mut encoder) = state?;
+    let body = futures::stream::unfold(Some((batches, encoder, conformer)), |state| async move {
+        let (mut batches, mut encoder, conformer) = state?;
         loop {
             return match batches.next().await {
                 Some(Ok(batch)) if batch.num_rows() == 0 => continue,
-                Some(Ok(batch)) => match encoder.batch(&batch) {
-                    Ok(bytes) => Some((Ok(Chunk { bytes, rows: batch.num_rows() as u64 }), Some((batches, encoder)))),
+                Some(Ok(batch)) => match conformer.apply(&batch).and_then(|batch| encoder.batch(&batch)) {
+                    Ok(bytes) => Some((Ok(Chunk { bytes, rows: batch.num_rows() as u64 }), Some((batches, encoder, conformer)))),
                     Err(error) => Some((Err(error), None)),
                 },
                 Some(Err(error)) => Some((Err(error.into()), None)),
@@ -118,7 +122,10 @@ pub struct Chunk {
 /// Encodes a whole response into `sink`, flushing after every batch so rows reach the
 /// reader as they are produced. Returns the number of rows written.
 pub async fn write_response(response: ResponseStream, format: Format, sink: &mut (dyn Write + Send)) -> Result<u64> {
-    let io = |e: std::io::Error| Error::internal(format!("writing the response: {e}"));
+    let io = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::BrokenPipe => Error::OutputClosed,
+        _ => Error::internal(format!("writing the response: {e}")),
+    };
     let mut chunks = std::pin::pin!(encode(response, format));
     let mut rows = 0u64;
     while let Some(chunk) = chunks.next().await {

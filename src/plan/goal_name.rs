@@ -26,6 +26,20 @@ impl GoalName {
     }
 }
 
+impl GoalName {
+    /// The name of the goal `label`. Names are keyed by canonical (lowercase) UUIDs; a label
+    /// spelled otherwise is canonicalised, which only labels without a name pay for.
+    fn lookup(&self, label: &str) -> Option<&str> {
+        match self.names.get(label) {
+            Some(name) => Some(name),
+            None if label.len() == 36 && label.bytes().any(|b| b.is_ascii_uppercase()) => {
+                self.names.get(&label.to_ascii_lowercase()).map(String::as_str)
+            }
+            None => None,
+        }
+    }
+}
+
 impl ScalarUDFImpl for GoalName {
     fn name(&self) -> &str {
         "goal_name"
@@ -42,7 +56,7 @@ impl ScalarUDFImpl for GoalName {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         match &args.args[0] {
             ColumnarValue::Scalar(ScalarValue::Utf8(label)) => Ok(ColumnarValue::Scalar(ScalarValue::Utf8(
-                label.as_ref().and_then(|l| self.names.get(l).cloned()),
+                label.as_deref().and_then(|l| self.lookup(l)).map(str::to_string),
             ))),
             ColumnarValue::Scalar(other) => {
                 datafusion::common::exec_err!("goal_name expects a string, got {}", other.data_type())
@@ -50,7 +64,7 @@ impl ScalarUDFImpl for GoalName {
             ColumnarValue::Array(array) => {
                 let labels = as_string_array(array)?;
                 let names: StringArray = (0..labels.len())
-                    .map(|i| if labels.is_null(i) { None } else { self.names.get(labels.value(i)).map(String::as_str) })
+                    .map(|i| if labels.is_null(i) { None } else { self.lookup(labels.value(i)) })
                     .collect();
                 Ok(ColumnarValue::Array(Arc::new(names)))
             }

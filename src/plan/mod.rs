@@ -11,7 +11,8 @@ use std::sync::Arc;
 use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::logical_expr::{Expr, JoinType, SortExpr, cast, col, lit};
+use datafusion::datasource::provider_as_source;
+use datafusion::logical_expr::{Expr, JoinType, LogicalPlanBuilder, SortExpr, cast, col, lit};
 use datafusion::prelude::SessionContext;
 
 use crate::error::{Error, Result};
@@ -25,6 +26,9 @@ use workflow::{ENTRY_TIME, WF_SESSION, WorkflowEvents};
 pub fn shape_of(query: &Query) -> Shape {
     Shape { basic: query.basic, workflow_related: query.target == Target::AffectedGoalTotal }
 }
+
+/// The name of the events table in plans.
+pub const EVENTS_TABLE: &str = "events";
 
 /// The event id that orders basic answers, which do not show it.
 const SORT_EVENT_ID: &str = "__sort_event_id";
@@ -50,7 +54,9 @@ pub fn build(
     let rules = WorkflowEvents::for_kind(&workflow.kind, &workflow.id.to_string()).ok_or_else(|| {
         Error::internal("plan built for an unsupported workflow type; the engine checks the type first")
     })?;
-    let org_events = ctx.read_table(Arc::new(events))?.filter(in_interval(&query.interval))?;
+    // Scanned under a name, so that plans say `TableScan: events` rather than `?table?`.
+    let scan = LogicalPlanBuilder::scan(EVENTS_TABLE, provider_as_source(Arc::new(events)), None)?.build()?;
+    let org_events = DataFrame::new(ctx.state(), scan).filter(in_interval(&query.interval))?;
 
     let workflow_events = org_events.clone().filter(rules.predicate.clone())?;
     let sessions = workflow::matching_sessions(workflow_events, &rules, &query.steps)?;

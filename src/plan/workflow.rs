@@ -33,9 +33,7 @@ impl WorkflowEvents {
     pub fn for_kind(kind: &WorkflowKind, workflow_id: &str) -> Option<WorkflowEvents> {
         match kind {
             WorkflowKind::Interaction { interaction_ids } => Some(WorkflowEvents {
-                predicate: col("category")
-                    .eq(lit("widget"))
-                    .and(in_list(col("label"), interaction_ids.iter().map(|id| lit(id.as_str())).collect(), false)),
+                predicate: col("category").eq(lit("widget")).and(label_is_one_of(interaction_ids.iter().map(String::as_str))),
                 path: Some((col("action").eq(lit("view")).and(col("view_uid").is_not_null()), "view_uid")),
             }),
             WorkflowKind::WebNavigation => Some(WorkflowEvents {
@@ -43,11 +41,29 @@ impl WorkflowEvents {
                 path: Some((lit(true), "page_url")),
             }),
             WorkflowKind::UserGenerated => Some(WorkflowEvents {
-                predicate: col("category").eq(lit("workflowReportingEvent")).and(col("label").eq(lit(workflow_id))),
+                predicate: col("category").eq(lit("workflowReportingEvent")).and(label_is_one_of([workflow_id])),
                 path: None,
             }),
             WorkflowKind::Unsupported { .. } => None,
         }
+    }
+}
+
+/// `label IN (…)` for catalog ids. The catalog holds UUIDs in their canonical lowercase
+/// form, but writers spell labels as they like: each UUID is matched in its lowercase and
+/// its uppercase spelling, which costs nothing per row (the IN list is a hash set).
+fn label_is_one_of<'a>(ids: impl IntoIterator<Item = &'a str>) -> Expr {
+    let mut spellings: Vec<String> = Vec::new();
+    for id in ids {
+        for spelling in [id.to_string(), id.to_ascii_uppercase()] {
+            if !spellings.contains(&spelling) {
+                spellings.push(spelling);
+            }
+        }
+    }
+    match spellings.as_slice() {
+        [only] => col("label").eq(lit(only.clone())),
+        _ => in_list(col("label"), spellings.into_iter().map(lit).collect(), false),
     }
 }
 

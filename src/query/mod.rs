@@ -13,6 +13,13 @@ pub use payload::Payload;
 
 use crate::error::{Error, Result};
 
+/// The largest `limit`: DataFusion's limits are signed 64-bit.
+pub const MAX_LIMIT: u64 = i64::MAX as u64;
+
+/// The most steps `step_data` may describe after the source step: each session keeps its
+/// first path events up to the last constrained step, so this bounds that memory.
+pub const MAX_STEPS: usize = 1000;
+
 /// Which goal events the response holds (SPEC §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
@@ -62,7 +69,10 @@ impl Query {
         let limit = match payload.limit {
             None => None,
             Some(0) => return Err(Error::bad_request("limit must be an integer ≥ 1, got 0")),
-            Some(n) => Some(usize::try_from(n).map_err(|_| Error::bad_request(format!("limit {n} is too large")))?),
+            Some(n) if n > MAX_LIMIT => {
+                return Err(Error::bad_request(format!("limit {n} is too large; the largest accepted is {MAX_LIMIT} (omit limit for all rows)")));
+            }
+            Some(n) => Some(usize::try_from(n).map_err(|_| Error::bad_request(format!("limit {n} is too large for this machine")))?),
         };
         let target = match payload.target.as_deref() {
             None | Some("affected_goal") => Target::AffectedGoal,
@@ -73,9 +83,15 @@ impl Query {
                 )));
             }
         };
-        let steps = payload
-            .step_data
-            .unwrap_or_default()
+        let step_data = payload.step_data.unwrap_or_default();
+        if step_data.len() > MAX_STEPS + 1 {
+            return Err(Error::bad_request(format!(
+                "step_data has {} elements; at most {} are accepted (the source step and {MAX_STEPS} steps)",
+                step_data.len(),
+                MAX_STEPS + 1
+            )));
+        }
+        let steps = step_data
             .into_iter()
             .enumerate()
             .skip(1) // element 0 is the source step

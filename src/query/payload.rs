@@ -41,8 +41,13 @@ pub struct IntervalSpec {
 
 impl Payload {
     /// Parses strict JSON; the error names the offending key (or gives line and column
-    /// when the text is not JSON at all).
+    /// when the text is not JSON at all). A leading UTF-8 byte order mark is skipped, as
+    /// editors on some systems write one.
     pub fn from_json(bytes: &[u8]) -> Result<Payload, String> {
+        let bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
+        // serde reads a JSON array into a struct positionally; SPEC §2 objects are objects.
+        let tree: serde_json::Value = serde_json::from_slice(bytes).map_err(|err| describe(".", &err))?;
+        require_objects(&tree)?;
         let mut deserializer = serde_json::Deserializer::from_slice(bytes);
         let payload: Payload = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
             let path = err.path().to_string();
@@ -51,6 +56,48 @@ impl Payload {
         })?;
         deserializer.end().map_err(|err| describe(".", &err))?;
         Ok(payload)
+    }
+}
+
+/// The byte order mark some editors put before UTF-8 text.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Every place where SPEC §2 has an object holds an object (or `null` where optional):
+/// the payload, `interval`, each element of `filters` and of `step_data`.
+fn require_objects(tree: &serde_json::Value) -> Result<(), String> {
+    use serde_json::Value;
+    let Value::Object(payload) = tree else {
+        return Err(format!("invalid payload: the payload must be a JSON object, got {}", kind_of(tree)));
+    };
+    let must_be_object = |path: String, value: &Value, optional: bool| match value {
+        Value::Object(_) => Ok(()),
+        Value::Null if optional => Ok(()),
+        other => Err(format!("invalid payload at '{path}': expected a JSON object, got {}", kind_of(other))),
+    };
+    if let Some(interval) = payload.get("interval") {
+        // `null` for the required interval is reported by the typed pass, which names it.
+        must_be_object("interval".into(), interval, true)?;
+    }
+    for key in ["filters", "step_data"] {
+        if let Some(Value::Array(elements)) = payload.get(key) {
+            for (i, element) in elements.iter().enumerate() {
+                must_be_object(format!("{key}[{i}]"), element, false)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How a JSON value is named in messages.
+fn kind_of(value: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
     }
 }
 
@@ -78,6 +125,27 @@ mod tests {
     fn wrong_type_names_the_key_path() {
         let err = Payload::from_json(br#"{"filters":[{"property":"label","values":[1]}],"interval":{"start":"a","end":"b"}}"#).unwrap_err();
         assert!(err.contains("filters[0].values[0]"), "{err}");
+    }
+
+    #[test]
+    fn a_json_array_is_not_a_payload() {
+        let positional = br#"[[["label",["a"]]],null,["2026-03-01","2026-03-14",null],1,null,true]"#;
+        let err = Payload::from_json(positional).unwrap_err();
+        assert!(err.contains("must be a JSON object, got an array"), "{err}");
+        let err = Payload::from_json(b"[]").unwrap_err();
+        assert!(err.contains("must be a JSON object") && !err.contains("struct"), "{err}");
+        let err = Payload::from_json(br#"{"filters":[["label",["a"]]],"interval":{"start":"a","end":"b"}}"#).unwrap_err();
+        assert!(err.contains("'filters[0]'") && err.contains("got an array"), "{err}");
+        let err = Payload::from_json(br#"{"filters":[],"interval":["2026-03-01","2026-03-02"]}"#).unwrap_err();
+        assert!(err.contains("'interval'") && err.contains("got an array"), "{err}");
+        let err = Payload::from_json(br#"{"filters":[],"step_data":[{},[["x"]]],"interval":{"start":"a","end":"b"}}"#).unwrap_err();
+        assert!(err.contains("'step_data[1]'"), "{err}");
+    }
+
+    #[test]
+    fn a_byte_order_mark_before_the_payload_is_skipped() {
+        let p = Payload::from_json(b"\xEF\xBB\xBF{\"filters\":[],\"interval\":{\"start\":\"a\",\"end\":\"b\"}}").unwrap();
+        assert!(p.filters.is_empty());
     }
 
     #[test]

@@ -141,3 +141,82 @@ fn a_memory_limit_gives_the_same_answer_or_a_clean_refusal() {
     }
     assert!(answered >= 1, "a generous limit answers (refused {refused})");
 }
+
+#[test]
+fn a_lake_folder_that_does_not_exist_is_a_usage_error_naming_it() {
+    let lake = lake();
+    let missing = lake.root().join("no-such-lake");
+    let out = flowlake()
+        .args(["query", "--lake"]).arg(&missing)
+        .args(["--org", ORG, "--workflow", WF_INTERACTION, "--payload"]).arg(lake.root().join("p.json"))
+        .output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-lake"));
+    let out = flowlake().args(["serve", "--no-auth", "--listen", "127.0.0.1:0", "--lake"]).arg(&missing).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "serve refuses to start: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-lake"));
+}
+
+#[test]
+fn a_lake_path_with_dot_dot_is_the_same_lake() {
+    let lake = lake();
+    let name = lake.root().file_name().unwrap().to_str().unwrap().to_string();
+    let out = flowlake()
+        .current_dir(lake.root())
+        .args(["query", "--lake", &format!("./../{name}/./"), "--org", ORG, "--workflow", WF_INTERACTION, "--payload", "p.json"])
+        .output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(query(&lake, ORG, WF_INTERACTION, "p.json").stdout, out.stdout);
+}
+
+#[test]
+fn an_unwritable_stderr_is_no_panic() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else { return };
+    let lake = lake();
+    let out = flowlake()
+        .args(["query", "--lake"]).arg(lake.root())
+        .args(["--org", ORG, "--workflow", WF_CHAT, "--payload"]).arg(lake.root().join("p.json"))
+        .stderr(full)
+        .output().unwrap();
+    assert_eq!(out.status.code(), Some(6), "the 406 exit code, not a panic's 101");
+}
+
+#[test]
+fn a_closed_stdout_pipe_ends_the_program_quietly() {
+    use std::io::Read;
+    let mut child = flowlake()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["query", "--org", "8bf400e3-6fa2-4d3f-a8d4-c03c0aa04f6d", "--workflow", "5887c297-1e03-45e4-863e-7a9f784c5a2c"])
+        .args(["--payload", "queries/all-goals-advanced.json", "--format", "ndjson"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut head = [0u8; 300];
+    stdout.read_exact(&mut head).unwrap();
+    drop(stdout); // as `| head -c 300` does
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "nothing to report: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn plans_name_the_events_table() {
+    let lake = lake();
+    let out = flowlake()
+        .args(["explain", "--lake"]).arg(lake.root())
+        .args(["--org", ORG, "--workflow", WF_INTERACTION, "--payload"]).arg(lake.root().join("p.json"))
+        .output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("TableScan: events"), "{text}");
+    assert!(!text.contains("?table?"), "{text}");
+}
+
+#[test]
+fn the_listing_cache_flag_is_offered_only_where_it_acts() {
+    for (command, offered) in [("query", false), ("explain", false), ("batch", true), ("serve", true)] {
+        let help = flowlake().args([command, "--help"]).output().unwrap();
+        let text = String::from_utf8(help.stdout).unwrap();
+        assert_eq!(text.contains("--list-cache-ttl"), offered, "{command}");
+    }
+}

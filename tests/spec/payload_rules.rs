@@ -177,3 +177,48 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn limit_above_the_signed_64_bit_range_is_400_naming_the_maximum() {
+    for huge in ["9223372036854775808", "18446744073709551615"] {
+        let (status, message) = err(&format!(r#"{{"filters":[],{INTERVAL},"limit":{huge}}}"#));
+        assert_eq!(status, 400, "{huge}");
+        assert!(message.contains("9223372036854775807"), "{message}");
+    }
+    let (status, message) = err(&format!(r#"{{"filters":[],{INTERVAL},"limit":18446744073709551616}}"#));
+    assert_eq!(status, 400);
+    assert!(message.contains("limit"), "{message}");
+    assert_eq!(ok(&format!(r#"{{"filters":[],{INTERVAL},"limit":9223372036854775807}}"#)).limit, Some(i64::MAX as usize));
+}
+
+#[test]
+fn a_payload_that_is_not_an_object_is_400() {
+    for payload in [
+        r#"[[["label",["a"]]],null,["2026-03-01","2026-03-14",null],1,null,true]"#,
+        "[]",
+        "\"filters\"",
+        "42",
+        "null",
+    ] {
+        let (status, message) = err(payload);
+        assert_eq!(status, 400, "{payload}");
+        assert!(message.contains("JSON object"), "{payload}: {message}");
+        assert!(!message.contains("struct"), "the message speaks of the input, not our types: {message}");
+    }
+}
+
+#[test]
+fn step_data_longer_than_the_maximum_is_400_naming_it() {
+    let steps = vec!["{}"; flowlake::query::MAX_STEPS + 2].join(",");
+    let (status, message) = err(&format!(r#"{{"filters":[],{INTERVAL},"step_data":[{steps}]}}"#));
+    assert_eq!(status, 400);
+    assert!(message.contains("step_data") && message.contains(&(flowlake::query::MAX_STEPS + 1).to_string()), "{message}");
+    let steps = vec!["{}"; flowlake::query::MAX_STEPS + 1].join(",");
+    ok(&format!(r#"{{"filters":[],{INTERVAL},"step_data":[{steps}]}}"#));
+}
+
+#[test]
+fn a_utf8_byte_order_mark_is_accepted() {
+    let payload = format!("\u{feff}{{\"filters\":[],{INTERVAL}}}");
+    assert!(ok(&payload).filters.is_empty());
+}

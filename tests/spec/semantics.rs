@@ -197,3 +197,28 @@ async fn error_order_is_400_then_406_filter_then_404_then_406_type() {
     std::fs::remove_file(lake.root().join("workflows.json")).unwrap();
     assert_eq!(run(lake.root(), ORG, WF_CHAT, "{").await.status(), 400);
 }
+
+#[tokio::test]
+async fn ids_spelled_in_upper_case_match_in_catalog_and_events() {
+    let lake = TestLake::new();
+    let upper = |id: &str| id.to_ascii_uppercase();
+    let workflows = json!([
+        {"id": upper(WF_INTERACTION), "organization_id": upper(ORG), "type": "interaction", "name": "Campaign", "interaction_ids": [upper(INTERACTION)]},
+        {"id": upper(WF_USER), "organization_id": upper(ORG), "type": "user_generated", "name": "Support"},
+    ]);
+    let goals = json!([{"id": upper(GOAL), "organization_id": upper(ORG), "name": "Signup"}]);
+    lake.write_file("workflows.json", workflows.to_string().as_bytes());
+    lake.write_file("goals.json", goals.to_string().as_bytes());
+    let shout = |e: Event| Event { label: upper(&e.label), ..e };
+    let step = Event { dims: [None, None, None, None, Some("1".into())], ..event("2026-03-01T08:00:00Z", "u1", "s2", "workflowReportingEvent", "step", &upper(WF_USER)) };
+    lake.write_events(ORG, DAY, "a.parquet", &[
+        shout(view("2026-03-01T10:00:00Z", "v1", "s1", "A")),
+        shout(goal("2026-03-01T11:00:00Z", "g1", "s1")),
+        step,
+        shout(goal("2026-03-01T09:00:00Z", "g2", "s2")),
+    ]);
+    let basic = run(lake.root(), ORG, WF_INTERACTION, &payload(WHOLE_DAY.0, WHOLE_DAY.1, json!({"basic": true, "target": "affected_goal_total"}))).await.json();
+    let rows: Vec<_> = basic["data"].as_array().unwrap().iter().map(|r| (r["goal_name"].clone(), r["workflow_related"].clone())).collect();
+    assert_eq!(rows, [(json!("Signup"), json!(false)), (json!("Signup"), json!(true))], "{basic}");
+    assert_eq!(ids(&lake, WF_USER, json!({})).await, ["g2"]);
+}
