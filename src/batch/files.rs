@@ -19,6 +19,42 @@ pub struct OutputDir {
     _lock: File,
 }
 
+/// Refuses an output folder that would mix results with the query files: the same folder,
+/// or one inside the other (results could overwrite queries, or be read as queries by the
+/// next run). `queries` may be a folder or one NDJSON file.
+pub fn refuse_overlap(queries: &Path, out: &Path) -> Result<(), String> {
+    let queries = resolved(queries);
+    let out = resolved(out);
+    let queries_folder = if queries.is_file() { queries.parent().map(Path::to_path_buf).unwrap_or_default() } else { queries.clone() };
+    if out == queries_folder || out.starts_with(&queries_folder) && !queries.is_file() || queries.starts_with(&out) {
+        return Err(format!(
+            "--out {} and --queries {} overlap: results would be written among the queries; choose a separate folder",
+            out.display(),
+            queries.display()
+        ));
+    }
+    Ok(())
+}
+
+/// The absolute path with links, `.` and `..` resolved, for the part that exists.
+fn resolved(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut existing = absolute.as_path();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(existing) {
+            return rest.iter().rev().fold(real, |path: PathBuf, part| path.join(part));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                existing = parent;
+            }
+            _ => return absolute,
+        }
+    }
+}
+
 impl OutputDir {
     /// Creates the folder if needed, takes its lock, and removes partial results that a
     /// killed run left behind.
@@ -129,6 +165,20 @@ mod tests {
         abandoned.writer().write_all(b"[1,").unwrap();
         drop(abandoned);
         assert_eq!(names(root.path()), [".flowlake-batch.lock", "a.json"]);
+    }
+
+    #[test]
+    fn output_folders_that_overlap_the_queries_are_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let queries = root.path().join("queries");
+        std::fs::create_dir(&queries).unwrap();
+        std::fs::write(root.path().join("q.ndjson"), b"").unwrap();
+        assert!(refuse_overlap(&queries, &queries).is_err(), "the same folder");
+        assert!(refuse_overlap(&queries, &queries.join("./out/../out")).is_err(), "out inside queries");
+        assert!(refuse_overlap(&queries, root.path()).is_err(), "queries inside out");
+        assert!(refuse_overlap(&root.path().join("q.ndjson"), root.path()).is_err(), "the NDJSON file inside out");
+        assert!(refuse_overlap(&queries, &root.path().join("results")).is_ok());
+        assert!(refuse_overlap(&root.path().join("q.ndjson"), &root.path().join("results")).is_ok());
     }
 
     #[test]

@@ -41,6 +41,9 @@ pub enum Status {
     Skipped,
 }
 
+/// The name of the run's summary file (`summary.json`); no query may take it.
+pub const SUMMARY_NAME: &str = "summary";
+
 /// One line of `summary.json`.
 #[derive(Debug, Serialize)]
 pub struct Outcome {
@@ -122,7 +125,7 @@ pub async fn run(
         queries,
     };
     let json = serde_json::to_vec_pretty(&summary).map_err(|e| Error::internal(e.to_string()))?;
-    files::write_atomically(&out, "summary.json", &json)?;
+    files::write_atomically(&out, &format!("{SUMMARY_NAME}.json"), &json)?;
     Ok(summary)
 }
 
@@ -130,7 +133,9 @@ async fn run_one(engine: &Engine, lake: &Lake, query: BatchQuery, out: &OutputDi
     let started = Instant::now();
     let file_name = format!("{}.{}", query.name, format.extension());
     let elapsed = || started.elapsed().as_millis() as u64;
-    if resume && let Ok(metadata) = std::fs::metadata(out.final_path(&file_name)) {
+    // A query refused as written (a reserved or invalid name among them) is never
+    // "already done", whatever file has its name.
+    if resume && query.request.is_ok() && let Ok(metadata) = std::fs::metadata(out.final_path(&file_name)) {
         return Outcome {
             name: query.name,
             status: Status::Skipped,

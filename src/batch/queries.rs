@@ -104,8 +104,15 @@ fn parse(bytes: &[u8], default_name: String, source: String) -> BatchQuery {
     BatchQuery { name, source, request }
 }
 
-/// A name becomes a file name: letters, digits, `.`, `_`, `-`, not starting with `.`.
+/// A name becomes a file name: letters, digits, `.`, `_`, `-`, not starting with `.`, and
+/// not the run's own summary (in any case, for case-insensitive file systems).
 fn check_name(name: &str) -> Result<()> {
+    if name.eq_ignore_ascii_case(super::SUMMARY_NAME) {
+        return Err(Error::bad_request(format!(
+            "query name '{name}' is reserved: the run writes its {}.json there; name the query otherwise",
+            super::SUMMARY_NAME
+        )));
+    }
     let valid = !name.is_empty()
         && name.len() <= 200
         && !name.starts_with('.')
@@ -150,6 +157,9 @@ mod tests {
             assert!(check_name(name).is_err(), "{name}");
         }
         assert!(check_name("daily_2026-03-01.v2").is_ok());
+        for reserved in ["summary", "Summary", "SUMMARY"] {
+            assert!(check_name(reserved).unwrap_err().to_string().contains("reserved"), "{reserved}");
+        }
     }
 
     #[test]

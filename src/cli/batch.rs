@@ -45,6 +45,9 @@ pub struct BatchArgs {
 }
 
 pub(super) async fn run(args: BatchArgs) -> i32 {
+    if let Err(message) = batch::files::refuse_overlap(&args.queries, &args.out) {
+        return usage(&message);
+    }
     let queries = match batch::queries::load(&args.queries) {
         Ok(queries) => queries,
         Err(message) => return usage(&message),

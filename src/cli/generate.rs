@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use clap::Args;
+use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 
@@ -42,6 +44,10 @@ pub struct GenerateArgs {
     /// Row order inside each file.
     #[arg(long, value_enum, default_value = "category")]
     sort_by: SortOrder,
+    /// Empty a non-empty --out first (without it, a non-empty target is refused: two
+    /// generations mixed in one day folder would be one wrong lake).
+    #[arg(long)]
+    force: bool,
 }
 
 pub(super) async fn run(args: GenerateArgs) -> i32 {
@@ -63,19 +69,65 @@ async fn write_lake(args: &GenerateArgs) -> Result<GenerateSummary> {
         seed: args.seed,
         layout: FileLayout { row_group_size: args.row_group_size, sort: args.sort_by },
     };
-    match LakeLocation::parse(&args.out)? {
+    let (store, root): (Arc<dyn ObjectStore>, Path) = match LakeLocation::parse(&args.out)? {
         LakeLocation::Local(folder) => {
+            make_room_locally(&folder, args.force)?;
             std::fs::create_dir_all(&folder)
                 .map_err(|e| Error::internal(format!("creating {}: {e}", folder.display())))?;
             let store = LocalFileSystem::new_with_prefix(&folder)
                 .map_err(|e| Error::internal(format!("opening {}: {e}", folder.display())))?;
-            generate(Arc::new(store), &Path::default(), &options).await
+            (Arc::new(store), Path::default())
         }
         LakeLocation::S3 { bucket, prefix } => {
-            let (store, _, _) = s3_store(&bucket, &args.s3.options())?;
-            generate(store, &Path::from(prefix), &options).await
+            let (store, root) = (s3_store(&bucket, &args.s3.options())?.0, Path::from(prefix));
+            make_room_in_bucket(&store, &root, &args.out, args.force).await?;
+            (store, root)
         }
+    };
+    generate(store, &root, &options).await
+}
+
+fn not_empty(shown: &str) -> Error {
+    Error::Usage { message: format!("--out {shown} is not empty: pass --force to empty it first, or choose an empty folder") }
+}
+
+/// A non-empty folder is refused, or emptied with `--force` when it holds a lake (so that
+/// a mistyped `--out` never empties a folder of something else).
+fn make_room_locally(folder: &std::path::Path, force: bool) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(folder) else { return Ok(()) };
+    let entries: Vec<_> = entries.flatten().collect();
+    if entries.is_empty() {
+        return Ok(());
     }
+    let shown = folder.display().to_string();
+    if !force {
+        return Err(not_empty(&shown));
+    }
+    if !folder.join("workflows.json").is_file() && !folder.join("events").is_dir() {
+        return Err(Error::Usage {
+            message: format!("--out {shown} holds no lake (no workflows.json or events/): --force empties only a lake folder"),
+        });
+    }
+    for entry in entries {
+        let path = entry.path();
+        let removed = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+        removed.map_err(|e| Error::internal(format!("emptying {}: removing {}: {e}", shown, path.display())))?;
+    }
+    Ok(())
+}
+
+/// The same for a bucket prefix: any object under it makes it non-empty.
+async fn make_room_in_bucket(store: &Arc<dyn ObjectStore>, root: &Path, shown: &str, force: bool) -> Result<()> {
+    let prefix = (!root.as_ref().is_empty()).then_some(root);
+    if store.list(prefix).next().await.transpose()?.is_none() {
+        return Ok(());
+    }
+    if !force {
+        return Err(not_empty(shown));
+    }
+    let existing = store.list(prefix).map_ok(|meta| meta.location).boxed();
+    store.delete_stream(existing).try_collect::<Vec<_>>().await?;
+    Ok(())
 }
 
 fn print_summary(args: &GenerateArgs, summary: &GenerateSummary) {

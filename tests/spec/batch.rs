@@ -190,3 +190,41 @@ fn a_run_killed_with_sigkill_then_resumed_leaves_the_files_of_an_uninterrupted_r
     assert_eq!(finished.keys().collect::<Vec<_>>(), expected.keys().collect::<Vec<_>>(), "the same files, none partial");
     assert!(finished == expected, "byte-identical results");
 }
+
+#[test]
+fn a_query_named_summary_is_refused_and_the_summary_stays_the_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let queries = dir.path().join("q.ndjson");
+    let payload = json!({"filters": [], "interval": {"start": "2026-03-01", "end": "2026-03-02"}, "limit": 3});
+    let lines = [
+        json!({"name": "summary", "organization_id": SAMPLE_ORG, "workflow_id": SPRING, "payload": payload}),
+        json!({"name": "fine", "organization_id": SAMPLE_ORG, "workflow_id": SPRING, "payload": payload}),
+    ];
+    std::fs::write(&queries, lines.iter().map(|l| l.to_string() + "\n").collect::<String>()).unwrap();
+    let out = dir.path().join("out");
+    assert_eq!(batch(&queries, &out, &[]).status.code(), Some(9));
+    let summary = summary(&out);
+    assert_eq!(summary["total"], 2, "summary.json is the run's summary: {summary}");
+    let queries_by_name = by_name(&summary);
+    assert_eq!(queries_by_name["summary"]["status"], "failed");
+    assert!(queries_by_name["summary"]["error"]["message"].as_str().unwrap().contains("reserved"));
+    // --resume does not take the summary for the query's result.
+    batch(&queries, &out, &["--resume"]);
+    assert_eq!(by_name(&self::summary(&out))["summary"]["status"], "failed");
+}
+
+#[test]
+fn an_output_folder_that_overlaps_the_queries_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let queries = dir.path().join("queries");
+    std::fs::create_dir(&queries).unwrap();
+    let query = json!({"organization_id": SAMPLE_ORG, "workflow_id": SPRING, "payload": {"filters": [], "interval": {"start": "2026-03-01", "end": "2026-03-01"}}});
+    std::fs::write(queries.join("q1.json"), query.to_string()).unwrap();
+    let before = files(&queries);
+    for out in [queries.clone(), queries.join("results"), dir.path().to_path_buf()] {
+        let run = batch(&queries, &out, &[]);
+        assert_eq!(run.status.code(), Some(2), "{}", out.display());
+        assert!(String::from_utf8_lossy(&run.stderr).contains("overlap"));
+    }
+    assert_eq!(files(&queries), before, "the query files are untouched");
+}

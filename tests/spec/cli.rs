@@ -220,3 +220,27 @@ fn the_listing_cache_flag_is_offered_only_where_it_acts() {
         assert_eq!(text.contains("--list-cache-ttl"), offered, "{command}");
     }
 }
+
+#[test]
+fn generate_refuses_a_non_empty_folder_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let generate = |extra: &[&str]| {
+        flowlake().args(["generate", "--orgs", "1", "--days", "1", "--events-per-day", "50", "--out"]).arg(dir.path()).args(extra).output().unwrap()
+    };
+    assert_eq!(generate(&[]).status.code(), Some(0));
+    let stray = dir.path().join("events/organization_id=0a000000-0000-4000-8000-000000000001/date=2026-03-01/old.parquet");
+    std::fs::create_dir_all(stray.parent().unwrap()).unwrap();
+    std::fs::write(&stray, b"an older generation").unwrap();
+    let refused = generate(&["--seed", "7"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--force"));
+    assert!(stray.exists(), "nothing was touched");
+    assert_eq!(generate(&["--seed", "7", "--force"]).status.code(), Some(0));
+    assert!(!stray.exists(), "--force emptied the folder first");
+
+    let not_a_lake = tempfile::tempdir().unwrap();
+    std::fs::write(not_a_lake.path().join("thesis.tex"), b"precious").unwrap();
+    let out = flowlake().args(["generate", "--force", "--out"]).arg(not_a_lake.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(not_a_lake.path().join("thesis.tex").exists());
+}

@@ -222,3 +222,13 @@ async fn ids_spelled_in_upper_case_match_in_catalog_and_events() {
     assert_eq!(rows, [(json!("Signup"), json!(false)), (json!("Signup"), json!(true))], "{basic}");
     assert_eq!(ids(&lake, WF_USER, json!({})).await, ["g2"]);
 }
+
+#[tokio::test]
+async fn the_largest_limit_answers_every_row() {
+    let lake = TestLake::new();
+    lake.write_events(ORG, DAY, "a.parquet", &[view("2026-03-01T10:00:00Z", "v1", "s1", "A"), goal("2026-03-01T11:00:00Z", "g1", "s1"), goal("2026-03-01T12:00:00Z", "g2", "s1")]);
+    let max = json!(i64::MAX);
+    assert_eq!(ids(&lake, WF_INTERACTION, json!({"limit": max})).await, ["g1", "g2"]);
+    assert_eq!(ids(&lake, WF_INTERACTION, json!({"limit": max, "target": "affected_goal_total"})).await, ["g1", "g2"]);
+    assert_eq!(ids(&lake, WF_INTERACTION, json!({"limit": max, "basic": true, "filters": [{"property": "label", "values": [GOAL]}]})).await.len(), 2);
+}
