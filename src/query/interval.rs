@@ -58,29 +58,32 @@ impl Interval {
 /// Parses one bound into nanoseconds since the epoch.
 fn parse_bound(text: &str, tz: Tz, end: End) -> Result<i64, String> {
     let invalid = || format!("'{text}' is not an ISO 8601 date or date-time");
+    let out_of_range = || format!("'{text}' is out of the supported range");
     let instant = if let Some((naive, offset)) = split_offset(text) {
         let local = parse_naive_datetime(naive).ok_or_else(invalid)?;
         let offset = match offset {
             Some(offset) => offset,
             None => local_offset(tz, local),
         };
-        local - Duration::seconds(i64::from(offset.local_minus_utc()))
+        local.checked_sub_signed(Duration::seconds(i64::from(offset.local_minus_utc())))
     } else {
         let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| invalid())?;
         match end {
             End::Start => at_local_midnight(tz, date),
             End::End => {
-                let next = date.succ_opt().ok_or_else(invalid)?;
-                at_local_midnight(tz, next) - Duration::nanoseconds(1)
+                let next = date.succ_opt().ok_or_else(out_of_range)?;
+                at_local_midnight(tz, next).and_then(|midnight| midnight.checked_sub_signed(Duration::nanoseconds(1)))
             }
         }
     };
+    // Arithmetic at the edges of the calendar has no answer rather than a panic.
+    let instant = instant.ok_or_else(out_of_range)?;
     instant.and_utc().timestamp_nanos_opt().ok_or_else(|| format!("'{text}' is out of the supported range"))
 }
 
-fn at_local_midnight(tz: Tz, date: NaiveDate) -> NaiveDateTime {
-    let local = date.and_hms_opt(0, 0, 0).unwrap_or_default();
-    local - Duration::seconds(i64::from(local_offset(tz, local).local_minus_utc()))
+fn at_local_midnight(tz: Tz, date: NaiveDate) -> Option<NaiveDateTime> {
+    let local = date.and_hms_opt(0, 0, 0)?;
+    local.checked_sub_signed(Duration::seconds(i64::from(local_offset(tz, local).local_minus_utc())))
 }
 
 /// The offset of `tz` at a local wall-clock time. Ambiguous times (clocks set back) take
@@ -93,7 +96,7 @@ fn local_offset(tz: Tz, local: NaiveDateTime) -> FixedOffset {
             // The earlier instant is the one with the larger offset.
             if earliest.fix().local_minus_utc() >= latest.fix().local_minus_utc() { earliest.fix() } else { latest.fix() }
         }
-        chrono::LocalResult::None => tz.offset_from_utc_datetime(&(local - Duration::days(1))).fix(),
+        chrono::LocalResult::None => tz.offset_from_utc_datetime(&local.checked_sub_signed(Duration::days(1)).unwrap_or(local)).fix(),
     }
 }
 
@@ -151,6 +154,19 @@ fn parse_naive_datetime(text: &str) -> Option<NaiveDateTime> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn bounds_at_the_edges_of_the_calendar_are_refused_not_panics() {
+        for (start, end) in [
+            ("-262143-01-01T00:00:00+05:00", "2026-03-01"),
+            ("+262142-12-31T23:59:59-05:00", "+262142-12-31T23:59:59-05:00"),
+            ("-262143-01-01", "+262142-12-31"),
+            ("2026-03-01", "+262142-12-31"),
+        ] {
+            let outcome = std::panic::catch_unwind(|| Interval::parse(start, end, Some("Pacific/Kiritimati")));
+            assert!(outcome.is_ok_and(|parsed| parsed.is_err()), "{start} .. {end}");
+        }
+    }
+
     use super::*;
 
     fn us(text: &str) -> i64 {

@@ -4,6 +4,7 @@ mod batch;
 mod cli;
 mod differential;
 mod encodings;
+mod fuzz;
 mod lake_files;
 mod payload_rules;
 mod reference;
