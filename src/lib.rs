@@ -22,6 +22,7 @@
 
 pub mod batch;
 pub mod cli;
+pub mod compact;
 pub mod engine;
 pub mod error;
 pub mod generate;

@@ -19,6 +19,7 @@ macro_rules! out {
 }
 
 mod batch;
+mod compact;
 mod explain;
 mod generate;
 mod query;
@@ -57,6 +58,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Write a deterministic synthetic lake.
     Generate(generate::GenerateArgs),
+    /// Rewrite day folders into the layout queries read fastest, swapping day manifests.
+    Compact(compact::CompactArgs),
 }
 
 /// Engine resources, shared by every subcommand that runs queries.
@@ -222,6 +225,7 @@ pub fn run() -> i32 {
             Command::Explain(args) => explain::run(args).await,
             Command::Generate(args) => generate::run(args).await,
             Command::Serve(args) => serve::run(args).await,
+            Command::Compact(args) => compact::run(args).await,
         }
     })
 }

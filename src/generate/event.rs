@@ -70,6 +70,24 @@ pub enum SortOrder {
     Category,
 }
 
+/// Puts rows in the order of `sort` (the order `to_parquet` expects).
+pub fn sort_events(events: &mut [Event], sort: SortOrder) {
+    match sort {
+        SortOrder::Time => events.sort_by(|a, b| (a.timestamp_us, &a.event_id).cmp(&(b.timestamp_us, &b.event_id))),
+        SortOrder::Category => events.sort_by(|a, b| {
+            (&a.category, &a.label, &a.action, a.timestamp_us, &a.event_id).cmp(&(&b.category, &b.label, &b.action, b.timestamp_us, &b.event_id))
+        }),
+    }
+}
+
+/// The columns a batch of events is sorted by for `sort`, in order.
+pub fn sort_columns(sort: SortOrder) -> &'static [&'static str] {
+    match sort {
+        SortOrder::Time => &["timestamp", "event_id"],
+        SortOrder::Category => &["category", "label", "action", "timestamp", "event_id"],
+    }
+}
+
 fn strings<'a>(values: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
     let mut builder = StringBuilder::new();
     for v in values {

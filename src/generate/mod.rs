@@ -97,12 +97,7 @@ async fn write_day(
     day_index: usize,
     layout: FileLayout,
 ) -> Result<(u64, u64, u64)> {
-    match layout.sort {
-        SortOrder::Time => events.sort_by(|a, b| (a.timestamp_us, &a.event_id).cmp(&(b.timestamp_us, &b.event_id))),
-        SortOrder::Category => events.sort_by(|a, b| {
-            (&a.category, &a.label, &a.action, a.timestamp_us, &a.event_id).cmp(&(&b.category, &b.label, &b.action, b.timestamp_us, &b.event_id))
-        }),
-    }
+    event::sort_events(&mut events, layout.sort);
     let parts = if day_index % 3 == 1 { 2 } else { 1 };
     let folder = root.clone().join("events").join(format!("organization_id={org}")).join(format!("date={day}"));
     let (mut rows, mut files, mut bytes) = (0u64, 0u64, 0u64);

@@ -5,10 +5,12 @@ pub mod catalog;
 pub mod counting;
 mod list_cache;
 pub mod location;
+pub mod manifest;
 pub mod reader;
 pub mod schema;
 pub mod store;
 pub mod table;
+pub mod writer;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -183,12 +185,11 @@ impl Lake {
                 let prefix = self.day_prefix(organization_id, day);
                 let org_value = org_value.clone();
                 async move {
-                    let objects = self.list_day(&prefix).await.map_err(|e| self.in_context(e))?;
+                    let objects = self.day_objects(&prefix).await.map_err(|e| self.in_context(e))?;
                     let date = ScalarValue::Date32(Some(days_since_epoch(day)));
                     Ok::<_, Error>(
                         objects
                             .iter()
-                            .filter(|meta| is_event_file(&meta.location))
                             .map(|meta| {
                                 PartitionedFile::new_from_meta(meta.clone())
                                     .with_partition_values(vec![org_value.clone(), date.clone()])
@@ -205,10 +206,38 @@ impl Lake {
         Ok(files)
     }
 
+    /// The event files of one day folder: those its manifest names when it has one
+    /// (SPEC §1), otherwise every visible `*.parquet` file.
+    async fn day_objects(&self, prefix: &Path) -> Result<Vec<ObjectMeta>> {
+        let mut objects = self.list_day(prefix, false).await?;
+        let manifest_path = prefix.clone().join(manifest::MANIFEST_FILE);
+        if !objects.iter().any(|meta| meta.location == manifest_path) {
+            return Ok(objects.iter().filter(|meta| is_event_file(&meta.location)).cloned().collect());
+        }
+        let shown = self.display(&manifest_path);
+        let bytes = self.read(&manifest_path).await?.ok_or_else(|| Error::Data { message: format!("day manifest {shown} vanished while it was read") })?;
+        let manifest = manifest::Manifest::parse(&bytes, &shown)?;
+        for fresh in [false, true] {
+            if fresh {
+                // A listing older than the manifest may lack files written just before it.
+                objects = self.list_day(prefix, true).await?;
+            }
+            let selected: Vec<ObjectMeta> =
+                objects.iter().filter(|meta| meta.location.filename().is_some_and(|name| manifest.files.iter().any(|f| f == name))).cloned().collect();
+            if selected.len() == manifest.files.len() {
+                return Ok(selected);
+            }
+        }
+        let missing = manifest.files.iter().find(|f| !objects.iter().any(|meta| meta.location.filename() == Some(f.as_str())));
+        Err(Error::Data {
+            message: format!("day manifest {shown} names {}, which is not in the folder", missing.map(String::as_str).unwrap_or("a file")),
+        })
+    }
+
     /// The objects directly in one day folder (none when it does not exist), from the
-    /// listing cache while it is fresh.
-    async fn list_day(&self, prefix: &Path) -> Result<Arc<Vec<ObjectMeta>>> {
-        if let Some(objects) = self.listings.get(prefix) {
+    /// listing cache while it is fresh unless `fresh` is asked for.
+    async fn list_day(&self, prefix: &Path, fresh: bool) -> Result<Arc<Vec<ObjectMeta>>> {
+        if !fresh && let Some(objects) = self.listings.get(prefix) {
             return Ok(objects);
         }
         let objects = match self.store.list_with_delimiter(Some(prefix)).await {

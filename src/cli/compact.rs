@@ -1,0 +1,122 @@
+//! `flowlake compact`: day folders rewritten into the fastest layout (SPEC §8).
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use uuid::Uuid;
+
+use super::{S3Args, report};
+use crate::compact::{CompactOptions, DayOutcome, DayStatus, compact};
+use crate::generate::event::FileLayout;
+use crate::lake::LakeLocation;
+use crate::lake::writer::LakeWriter;
+
+/// Exit code when at least one day could not be compacted.
+pub const EXIT_SOME_DAYS_FAILED: i32 = 9;
+
+/// Options of `flowlake compact`.
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    /// Lake root: a local folder or s3://bucket/prefix.
+    #[arg(long)]
+    lake: String,
+    #[command(flatten)]
+    s3: S3Args,
+    /// Only this organization's days.
+    #[arg(long = "org")]
+    organization_id: Option<Uuid>,
+    /// First day (UTC date, inclusive).
+    #[arg(long)]
+    from: Option<NaiveDate>,
+    /// Last day (UTC date, inclusive).
+    #[arg(long)]
+    to: Option<NaiveDate>,
+    /// How long replaced files stay readable for queries that listed the day before the
+    /// swap (e.g. 10m, 30s, 0 to delete them now).
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    grace: Duration,
+    /// How old a Parquet file that no manifest names must be before it is deleted (files of
+    /// an ingest still running are not named yet).
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    orphan_grace: Duration,
+    /// Rows per Parquet row group of the rewritten files.
+    #[arg(long, default_value_t = FileLayout::default().row_group_size)]
+    row_group_size: usize,
+}
+
+/// `10m`, `30s`, `1h 30m`, or a plain number of seconds.
+pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
+    if let Ok(seconds) = text.trim().parse::<u64>() {
+        return Ok(Duration::from_secs(seconds));
+    }
+    humantime::parse_duration(text).map_err(|e| format!("'{text}' is not a duration like 10m, 30s or 0: {e}"))
+}
+
+pub(super) async fn run(args: CompactArgs) -> i32 {
+    let writer = match LakeLocation::parse(&args.lake).and_then(|location| LakeWriter::open(&location, &args.s3.options())) {
+        Ok(writer) => writer,
+        Err(error) => return report(&error),
+    };
+    let options = CompactOptions {
+        organization_id: args.organization_id,
+        from: args.from,
+        to: args.to,
+        grace: args.grace,
+        orphan_grace: args.orphan_grace,
+        layout: FileLayout { row_group_size: args.row_group_size.max(1), ..FileLayout::default() },
+    };
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        bar.set_style(ProgressStyle::with_template("{spinner} {pos} days [{elapsed_precise}] {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+        bar.enable_steady_tick(Duration::from_millis(200));
+        bar
+    });
+    let progress = |outcome: &DayOutcome| match &bar {
+        Some(bar) => {
+            bar.inc(1);
+            bar.set_message(format!("{}", outcome.day));
+        }
+        None => note!("{}", describe(outcome)),
+    };
+    let outcomes = compact(&writer, &options, &progress).await;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    match outcomes {
+        Ok(outcomes) => summarize(&outcomes),
+        Err(error) => report(&error),
+    }
+}
+
+fn describe(outcome: &DayOutcome) -> String {
+    let what = match &outcome.status {
+        DayStatus::Compacted { files_in, rows, bytes } => format!("compacted {files_in} files into 1 ({rows} rows, {bytes} bytes)"),
+        DayStatus::AlreadyCompact => "already compact".to_string(),
+        DayStatus::Empty => "no event files".to_string(),
+        DayStatus::Raced => "another writer replaced the same files first; left as it is".to_string(),
+        DayStatus::Failed { message } => format!("FAILED: {message}"),
+    };
+    let deleted = if outcome.deleted > 0 { format!("; deleted {} replaced files", outcome.deleted) } else { String::new() };
+    format!("{}: {what}{deleted}", outcome.day)
+}
+
+/// The summary on stdout; the exit code says whether every day was done.
+fn summarize(outcomes: &[DayOutcome]) -> i32 {
+    let count = |f: fn(&DayStatus) -> bool| outcomes.iter().filter(|o| f(&o.status)).count();
+    let compacted = count(|s| matches!(s, DayStatus::Compacted { .. }));
+    let failed: Vec<&DayOutcome> = outcomes.iter().filter(|o| matches!(o.status, DayStatus::Failed { .. })).collect();
+    let (rows, bytes) = outcomes.iter().fold((0u64, 0u64), |(r, b), o| match o.status {
+        DayStatus::Compacted { rows, bytes, .. } => (r + rows, b + bytes),
+        _ => (r, b),
+    });
+    out!("days {}: compacted {compacted}, already compact {}, empty {}, raced {}, failed {}", outcomes.len(), count(|s| *s == DayStatus::AlreadyCompact), count(|s| *s == DayStatus::Empty), count(|s| *s == DayStatus::Raced), failed.len());
+    out!("rows rewritten {rows}, bytes written {bytes}, replaced files deleted {}", outcomes.iter().map(|o| o.deleted).sum::<usize>());
+    for outcome in &failed {
+        out!("{}", describe(outcome));
+    }
+    if failed.is_empty() { 0 } else { EXIT_SOME_DAYS_FAILED }
+}
+
