@@ -26,6 +26,7 @@ pub mod compact;
 pub mod engine;
 pub mod error;
 pub mod generate;
+pub mod ingest;
 pub mod lake;
 pub mod output;
 pub mod plan;

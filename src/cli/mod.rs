@@ -22,6 +22,7 @@ mod batch;
 mod compact;
 mod explain;
 mod generate;
+mod ingest;
 mod query;
 mod serve;
 
@@ -58,6 +59,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Write a deterministic synthetic lake.
     Generate(generate::GenerateArgs),
+    /// Load events from NDJSON, CSV or Parquet into the lake's day folders.
+    Ingest(ingest::IngestArgs),
     /// Rewrite day folders into the layout queries read fastest, swapping day manifests.
     Compact(compact::CompactArgs),
 }
@@ -226,6 +229,7 @@ pub fn run() -> i32 {
             Command::Generate(args) => generate::run(args).await,
             Command::Serve(args) => serve::run(args).await,
             Command::Compact(args) => compact::run(args).await,
+            Command::Ingest(args) => ingest::run(args).await,
         }
     })
 }

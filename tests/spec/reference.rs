@@ -45,9 +45,17 @@ pub fn load_rows(lake: &Path, org: &str) -> Vec<Row> {
     let Ok(days) = std::fs::read_dir(&org_dir) else { return rows };
     for day in days.flatten() {
         let date = day.file_name().to_string_lossy().trim_start_matches("date=").to_string();
+        // SPEC §1: with a manifest, the day is exactly the files it names.
+        let named: Option<Vec<String>> = std::fs::read(day.path().join("_manifest.json")).ok().map(|bytes| {
+            let manifest: Value = serde_json::from_slice(&bytes).expect("manifest JSON");
+            manifest["files"].as_array().expect("files").iter().map(|f| f.as_str().expect("name").to_string()).collect()
+        });
         for file in std::fs::read_dir(day.path()).expect("day folder").flatten() {
             let name = file.file_name().to_string_lossy().to_string();
             if !name.ends_with(".parquet") || name.starts_with('.') || name.starts_with('_') {
+                continue;
+            }
+            if named.as_ref().is_some_and(|files| !files.contains(&name)) {
                 continue;
             }
             let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file.path()).expect("open"))

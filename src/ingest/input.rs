@@ -1,0 +1,323 @@
+//! Where ingest reads from: files, folders, `s3://` URLs and stdin, in NDJSON, CSV (with a
+//! header) or Parquet; each record turned into a checked row or a refusal with its place.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, Write};
+use std::path::{Path as LocalPath, PathBuf};
+use std::sync::Arc;
+
+use chrono_tz::Tz;
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema, TimeUnit, TimestampMicrosecondType};
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use futures::StreamExt;
+use object_store::ObjectStoreExt;
+use object_store::path::Path;
+use uuid::Uuid;
+
+use super::record::{Cells, Raw, Refusal, check_row};
+use crate::error::{Error, Result};
+use crate::generate::Event;
+use crate::lake::S3Options;
+use crate::lake::schema::{ColumnKind, ORGANIZATION_ID, event_column};
+use crate::lake::store::s3_store;
+
+/// The formats ingest reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InputFormat {
+    /// One JSON event object per line.
+    Ndjson,
+    /// A header row of column names, then one event per row.
+    Csv,
+    /// Parquet files with the event columns.
+    Parquet,
+}
+
+impl InputFormat {
+    /// The format a file name's extension says, if it says one.
+    pub fn of(name: &str) -> Option<InputFormat> {
+        let lower = name.to_ascii_lowercase();
+        if lower.ends_with(".ndjson") || lower.ends_with(".jsonl") || lower.ends_with(".json") {
+            Some(InputFormat::Ndjson)
+        } else if lower.ends_with(".csv") {
+            Some(InputFormat::Csv)
+        } else if lower.ends_with(".parquet") {
+            Some(InputFormat::Parquet)
+        } else {
+            None
+        }
+    }
+}
+
+/// One input file, on local disk (inputs from S3 and stdin are spooled to a temporary file:
+/// a refused input is read twice, and memory must not grow with it).
+#[derive(Debug)]
+pub struct Source {
+    /// How the input is named in messages: the path, the `s3://` URL, or `stdin`.
+    pub shown: String,
+    pub path: PathBuf,
+    pub format: InputFormat,
+    pub bytes: u64,
+    _spooled: Option<tempfile::TempPath>,
+}
+
+/// The inputs named on the command line, expanded (folders and prefixes into their files,
+/// sorted) and made readable.
+pub async fn resolve(inputs: &[String], format: Option<InputFormat>, s3: &S3Options) -> Result<Vec<Source>> {
+    let mut sources = Vec::new();
+    for input in inputs {
+        if input == "-" {
+            let format = format.unwrap_or(InputFormat::Ndjson);
+            let spooled = tokio::task::spawn_blocking(|| spool(&mut std::io::stdin().lock()))
+                .await
+                .map_err(|e| Error::internal(format!("reading stdin: {e}")))??;
+            sources.push(from_spool("stdin".into(), spooled, format)?);
+        } else if let Some(rest) = input.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            let (store, _, _) = s3_store(bucket, s3)?;
+            let listed: Vec<_> = store.list(Some(&Path::from(prefix))).collect::<Vec<_>>().await.into_iter().collect::<Result<_, _>>()?;
+            let mut keys: Vec<Path> = listed.into_iter().map(|m| m.location).filter(|p| format.is_some() || p.filename().and_then(InputFormat::of).is_some()).collect();
+            keys.sort();
+            if keys.is_empty() {
+                return Err(Error::Usage { message: format!("{input}: no NDJSON, CSV or Parquet objects there") });
+            }
+            for key in keys {
+                let shown = format!("s3://{bucket}/{key}");
+                let kind = format.or_else(|| key.filename().and_then(InputFormat::of)).unwrap_or(InputFormat::Ndjson);
+                let mut file = tempfile::NamedTempFile::new().map_err(|e| Error::internal(format!("spooling {shown}: {e}")))?;
+                let mut stream = store.get(&key).await?.into_stream();
+                while let Some(chunk) = stream.next().await {
+                    file.write_all(&chunk?).map_err(|e| Error::internal(format!("spooling {shown}: {e}")))?;
+                }
+                sources.push(from_spool(shown, file, kind)?);
+            }
+        } else {
+            let path = PathBuf::from(input);
+            if path.is_dir() {
+                let mut files = Vec::new();
+                walk(&path, &mut files).map_err(|e| Error::Usage { message: format!("{input}: {e}") })?;
+                files.retain(|f| format.is_some() || f.file_name().and_then(|n| n.to_str()).and_then(InputFormat::of).is_some());
+                files.sort();
+                if files.is_empty() {
+                    return Err(Error::Usage { message: format!("{input}: no .ndjson, .jsonl, .json, .csv or .parquet files in the folder") });
+                }
+                for file in files {
+                    sources.push(local(file, format)?);
+                }
+            } else {
+                sources.push(local(path, format)?);
+            }
+        }
+    }
+    Ok(sources)
+}
+
+fn local(path: PathBuf, format: Option<InputFormat>) -> Result<Source> {
+    let shown = path.display().to_string();
+    let metadata = std::fs::metadata(&path).map_err(|e| Error::Usage { message: format!("input {shown}: {e}") })?;
+    let format = format
+        .or_else(|| path.file_name().and_then(|n| n.to_str()).and_then(InputFormat::of))
+        .ok_or_else(|| Error::Usage { message: format!("input {shown}: say its format with --format (ndjson, csv, parquet)") })?;
+    Ok(Source { shown, path, format, bytes: metadata.len(), _spooled: None })
+}
+
+fn from_spool(shown: String, file: tempfile::NamedTempFile, format: InputFormat) -> Result<Source> {
+    let bytes = file.as_file().metadata().map(|m| m.len()).unwrap_or(0);
+    let spooled = file.into_temp_path();
+    Ok(Source { shown, path: spooled.to_path_buf(), format, bytes, _spooled: Some(spooled) })
+}
+
+fn spool(input: &mut dyn Read) -> Result<tempfile::NamedTempFile> {
+    let mut file = tempfile::NamedTempFile::new().map_err(|e| Error::internal(format!("spooling stdin: {e}")))?;
+    std::io::copy(input, &mut file).map_err(|e| Error::internal(format!("spooling stdin: {e}")))?;
+    Ok(file)
+}
+
+fn walk(folder: &LocalPath, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(folder)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        if entry.file_type()?.is_dir() {
+            walk(&entry.path(), files)?;
+        } else {
+            files.push(entry.path());
+        }
+    }
+    Ok(())
+}
+
+/// One input record: where it is, and the checked row or why it was refused (with the
+/// record as it was, for the rejects file).
+pub struct Record {
+    pub position: String,
+    pub outcome: std::result::Result<(Uuid, Event), (Refusal, serde_json::Value)>,
+}
+
+/// Reads every record of `source` in order, calling `each`; stops at the first error
+/// `each` returns. Runs on a blocking thread.
+pub fn read(source: &Source, time_zone: Option<Tz>, each: &mut dyn FnMut(Record) -> Result<()>) -> Result<()> {
+    match source.format {
+        InputFormat::Ndjson => read_ndjson(source, time_zone, each),
+        InputFormat::Csv => read_csv(source, time_zone, each),
+        InputFormat::Parquet => read_parquet(source, time_zone, each),
+    }
+}
+
+fn io_error(source: &Source, e: impl std::fmt::Display) -> Error {
+    Error::bad_request(format!("input {}: {e}", source.shown))
+}
+
+/// A JSON value as a raw value.
+pub fn json_raw(value: Option<&serde_json::Value>) -> Raw {
+    use serde_json::Value;
+    match value {
+        None | Some(Value::Null) => Raw::Null,
+        Some(Value::String(s)) => Raw::Text(s.clone()),
+        Some(Value::Number(n)) => n.as_f64().map(Raw::Number).unwrap_or_else(|| Raw::Other("a number out of range".into())),
+        Some(Value::Array(items)) => {
+            let strings: Option<Vec<String>> = items.iter().map(|i| i.as_str().map(str::to_string)).collect();
+            strings.map(Raw::List).unwrap_or_else(|| Raw::Other("a list that holds more than strings".into()))
+        }
+        Some(Value::Bool(_)) => Raw::Other("a boolean".into()),
+        Some(Value::Object(_)) => Raw::Other("an object".into()),
+    }
+}
+
+fn read_ndjson(source: &Source, time_zone: Option<Tz>, each: &mut dyn FnMut(Record) -> Result<()>) -> Result<()> {
+    let file = File::open(&source.path).map_err(|e| io_error(source, e))?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut line = String::new();
+    let mut number = 0u64;
+    loop {
+        line.clear();
+        let read = reader.read_line(&mut line).map_err(|e| io_error(source, e))?;
+        if read == 0 {
+            return Ok(());
+        }
+        number += 1;
+        let text = line.trim_start_matches('\u{feff}').trim();
+        if text.is_empty() {
+            continue;
+        }
+        let outcome = match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text) {
+            Ok(map) => check_row(&mut |c| json_raw(map.get(c)), Cells::Typed, time_zone).map_err(|r| (r, serde_json::Value::Object(map))),
+            Err(e) => Err((Refusal { column: None, reason: format!("not a JSON object: {e}") }, serde_json::Value::String(text.to_string()))),
+        };
+        each(Record { position: format!("line {number}"), outcome })?;
+    }
+}
+
+fn read_csv(source: &Source, time_zone: Option<Tz>, each: &mut dyn FnMut(Record) -> Result<()>) -> Result<()> {
+    use datafusion::arrow::csv::ReaderBuilder;
+    use datafusion::arrow::csv::reader::Format;
+    let mut file = File::open(&source.path).map_err(|e| io_error(source, e))?;
+    let (header, _) = Format::default().with_header(true).infer_schema(&mut file, Some(1)).map_err(|e| io_error(source, e))?;
+    file.rewind().map_err(|e| io_error(source, e))?;
+    let names: Vec<String> = header.fields().iter().map(|f| f.name().clone()).collect();
+    let schema = Arc::new(Schema::new(names.iter().map(|n| Field::new(n, DataType::Utf8, true)).collect::<Vec<_>>()));
+    let reader = ReaderBuilder::new(schema).with_header(true).with_batch_size(8192).build(file).map_err(|e| io_error(source, e))?;
+    let mut row = 0u64;
+    for batch in reader {
+        let batch = batch.map_err(|e| io_error(source, format!("after row {row}: {e}")))?;
+        let columns: Vec<_> = batch.columns().iter().map(|c| c.as_string::<i32>().clone()).collect();
+        for i in 0..batch.num_rows() {
+            row += 1;
+            let cell = |c: &str| names.iter().position(|n| n == c).map(|at| &columns[at]).filter(|a| !a.is_null(i)).map(|a| a.value(i));
+            let outcome = check_row(&mut |c| cell(c).map(|v| Raw::Text(v.to_string())).unwrap_or(Raw::Null), Cells::Text, time_zone).map_err(|r| {
+                let original = names.iter().map(|n| (n.clone(), cell(n).map(|v| serde_json::Value::String(v.into())).unwrap_or(serde_json::Value::Null))).collect();
+                (r, serde_json::Value::Object(original))
+            });
+            each(Record { position: format!("row {row} (line {})", row + 1), outcome })?;
+        }
+    }
+    Ok(())
+}
+
+fn read_parquet(source: &Source, time_zone: Option<Tz>, each: &mut dyn FnMut(Record) -> Result<()>) -> Result<()> {
+    let file = File::open(&source.path).map_err(|e| io_error(source, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| io_error(source, e))?.with_batch_size(8192);
+    let schema = Arc::clone(builder.schema());
+    // Which columns are read, and as what: a column of the wrong type refuses the file.
+    let mut wanted: Vec<(String, DataType, bool)> = Vec::new();
+    for field in schema.fields() {
+        let name = field.name();
+        let target = if name == ORGANIZATION_ID {
+            ColumnKind::String
+        } else {
+            match event_column(name) {
+                Some(column) => column.kind,
+                None => continue,
+            }
+        };
+        let zoned = matches!(field.data_type(), DataType::Timestamp(_, Some(_)));
+        let fits = match target {
+            ColumnKind::Timestamp => matches!(field.data_type(), DataType::Timestamp(_, None)) || target.accepts(field.data_type()),
+            other => other.accepts(field.data_type()),
+        };
+        if !fits {
+            return Err(io_error(source, format!("column '{name}' has type {}, but the event schema needs {}", field.data_type(), target.data_type())));
+        }
+        let as_type = match target {
+            ColumnKind::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, zoned.then(|| "UTC".into())),
+            other => other.data_type(),
+        };
+        wanted.push((name.clone(), as_type, zoned));
+    }
+    let reader = builder.build().map_err(|e| io_error(source, e))?;
+    let mut row = 0u64;
+    for batch in reader {
+        let batch: RecordBatch = batch.map_err(|e| io_error(source, format!("after row {row}: {e}")))?;
+        let columns: Vec<(String, ArrayRef, bool)> = wanted
+            .iter()
+            .map(|(name, as_type, zoned)| {
+                let column = batch.column_by_name(name).ok_or_else(|| io_error(source, format!("column '{name}' vanished")))?;
+                Ok((name.clone(), cast(column, as_type).map_err(|e| io_error(source, format!("column '{name}': {e}")))?, *zoned))
+            })
+            .collect::<Result<_>>()?;
+        for i in 0..batch.num_rows() {
+            row += 1;
+            let value = |c: &str| match columns.iter().find(|(name, _, _)| name == c) {
+                Some((_, array, zoned)) => arrow_raw(array.as_ref(), i, *zoned),
+                None => Raw::Null,
+            };
+            let outcome = check_row(&mut |c| value(c), Cells::Typed, time_zone).map_err(|r| {
+                let original = columns.iter().map(|(n, _, _)| (n.clone(), raw_json(value(n)))).collect();
+                (r, serde_json::Value::Object(original))
+            });
+            each(Record { position: format!("row {row}"), outcome })?;
+        }
+    }
+    Ok(())
+}
+
+fn arrow_raw(array: &dyn Array, i: usize, zoned: bool) -> Raw {
+    if array.is_null(i) {
+        return Raw::Null;
+    }
+    match array.data_type() {
+        DataType::Utf8 => Raw::Text(array.as_string::<i32>().value(i).to_string()),
+        DataType::Float64 => Raw::Number(array.as_primitive::<Float64Type>().value(i)),
+        DataType::Timestamp(..) => Raw::Instant { micros: array.as_primitive::<TimestampMicrosecondType>().value(i), zoned },
+        DataType::List(_) => {
+            let items = array.as_list::<i32>().value(i);
+            let strings = items.as_string::<i32>();
+            Raw::List((0..strings.len()).map(|j| strings.value(j).to_string()).collect())
+        }
+        other => Raw::Other(format!("a value of type {other}")),
+    }
+}
+
+fn raw_json(raw: Raw) -> serde_json::Value {
+    match raw {
+        Raw::Null => serde_json::Value::Null,
+        Raw::Text(t) => t.into(),
+        Raw::Number(n) => serde_json::Number::from_f64(n).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null),
+        Raw::List(items) => items.into(),
+        Raw::Instant { micros, .. } => micros.into(),
+        Raw::Other(what) => what.into(),
+    }
+}
