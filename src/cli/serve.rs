@@ -1,6 +1,7 @@
 //! `flowlake serve`: the HTTP endpoint, until SIGINT or SIGTERM.
 
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +9,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{EXIT_USAGE, ResourceArgs, parse_bytes, report, LakeArgs, open_lake};
-use crate::serve::{Access, ServeConfig, Server};
+use crate::serve::{Access, ConnectionLimits, ServeConfig, Server};
 
 /// Options of `flowlake serve`.
 #[derive(Debug, Args)]
@@ -33,6 +34,16 @@ pub struct ServeArgs {
     /// Requests answered at once; beyond it 503 with Retry-After.
     #[arg(long, default_value_t = 64)]
     max_concurrent: usize,
+    /// Seconds a client has to send a complete request head, from its connection (or the
+    /// end of the previous response); then the connection is closed.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    header_timeout: u64,
+    /// Seconds a connection without a request in progress may stay silent before it is closed.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    idle_timeout: u64,
+    /// Connections open at once; further clients wait to be accepted until one closes.
+    #[arg(long, default_value = "512")]
+    max_connections: NonZeroUsize,
     #[command(flatten)]
     resources: ResourceArgs,
 }
@@ -55,6 +66,11 @@ pub(super) async fn run(args: ServeArgs) -> i32 {
         max_body_bytes: args.max_body,
         request_timeout: Duration::from_secs(args.request_timeout.max(1)),
         max_concurrent: args.max_concurrent,
+        connections: ConnectionLimits {
+            header_timeout: Duration::from_secs(args.header_timeout),
+            idle_timeout: Duration::from_secs(args.idle_timeout),
+            max_connections: args.max_connections.get(),
+        },
     };
     let server = match Server::bind(engine, lake, config).await {
         Ok(server) => server,

@@ -12,4 +12,5 @@ mod s3;
 mod s3_server;
 mod semantics;
 mod serve;
+mod serve_connections;
 mod support;
