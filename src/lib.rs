@@ -26,6 +26,7 @@ pub mod engine;
 pub mod error;
 pub mod generate;
 pub mod lake;
+pub mod memory;
 pub mod output;
 pub mod plan;
 pub mod query;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{EXIT_USAGE, ResourceArgs, parse_bytes, report, LakeArgs, open_lake};
+use super::{EXIT_USAGE, LakeArgs, Pool, ResourceArgs, open_lake, parse_bytes, report};
 use crate::serve::{Access, ConnectionLimits, ServeConfig, Server};
 
 /// Options of `flowlake serve`.
@@ -56,7 +56,8 @@ pub(super) async fn run(args: ServeArgs) -> i32 {
         },
         None => None,
     };
-    let (engine, lake) = match open_lake(&args.resources, &args.lake).await {
+    let pool = Pool::choose(args.resources.memory_limit, Some(args.max_concurrent.max(1)), crate::memory::available());
+    let (engine, lake) = match open_lake(&args.resources, &args.lake, pool).await {
         Ok((engine, lake)) => (Arc::new(engine), Arc::new(lake)),
         Err(error) => return report(&error),
     };
@@ -80,6 +81,7 @@ pub(super) async fn run(args: ServeArgs) -> i32 {
         Ok(addr) => eprintln!("flowlake: listening on http://{addr}"),
         Err(e) => return usage(&format!("reading the bound address: {e}")),
     }
+    eprintln!("flowlake: {}", pool.describe());
     match server.run(shutdown_signal()).await {
         Ok(()) => {
             eprintln!("flowlake: stopped");

@@ -5,6 +5,7 @@ mod cli;
 mod differential;
 mod encodings;
 mod lake_files;
+mod memory_pool;
 mod payload_rules;
 mod reference;
 mod response;
