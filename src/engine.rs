@@ -1,7 +1,7 @@
 //! The engine: the one `SessionContext`, lakes opened over it, and queries run on them.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::dataframe::DataFrame;
@@ -9,6 +9,7 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use tokio::sync::Mutex;
 
 use crate::error::{Error, Result};
 use crate::lake::counting::RequestCounts;
@@ -119,11 +120,13 @@ impl Engine {
         let mut options = LakeOptions { list_cache_ttl: self.list_cache_ttl, ..LakeOptions::default() };
         if let LakeLocation::S3 { bucket, .. } = &location {
             let (counts, described) = {
-                let mut buckets = self.buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                // Held while a bucket is registered (which may ask the AWS credential chain),
+                // so that each bucket is registered once.
+                let mut buckets = self.buckets.lock().await;
                 match buckets.get(bucket) {
                     Some(known) => known.clone(),
                     None => {
-                        let registered = store::register_s3(&self.ctx.runtime_env(), bucket, &self.s3)?;
+                        let registered = store::register_s3(&self.ctx.runtime_env(), bucket, &self.s3).await?;
                         buckets.insert(bucket.clone(), registered.clone());
                         registered
                     }

@@ -72,7 +72,7 @@ async fn write_lake(args: &GenerateArgs) -> Result<GenerateSummary> {
             generate(Arc::new(store), &Path::default(), &options).await
         }
         LakeLocation::S3 { bucket, prefix } => {
-            let (store, _, _) = s3_store(&bucket, &args.s3.options())?;
+            let (store, _, _) = s3_store(&bucket, &args.s3.options()).await?;
             generate(store, &Path::from(prefix), &options).await
         }
     }

@@ -10,6 +10,7 @@ mod payload_rules;
 mod reference;
 mod response;
 mod s3;
+mod s3_credentials;
 mod s3_server;
 mod semantics;
 mod serve;
