@@ -40,11 +40,13 @@ pub fn cgroup_limit(text: &str) -> Option<u64> {
 }
 
 /// The default pool for `slots` queries at once on a machine with `available` bytes: half
-/// of it, less [`RESERVED_PER_QUERY`] for each query, and at least [`MIN_POOL`]. The pool is
-/// shared by the queries (a fair pool: every spilling sort gets its share).
+/// of it, less [`RESERVED_PER_QUERY`] for each query, but never less than a quarter of it
+/// (many slots on a small machine would otherwise leave the queries nothing) nor than
+/// [`MIN_POOL`]. The pool is shared by the queries (a fair pool: every spilling sort gets
+/// its share).
 pub fn default_pool(available: u64, slots: usize) -> u64 {
     let reserved = RESERVED_PER_QUERY.saturating_mul(u64::try_from(slots).unwrap_or(u64::MAX));
-    (available / 2).saturating_sub(reserved).max(MIN_POOL)
+    (available / 2).saturating_sub(reserved).max(available / 4).max(MIN_POOL)
 }
 
 /// `1536 MiB` → "1.5 GiB": sizes for people.
@@ -88,12 +90,13 @@ mod tests {
         assert_eq!(default_pool(24 * GIB, 2), 12 * GIB - 128 * (1 << 20));
         assert_eq!(default_pool(24 * GIB, 64), 8 * GIB, "64 requests at once leave 4 GiB outside the pool");
         assert!(default_pool(24 * GIB, 64) < default_pool(24 * GIB, 8), "more requests at once, a smaller pool");
-        assert_eq!(default_pool(GIB, 64), MIN_POOL, "never below the floor");
+        assert_eq!(default_pool(6 * GIB, 64), 6 * GIB / 4, "a small machine with many slots: a quarter");
+        assert_eq!(default_pool(GIB / 2, 64), MIN_POOL, "never below the floor");
         assert_eq!(default_pool(0, 0), MIN_POOL);
-        assert_eq!(default_pool(u64::MAX, usize::MAX), MIN_POOL, "no overflow");
-        for (available, slots) in [(2 * GIB, 1), (16 * GIB, 4), (256 * GIB, 64)] {
+        assert_eq!(default_pool(u64::MAX, usize::MAX), u64::MAX / 4, "no overflow");
+        for (available, slots) in [(2 * GIB, 1), (6 * GIB, 64), (16 * GIB, 4), (256 * GIB, 64)] {
             let pool = default_pool(available, slots);
-            assert!(pool <= available / 2 && pool >= MIN_POOL, "{available} {slots}: {pool}");
+            assert!(pool <= available / 2 && pool >= available / 4 && pool >= MIN_POOL, "{available} {slots}: {pool}");
         }
     }
 
