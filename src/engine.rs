@@ -1,7 +1,7 @@
 //! The engine: the one `SessionContext`, lakes opened over it, and queries run on them.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::dataframe::DataFrame;
@@ -9,6 +9,7 @@ use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use tokio::sync::Mutex;
 
 use crate::error::{Error, Result};
 use crate::lake::counting::RequestCounts;
@@ -27,6 +28,10 @@ pub struct EngineConfig {
     pub target_partitions: Option<usize>,
     /// Bytes the engine's operators may hold before spilling or failing (default: none).
     pub memory_limit: Option<usize>,
+    /// The limit is the default derived from the machine's memory (`serve`, `batch`), not
+    /// one asked for: a safety net that bounds the pool but keeps the batch size and join
+    /// order of an unlimited engine, which are faster (README: Configuration).
+    pub memory_limit_is_default: bool,
     /// How S3 lakes are reached (on top of the `AWS_*` environment).
     pub s3: S3Options,
     /// How long a day folder's listing is reused (zero: list on every query).
@@ -47,8 +52,8 @@ pub struct Engine {
     ctx: SessionContext,
     s3: S3Options,
     list_cache_ttl: Duration,
-    /// Whether a memory limit is set: plans then prefer the join order whose memory does
-    /// not grow with the answer.
+    /// Whether a memory limit was asked for: plans then prefer the join order whose memory
+    /// does not grow with the answer.
     memory_limited: bool,
     /// The S3 stores registered so far, by bucket: their request counts and description.
     buckets: Mutex<HashMap<String, (Arc<RequestCounts>, String)>>,
@@ -63,11 +68,13 @@ impl Engine {
         if let Some(partitions) = config.target_partitions {
             session = session.with_target_partitions(partitions.max(1));
         }
-        match (config.batch_size, config.memory_limit) {
+        // Plans and batches are shaped for the limit only when one was asked for.
+        let bounded = config.memory_limit.is_some() && !config.memory_limit_is_default;
+        match (config.batch_size, bounded) {
             (Some(rows), _) => session = session.with_batch_size(rows.max(1)),
             // Under a memory limit, merging spilled sort runs holds a batch per run: smaller
             // batches let an unlimited answer of any size finish within the limit.
-            (None, Some(_)) if std::env::var_os("DATAFUSION_EXECUTION_BATCH_SIZE").is_none() => {
+            (None, true) if std::env::var_os("DATAFUSION_EXECUTION_BATCH_SIZE").is_none() => {
                 session = session.with_batch_size(LIMITED_BATCH_SIZE)
             }
             _ => {}
@@ -102,7 +109,7 @@ impl Engine {
             ctx: SessionContext::new_with_config_rt(session, runtime),
             s3: config.s3.clone(),
             list_cache_ttl: config.list_cache_ttl,
-            memory_limited: config.memory_limit.is_some(),
+            memory_limited: bounded,
             buckets: Mutex::new(HashMap::new()),
         })
     }
@@ -113,11 +120,13 @@ impl Engine {
         let mut options = LakeOptions { list_cache_ttl: self.list_cache_ttl, ..LakeOptions::default() };
         if let LakeLocation::S3 { bucket, .. } = &location {
             let (counts, described) = {
-                let mut buckets = self.buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                // Held while a bucket is registered (which may ask the AWS credential chain),
+                // so that each bucket is registered once.
+                let mut buckets = self.buckets.lock().await;
                 match buckets.get(bucket) {
                     Some(known) => known.clone(),
                     None => {
-                        let registered = store::register_s3(&self.ctx.runtime_env(), bucket, &self.s3)?;
+                        let registered = store::register_s3(&self.ctx.runtime_env(), bucket, &self.s3).await?;
                         buckets.insert(bucket.clone(), registered.clone());
                         registered
                     }

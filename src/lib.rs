@@ -28,6 +28,7 @@ pub mod error;
 pub mod generate;
 pub mod ingest;
 pub mod lake;
+pub mod memory;
 pub mod output;
 pub mod plan;
 pub mod query;

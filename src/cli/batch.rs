@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{EXIT_USAGE, ListingArgs, ResourceArgs, report, LakeArgs, open_lake};
+use super::{EXIT_USAGE, LakeArgs, ListingArgs, Pool, ResourceArgs, open_lake, report};
 use crate::batch::{self, BatchOptions, OutputDir, Outcome, Progress, Status, Summary};
 use crate::output::Format;
 
@@ -56,11 +56,13 @@ pub(super) async fn run(args: BatchArgs) -> i32 {
         Ok(out) => Arc::new(out),
         Err(message) => return usage(&message),
     };
-    let (engine, lake) = match open_lake(&args.resources, &args.lake, args.listing.ttl()).await {
+    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())).max(1);
+    let pool = Pool::choose(args.resources.memory_limit, Some(jobs), crate::memory::available());
+    let (engine, lake) = match open_lake(&args.resources, &args.lake, args.listing.ttl(), pool).await {
         Ok((engine, lake)) => (Arc::new(engine), Arc::new(lake)),
         Err(error) => return report(&error),
     };
-    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())).max(1);
+    eprintln!("flowlake: {}", pool.describe());
     let options = BatchOptions { format: args.format, jobs, resume: args.resume };
     let progress = Arc::new(Reporter::new(queries.len()));
     let run = batch::run(engine, lake, queries, Arc::clone(&out), &options, Arc::clone(&progress) as Arc<dyn Progress>);

@@ -56,7 +56,11 @@ pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 pub(super) async fn run(args: CompactArgs) -> i32 {
-    let writer = match LakeLocation::parse(&args.lake).and_then(|location| LakeWriter::open(&location, &args.s3.options())) {
+    let writer = match LakeLocation::parse(&args.lake) {
+        Ok(location) => LakeWriter::open(&location, &args.s3.options()).await,
+        Err(error) => Err(error),
+    };
+    let writer = match writer {
         Ok(writer) => writer,
         Err(error) => return report(&error),
     };

@@ -79,7 +79,7 @@ async fn write_lake(args: &GenerateArgs) -> Result<GenerateSummary> {
             (Arc::new(store), Path::default())
         }
         LakeLocation::S3 { bucket, prefix } => {
-            let (store, root) = (s3_store(&bucket, &args.s3.options())?.0, Path::from(prefix));
+            let (store, root) = (s3_store(&bucket, &args.s3.options()).await?.0, Path::from(prefix));
             make_room_in_bucket(&store, &root, &args.out, args.force).await?;
             (store, root)
         }

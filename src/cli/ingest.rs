@@ -59,7 +59,11 @@ pub(super) async fn run(args: IngestArgs) -> i32 {
         Ok(zone) => zone,
         Err(_) => return report(&Error::Usage { message: format!("--time-zone '{}' is not an IANA time zone such as Europe/Paris", args.time_zone.unwrap_or_default()) }),
     };
-    let writer = match LakeLocation::parse(&args.lake).and_then(|location| LakeWriter::open(&location, &args.s3.options())) {
+    let writer = match LakeLocation::parse(&args.lake) {
+        Ok(location) => LakeWriter::open(&location, &args.s3.options()).await,
+        Err(error) => Err(error),
+    };
+    let writer = match writer {
         Ok(writer) => writer,
         Err(error) => return report(&error),
     };

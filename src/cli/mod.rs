@@ -34,6 +34,7 @@ use crate::engine::{Engine, EngineConfig};
 use crate::lake::{Lake, LakeLocation};
 use crate::error::Error;
 use crate::lake::S3Options;
+use crate::memory;
 use crate::output::Format;
 
 /// Exit code for usage errors (bad flags, unreadable payload file).
@@ -68,8 +69,9 @@ enum Command {
 /// Engine resources, shared by every subcommand that runs queries.
 #[derive(Debug, Args)]
 pub struct ResourceArgs {
-    /// Memory the query may hold (e.g. 512M, 2G); beyond it, it spills or fails cleanly.
-    #[arg(long, value_parser = parse_bytes)]
+    /// Memory the queries may hold (e.g. 512M, 1.5G); beyond it they spill or fail cleanly.
+    /// serve and batch default to a share of the machine's memory (README: Configuration).
+    #[arg(long, value_parser = parse_memory_limit)]
     pub memory_limit: Option<usize>,
     /// Parallelism of scans, joins and sorts (default: number of cores).
     #[arg(long)]
@@ -140,20 +142,73 @@ impl S3Args {
     }
 }
 
-/// The engine's settings from its resource and S3 flags.
-fn engine_config(resources: &ResourceArgs, lake: &LakeArgs, list_cache_ttl: std::time::Duration) -> EngineConfig {
+/// The memory pool of a subcommand's engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pool {
+    /// No limit (`query` and `explain` without `--memory-limit`).
+    Unbounded,
+    /// `--memory-limit`.
+    Asked(usize),
+    /// The default of `serve` and `batch`: [`memory::default_pool`] of the machine's
+    /// available memory for `slots` queries at once.
+    Derived { bytes: usize, available: u64, slots: usize },
+    /// `serve` or `batch` on a machine whose memory could not be read.
+    Unknown,
+}
+
+impl Pool {
+    /// `--memory-limit` if given; otherwise, for `slots` queries at once (`serve`, `batch`),
+    /// the default derived from `available` memory.
+    pub fn choose(memory_limit: Option<usize>, slots: Option<usize>, available: Option<u64>) -> Pool {
+        match (memory_limit, slots, available) {
+            (Some(bytes), _, _) => Pool::Asked(bytes),
+            (None, None, _) => Pool::Unbounded,
+            (None, Some(_), None) => Pool::Unknown,
+            (None, Some(slots), Some(available)) => {
+                let bytes = usize::try_from(memory::default_pool(available, slots)).unwrap_or(usize::MAX);
+                Pool::Derived { bytes, available, slots }
+            }
+        }
+    }
+
+    /// The startup line of `serve` and `batch`.
+    pub fn describe(&self) -> String {
+        let size = |bytes: usize| memory::human(u64::try_from(bytes).unwrap_or(u64::MAX));
+        match self {
+            Pool::Unbounded => "memory pool unbounded".to_string(),
+            Pool::Asked(bytes) => format!("memory pool {} (--memory-limit)", size(*bytes)),
+            Pool::Derived { bytes, available, slots } => format!(
+                "memory pool {} (default: half of the {} available, less {} for each of {slots} queries at once; --memory-limit sets it)",
+                size(*bytes),
+                memory::human(*available),
+                memory::human(memory::RESERVED_PER_QUERY),
+            ),
+            Pool::Unknown => "memory pool unbounded (the machine's memory could not be read; --memory-limit sets it)".to_string(),
+        }
+    }
+}
+
+/// The engine's settings from its resource and S3 flags and its pool.
+fn engine_config(resources: &ResourceArgs, lake: &LakeArgs, list_cache_ttl: std::time::Duration, pool: Pool) -> EngineConfig {
+    let (memory_limit, memory_limit_is_default) = match pool {
+        Pool::Unbounded | Pool::Unknown => (None, false),
+        Pool::Asked(bytes) => (Some(bytes), false),
+        Pool::Derived { bytes, .. } => (Some(bytes), true),
+    };
     EngineConfig {
         target_partitions: resources.target_partitions,
-        memory_limit: resources.memory_limit,
+        memory_limit,
+        memory_limit_is_default,
         s3: lake.s3.options(),
         list_cache_ttl,
         batch_size: None,
     }
 }
 
-/// The engine and the opened lake of a subcommand. A local lake folder that does not exist
-/// is a usage error (a mistyped `--lake`), not a fault of the lake.
-async fn open_lake(resources: &ResourceArgs, lake: &LakeArgs, list_cache_ttl: std::time::Duration) -> Result<(Engine, Lake), Error> {
+/// The engine and the opened lake of a subcommand, with the memory pool `pool`. A local
+/// lake folder that does not exist is a usage error (a mistyped `--lake`), not a fault of
+/// the lake.
+async fn open_lake(resources: &ResourceArgs, lake: &LakeArgs, list_cache_ttl: std::time::Duration, pool: Pool) -> Result<(Engine, Lake), Error> {
     let location = LakeLocation::parse(&lake.lake)?;
     if let LakeLocation::Local(folder) = &location
         && !folder.is_dir()
@@ -161,7 +216,7 @@ async fn open_lake(resources: &ResourceArgs, lake: &LakeArgs, list_cache_ttl: st
         let what = if folder.exists() { "is not a folder" } else { "does not exist" };
         return Err(Error::Usage { message: format!("--lake {}: the lake folder {what}", folder.display()) });
     }
-    let engine = Engine::new(&engine_config(resources, lake, list_cache_ttl))?;
+    let engine = Engine::new(&engine_config(resources, lake, list_cache_ttl, pool))?;
     let opened = engine.open_lake(location).await?;
     Ok((engine, opened))
 }
@@ -194,22 +249,42 @@ pub struct QueryArgs {
     pub resources: ResourceArgs,
 }
 
-/// Parses `123`, `64K`, `512M`, `2G` (powers of 1024).
+/// Parses `123`, `64K`, `512M`, `1.5G`, `2G` (powers of 1024; a fraction is rounded down to
+/// whole bytes).
 fn parse_bytes(text: &str) -> Result<usize, String> {
     let text = text.trim();
-    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
         Some(at) => text.split_at(at),
         None => (text, ""),
     };
-    let number: usize = digits.parse().map_err(|_| format!("'{text}' is not a size like 512M or 2G"))?;
-    let scale: usize = match unit.to_ascii_uppercase().as_str() {
+    let not_a_size = || format!("'{text}' is not a size like 512M, 1.5G or 2G");
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty() && fraction.is_empty() || fraction.contains('.') || fraction.len() > 18 {
+        return Err(not_a_size());
+    }
+    let scale: u128 = match unit.trim().to_ascii_uppercase().as_str() {
         "" | "B" => 1,
         "K" | "KB" | "KIB" => 1 << 10,
         "M" | "MB" | "MIB" => 1 << 20,
         "G" | "GB" | "GIB" => 1 << 30,
-        _ => return Err(format!("unknown size unit '{unit}' (use K, M or G)")),
+        "T" | "TB" | "TIB" => 1 << 40,
+        _ => return Err(format!("unknown size unit '{unit}' in '{text}' (use K, M, G or T)")),
     };
-    number.checked_mul(scale).ok_or_else(|| format!("'{text}' is too large"))
+    let digits = |part: &str| if part.is_empty() { Ok(0) } else { part.parse::<u128>().map_err(|_| not_a_size()) };
+    let (whole, fraction_digits, fraction) = (digits(whole)?, fraction.len() as u32, digits(fraction)?);
+    let bytes = whole
+        .checked_mul(scale)
+        .and_then(|bytes| bytes.checked_add(fraction * scale / 10u128.pow(fraction_digits)))
+        .ok_or_else(|| format!("'{text}' is too large"))?;
+    usize::try_from(bytes).map_err(|_| format!("'{text}' is too large"))
+}
+
+/// `--memory-limit`: a size, never zero (no query could run within it).
+fn parse_memory_limit(text: &str) -> Result<usize, String> {
+    match parse_bytes(text)? {
+        0 => Err("a memory limit of 0 bytes leaves no query room to run; give a size like 512M (or omit it for the default)".into()),
+        bytes => Ok(bytes),
+    }
 }
 
 /// Parses the command line, runs the subcommand, and returns the exit code.
@@ -258,6 +333,48 @@ mod tests {
         assert_eq!(parse_bytes("100"), Ok(100));
         assert!(parse_bytes("12X").is_err());
         assert!(parse_bytes("lots").is_err());
+    }
+
+    #[test]
+    fn sizes_take_fractions() {
+        assert_eq!(parse_bytes("1.5G"), Ok(3 << 29));
+        assert_eq!(parse_bytes("0.5M"), Ok(512 << 10));
+        assert_eq!(parse_bytes(".25K"), Ok(256));
+        assert_eq!(parse_bytes("2.G"), Ok(2 << 30));
+        assert_eq!(parse_bytes("1.1K"), Ok(1126), "rounded down to whole bytes");
+        assert_eq!(parse_bytes("1.000000000000000001T"), Ok(1 << 40));
+        for bad in [".", "1.2.3G", "G", "", "1,5G", "-1G", "1.5X", "99999999999999999999999T"] {
+            assert!(parse_bytes(bad).is_err(), "{bad}");
+        }
+        assert!(parse_bytes("1.5X").unwrap_err().contains("unknown size unit 'X'"));
+    }
+
+    #[test]
+    fn a_zero_memory_limit_is_refused() {
+        assert!(parse_memory_limit("0").unwrap_err().contains("0 bytes"));
+        assert!(parse_memory_limit("0G").is_err());
+        assert!(parse_memory_limit("0.0000001K").is_err(), "rounds down to 0");
+        assert_eq!(parse_memory_limit("1.5G"), Ok(3 << 29));
+    }
+
+    #[test]
+    fn serve_and_batch_get_a_pool_derived_from_memory_unless_one_is_asked() {
+        const GIB: u64 = 1 << 30;
+        assert_eq!(Pool::choose(Some(512 << 20), Some(64), Some(24 * GIB)), Pool::Asked(512 << 20), "--memory-limit wins");
+        assert_eq!(Pool::choose(None, None, Some(24 * GIB)), Pool::Unbounded, "query and explain: no default");
+        assert_eq!(Pool::choose(None, Some(4), None), Pool::Unknown);
+        let derived = Pool::choose(None, Some(64), Some(24 * GIB));
+        assert_eq!(derived, Pool::Derived { bytes: 8 << 30, available: 24 * GIB, slots: 64 });
+        assert_eq!(
+            derived.describe(),
+            "memory pool 8.0 GiB (default: half of the 24.0 GiB available, less 64.0 MiB for each of 64 queries at once; --memory-limit sets it)"
+        );
+        let lake = LakeArgs { lake: "data".into(), s3: S3Args { s3_endpoint: None, s3_region: None, s3_allow_http: false, s3_virtual_hosted_style: false, s3_max_retries: 3, s3_retry_timeout: 15 } };
+        let resources = ResourceArgs { memory_limit: None, target_partitions: None };
+        let config = engine_config(&resources, &lake, std::time::Duration::ZERO, derived);
+        assert_eq!((config.memory_limit, config.memory_limit_is_default), (Some(8 << 30), true));
+        let config = engine_config(&resources, &lake, std::time::Duration::ZERO, Pool::Asked(1 << 20));
+        assert_eq!((config.memory_limit, config.memory_limit_is_default), (Some(1 << 20), false));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::io::{Read, Write};
 
-use super::{EXIT_USAGE, QueryArgs, RequestArgs, report, open_lake};
+use super::{EXIT_USAGE, Pool, QueryArgs, RequestArgs, report, open_lake};
 use crate::error::{Error, Result};
 use crate::output::write_response;
 use crate::query::Query;
@@ -41,7 +41,8 @@ pub(super) async fn run(args: QueryArgs) -> i32 {
 /// Validates, plans and streams one request into `sink`; returns the number of rows.
 async fn answer(args: &QueryArgs, payload: &[u8], sink: &mut (dyn Write + Send)) -> Result<u64> {
     let query = Query::from_request(&args.request.organization_id, &args.request.workflow_id, payload)?;
-    let (engine, lake) = open_lake(&args.resources, &args.request.lake, std::time::Duration::ZERO).await?;
+    let pool = Pool::choose(args.resources.memory_limit, None, None);
+    let (engine, lake) = open_lake(&args.resources, &args.request.lake, std::time::Duration::ZERO, pool).await?;
     let response = engine.execute(&lake, &query).await?;
     write_response(response, args.format, sink).await
 }

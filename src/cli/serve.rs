@@ -1,14 +1,15 @@
 //! `flowlake serve`: the HTTP endpoint, until SIGINT or SIGTERM.
 
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
 
-use super::{EXIT_USAGE, ListingArgs, ResourceArgs, parse_bytes, report, LakeArgs, open_lake};
-use crate::serve::{Access, ServeConfig, Server};
+use super::{EXIT_USAGE, LakeArgs, ListingArgs, Pool, ResourceArgs, open_lake, parse_bytes, report};
+use crate::serve::{Access, ConnectionLimits, ServeConfig, Server};
 
 /// Options of `flowlake serve`.
 #[derive(Debug, Args)]
@@ -33,6 +34,16 @@ pub struct ServeArgs {
     /// Requests answered at once; beyond it 503 with Retry-After.
     #[arg(long, default_value_t = 64)]
     max_concurrent: usize,
+    /// Seconds a client has to send a complete request head, from its connection (or the
+    /// end of the previous response); then the connection is closed.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    header_timeout: u64,
+    /// Seconds a connection without a request in progress may stay silent before it is closed.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    idle_timeout: u64,
+    /// Connections open at once; further clients wait to be accepted until one closes.
+    #[arg(long, default_value = "512")]
+    max_connections: NonZeroUsize,
     #[command(flatten)]
     resources: ResourceArgs,
     #[command(flatten)]
@@ -47,7 +58,8 @@ pub(super) async fn run(args: ServeArgs) -> i32 {
         },
         None => None,
     };
-    let (engine, lake) = match open_lake(&args.resources, &args.lake, args.listing.ttl()).await {
+    let pool = Pool::choose(args.resources.memory_limit, Some(args.max_concurrent.max(1)), crate::memory::available());
+    let (engine, lake) = match open_lake(&args.resources, &args.lake, args.listing.ttl(), pool).await {
         Ok((engine, lake)) => (Arc::new(engine), Arc::new(lake)),
         Err(error) => return report(&error),
     };
@@ -57,6 +69,11 @@ pub(super) async fn run(args: ServeArgs) -> i32 {
         max_body_bytes: args.max_body,
         request_timeout: Duration::from_secs(args.request_timeout.max(1)),
         max_concurrent: args.max_concurrent,
+        connections: ConnectionLimits {
+            header_timeout: Duration::from_secs(args.header_timeout),
+            idle_timeout: Duration::from_secs(args.idle_timeout),
+            max_connections: args.max_connections.get(),
+        },
     };
     let server = match Server::bind(engine, lake, config).await {
         Ok(server) => server,
@@ -66,6 +83,7 @@ pub(super) async fn run(args: ServeArgs) -> i32 {
         Ok(addr) => note!("flowlake: listening on http://{addr}"),
         Err(e) => return usage(&format!("reading the bound address: {e}")),
     }
+    eprintln!("flowlake: {}", pool.describe());
     match server.run(shutdown_signal()).await {
         Ok(()) => {
             note!("flowlake: stopped");

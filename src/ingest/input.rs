@@ -75,7 +75,7 @@ pub async fn resolve(inputs: &[String], format: Option<InputFormat>, s3: &S3Opti
             sources.push(from_spool("stdin".into(), spooled, format)?);
         } else if let Some(rest) = input.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            let (store, _, _) = s3_store(bucket, s3)?;
+            let (store, _, _) = s3_store(bucket, s3).await?;
             let listed: Vec<_> = store.list(Some(&Path::from(prefix))).collect::<Vec<_>>().await.into_iter().collect::<Result<_, _>>()?;
             let mut keys: Vec<Path> = listed.into_iter().map(|m| m.location).filter(|p| format.is_some() || p.filename().and_then(InputFormat::of).is_some()).collect();
             keys.sort();

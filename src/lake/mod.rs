@@ -1,6 +1,7 @@
 //! Where data lives: the lake's location and object store, its catalog files, and the
 //! events table of a query over only the day folders it needs.
 
+pub mod aws_credentials;
 pub mod catalog;
 pub mod counting;
 mod list_cache;

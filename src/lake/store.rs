@@ -1,6 +1,7 @@
 //! Object stores of lakes: the S3 client built from the standard `AWS_*` environment and
 //! flowlake's flags, with bounded retries and timeouts, registered once per bucket. This
-//! is the one place that registers stores with DataFusion.
+//! is the one place that registers stores with DataFusion. Without keys, credentials come
+//! from the standard AWS chain ([`super::aws_credentials`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use datafusion::execution::runtime_env::RuntimeEnv;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::{BackoffConfig, ClientConfigKey, ObjectStore, RetryConfig};
 
+use super::aws_credentials::StandardChain;
 use super::counting::{CountingStore, RequestCounts};
 use crate::error::{Error, Result};
 
@@ -66,8 +68,9 @@ impl Default for S3Options {
 }
 
 /// The S3 client of `bucket`: the environment, then `options` on top, wrapped to count
-/// its requests. Refuses configurations that could only fail obscurely later.
-pub fn s3_store(bucket: &str, options: &S3Options) -> Result<(Arc<dyn ObjectStore>, Arc<RequestCounts>, String)> {
+/// its requests. Without keys, the standard AWS chain must find credentials now, or this is
+/// a 400 that says what was tried. Refuses configurations that could only fail obscurely later.
+pub async fn s3_store(bucket: &str, options: &S3Options) -> Result<(Arc<dyn ObjectStore>, Arc<RequestCounts>, String)> {
     let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
     if let Some(endpoint) = &options.endpoint {
         builder = builder.with_endpoint(endpoint);
@@ -96,7 +99,17 @@ pub fn s3_store(bucket: &str, options: &S3Options) -> Result<(Arc<dyn ObjectStor
             "the S3 endpoint {endpoint} is plain http: pass --s3-allow-http (or set AWS_ALLOW_HTTP=true) to use it"
         )));
     }
-    require_credentials(&builder, bucket)?;
+    if !has_keys_or_skips_signing(&builder) {
+        let given = builder.get_config_value(&AmazonS3ConfigKey::Region);
+        let chain = StandardChain::new(given.as_deref()).await;
+        chain.credentials().await.map_err(|cause| no_credentials(bucket, &cause))?;
+        if given.is_none()
+            && let Some(region) = chain.region().await
+        {
+            builder = builder.with_region(region);
+        }
+        builder = builder.with_credentials(Arc::new(chain));
+    }
     let client = |key: ClientConfigKey, value: Duration| (AmazonS3ConfigKey::Client(key), format!("{}ms", value.as_millis()));
     for (key, value) in [
         client(ClientConfigKey::ConnectTimeout, options.connect_timeout),
@@ -122,9 +135,9 @@ pub fn s3_store(bucket: &str, options: &S3Options) -> Result<(Arc<dyn ObjectStor
 
 /// Registers the S3 client of `bucket` with DataFusion (the engine calls this once per
 /// bucket). Returns its request counts and a description that names the endpoint.
-pub fn register_s3(runtime: &RuntimeEnv, bucket: &str, options: &S3Options) -> Result<(Arc<RequestCounts>, String)> {
+pub async fn register_s3(runtime: &RuntimeEnv, bucket: &str, options: &S3Options) -> Result<(Arc<RequestCounts>, String)> {
     let url = bucket_url(bucket)?;
-    let (store, counts, described) = s3_store(bucket, options)?;
+    let (store, counts, described) = s3_store(bucket, options).await?;
     runtime.register_object_store(url.as_ref(), store);
     Ok((counts, described))
 }
@@ -134,22 +147,21 @@ pub fn bucket_url(bucket: &str) -> Result<ObjectStoreUrl> {
     ObjectStoreUrl::parse(format!("s3://{bucket}")).map_err(|e| Error::bad_request(format!("bucket name '{bucket}': {e}")))
 }
 
-/// Without a credential source object_store would ask the EC2 instance metadata service,
-/// which hangs or fails obscurely off AWS; say what to set instead.
-fn require_credentials(builder: &AmazonS3Builder, bucket: &str) -> Result<()> {
+/// Whether object_store signs with keys (given, or `AWS_ACCESS_KEY_ID` and
+/// `AWS_SECRET_ACCESS_KEY`) or not at all (`AWS_SKIP_SIGNATURE=true`, a public bucket).
+fn has_keys_or_skips_signing(builder: &AmazonS3Builder) -> bool {
     let set = |key: AmazonS3ConfigKey| builder.get_config_value(&key).is_some_and(|v| !v.is_empty());
     let skip_signature = builder.get_config_value(&AmazonS3ConfigKey::SkipSignature).is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    let configured = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
-    if skip_signature
-        || set(AmazonS3ConfigKey::AccessKeyId)
-        || configured("AWS_WEB_IDENTITY_TOKEN_FILE")
-        || configured("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
-        || configured("AWS_CONTAINER_CREDENTIALS_FULL_URI")
-    {
-        return Ok(());
-    }
-    Err(Error::bad_request(format!(
-        "no S3 credentials for bucket '{bucket}': set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY \
-         (or AWS_SKIP_SIGNATURE=true for a public bucket)"
-    )))
+    skip_signature || set(AmazonS3ConfigKey::AccessKeyId)
+}
+
+fn no_credentials(bucket: &str, cause: &str) -> Error {
+    Error::bad_request(format!(
+        "no S3 credentials for bucket '{bucket}': {}. flowlake looks for them as the AWS CLI does: \
+         AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, the profile AWS_PROFILE (or 'default') of \
+         ~/.aws/config and ~/.aws/credentials (AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE), web \
+         identity, container credentials, then the EC2 instance metadata service; \
+         AWS_SKIP_SIGNATURE=true reads a public bucket",
+        cause.trim_end_matches('.')
+    ))
 }

@@ -44,7 +44,7 @@ impl std::fmt::Display for Day {
 
 impl LakeWriter {
     /// Opens the lake at `location` for writing; a local folder must exist.
-    pub fn open(location: &LakeLocation, s3: &S3Options) -> Result<LakeWriter> {
+    pub async fn open(location: &LakeLocation, s3: &S3Options) -> Result<LakeWriter> {
         match location {
             LakeLocation::Local(folder) => {
                 if !folder.is_dir() {
@@ -55,7 +55,7 @@ impl LakeWriter {
                 Ok(LakeWriter { store: Arc::new(store), root: Path::default(), local_root: Some(folder.clone()), shown: format!("{}/", folder.display()) })
             }
             LakeLocation::S3 { bucket, prefix } => {
-                let (store, _, _) = s3_store(bucket, s3)?;
+                let (store, _, _) = s3_store(bucket, s3).await?;
                 let shown = if prefix.is_empty() { format!("s3://{bucket}/") } else { format!("s3://{bucket}/{prefix}/") };
                 Ok(LakeWriter { store, root: Path::from(prefix.as_str()), local_root: None, shown })
             }

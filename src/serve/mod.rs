@@ -2,6 +2,7 @@
 //! control (SPEC §6), then the same payload → query → plan → encoder path as the CLI.
 
 pub mod access;
+mod connections;
 mod handler;
 pub mod negotiate;
 
@@ -16,6 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 pub use access::Access;
+pub use connections::ConnectionLimits;
 
 use crate::engine::Engine;
 use crate::lake::Lake;
@@ -35,6 +37,8 @@ pub struct ServeConfig {
     pub request_timeout: Duration,
     /// Requests answered at once; more get 503 with `Retry-After`.
     pub max_concurrent: usize,
+    /// Header-read and idle timeouts of connections, and how many may be open.
+    pub connections: ConnectionLimits,
 }
 
 /// What every request shares.
@@ -51,6 +55,7 @@ struct AppState {
 pub struct Server {
     listener: TcpListener,
     router: Router,
+    connections: ConnectionLimits,
 }
 
 impl Server {
@@ -75,7 +80,7 @@ impl Server {
             .route("/healthz", get(handler::health))
             .fallback(handler::no_such_endpoint)
             .with_state(state);
-        Ok(Server { listener, router })
+        Ok(Server { listener, router, connections: config.connections })
     }
 
     /// The address actually bound (the port of `:0`).
@@ -86,6 +91,6 @@ impl Server {
     /// Serves until `shutdown` completes; then stops accepting connections and returns when
     /// the requests in flight have finished.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+        connections::serve(self.listener, self.router, self.connections, shutdown).await
     }
 }

@@ -395,3 +395,17 @@ fn the_memory_bounded_plans_answer_like_the_reference() {
         }
     }
 }
+
+/// The pool `serve` and `batch` derive from the machine's memory keeps the plans of an
+/// unlimited engine; within that pool they answer like the reference.
+#[test]
+fn a_derived_memory_pool_answers_like_the_reference() {
+    let config = EngineConfig { memory_limit: Some(flowlake::memory::MIN_POOL as usize), memory_limit_is_default: true, ..EngineConfig::default() };
+    let engine = Engine::new(&config).expect("engine");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    for seed in 20_000..20_060u64 {
+        if let Err(failure) = check(seed, &engine, &runtime) {
+            panic!("seed {seed}: {failure}");
+        }
+    }
+}

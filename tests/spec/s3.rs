@@ -63,7 +63,7 @@ fn every_differential_payload_gives_the_same_bytes_over_s3() {
 
 /// A lake in the bucket under `prefix`: the standard test catalog and `days` day folders
 /// for each of `orgs` organizations (ORG first), each with two small files.
-fn populate(server: &S3Server, prefix: &str, orgs: &[&str], days: u32) {
+pub(super) fn populate(server: &S3Server, prefix: &str, orgs: &[&str], days: u32) {
     let lake = TestLake::new();
     for org in orgs {
         for day in 1..=days {
@@ -142,11 +142,11 @@ fn flowlake(server: &S3Server, args: &[&str]) -> Output {
     command.output().expect("run flowlake")
 }
 
-fn query_args<'a>(lake: &'a str, payload_file: &'a str) -> Vec<&'a str> {
+pub(super) fn query_args<'a>(lake: &'a str, payload_file: &'a str) -> Vec<&'a str> {
     vec!["query", "--lake", lake, "--org", ORG, "--workflow", WF_INTERACTION, "--payload", payload_file]
 }
 
-fn error_of(output: &Output) -> Value {
+pub(super) fn error_of(output: &Output) -> Value {
     serde_json::from_slice(&output.stderr).unwrap_or_else(|_| panic!("stderr is SPEC JSON: {}", String::from_utf8_lossy(&output.stderr)))
 }
 

@@ -152,7 +152,6 @@ impl S3Server {
     /// Uploads a folder tree (a local lake) under `prefix` of the bucket with PUT requests,
     /// as a user's copy tool would (the server then keeps each object's ETag).
     pub fn upload(&self, from: &Path, prefix: &str) {
-        let (store, _, _) = flowlake::lake::store::s3_store(BUCKET, &self.options()).expect("store");
         let mut files = Vec::new();
         collect_files(from, &mut files);
         // On a thread of its own, so that async tests can call it too.
@@ -160,6 +159,7 @@ impl S3Server {
             scope.spawn(|| {
                 let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
                 runtime.block_on(async {
+                    let (store, _, _) = flowlake::lake::store::s3_store(BUCKET, &self.options()).await.expect("store");
                     for file in files {
                         let relative = file.strip_prefix(from).expect("inside").to_str().expect("utf-8").replace('\\', "/");
                         let key = object_store::path::Path::from(format!("{prefix}/{relative}"));

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use flowlake::output::Format;
 use flowlake::serve::access::digest_hex;
-use flowlake::serve::{Access, ServeConfig, Server};
+use flowlake::serve::{Access, ConnectionLimits, ServeConfig, Server};
 use flowlake::{Engine, EngineConfig, LakeLocation};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -39,7 +39,7 @@ fn access() -> Access {
 
 /// Two organizations with the same session ids: every row of A has an event id `a-…`,
 /// every row of B `b-…`.
-fn two_org_lake() -> TestLake {
+pub(super) fn two_org_lake() -> TestLake {
     let lake = TestLake::new();
     for (org, prefix) in [(ORG, "a"), (OTHER_ORG, "b")] {
         let events = [
@@ -55,14 +55,14 @@ fn two_org_lake() -> TestLake {
     lake
 }
 
-struct TestServer {
-    addr: SocketAddr,
+pub(super) struct TestServer {
+    pub(super) addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     done: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl TestServer {
-    async fn start(lake: &Path, access: Option<Access>, tune: impl FnOnce(&mut ServeConfig)) -> TestServer {
+    pub(super) async fn start(lake: &Path, access: Option<Access>, tune: impl FnOnce(&mut ServeConfig)) -> TestServer {
         let engine = Arc::new(Engine::new(&EngineConfig::default()).unwrap());
         let lake = Arc::new(engine.open_lake(LakeLocation::Local(lake.to_path_buf())).await.unwrap());
         let mut config = ServeConfig {
@@ -71,6 +71,7 @@ impl TestServer {
             max_body_bytes: 64 * 1024,
             request_timeout: Duration::from_secs(30),
             max_concurrent: 16,
+            connections: ConnectionLimits::default(),
         };
         tune(&mut config);
         let server = Server::bind(engine, lake, config).await.unwrap();
@@ -82,11 +83,11 @@ impl TestServer {
         TestServer { addr, stop: Some(stop), done }
     }
 
-    fn url(&self, org: &str, workflow: &str) -> String {
+    pub(super) fn url(&self, org: &str, workflow: &str) -> String {
         format!("http://{}/api/reporting/workflow/v1/orgs/{org}/workflows/{workflow}/source_data", self.addr)
     }
 
-    async fn stop(mut self) {
+    pub(super) async fn stop(mut self) {
         let _ = self.stop.take().unwrap().send(());
         self.done.await.unwrap().unwrap();
     }
@@ -334,6 +335,7 @@ async fn without_access_control_only_loopback_is_allowed() {
         max_body_bytes: 1024,
         request_timeout: Duration::from_secs(1),
         max_concurrent: 1,
+        connections: ConnectionLimits::default(),
     };
     let refused = Server::bind(engine, opened, config).await.err().expect("refused");
     assert!(refused.contains("loopback"), "{refused}");
@@ -344,6 +346,10 @@ fn the_binary_needs_access_or_no_auth_and_stops_cleanly_on_sigterm() {
     let flowlake = env!("CARGO_BIN_EXE_flowlake");
     let out = std::process::Command::new(flowlake).args(["serve", "--lake", "data"]).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "refuses to start without --access or --no-auth");
+    for zero in ["--header-timeout", "--idle-timeout", "--max-connections"] {
+        let out = std::process::Command::new(flowlake).args(["serve", "--no-auth", zero, "0"]).current_dir(env!("CARGO_MANIFEST_DIR")).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{zero} 0 is refused: {}", String::from_utf8_lossy(&out.stderr));
+    }
 
     let mut child = std::process::Command::new(flowlake)
         .args(["serve", "--no-auth", "--listen", "127.0.0.1:0"])
