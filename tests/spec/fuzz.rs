@@ -32,9 +32,10 @@ fn twenty_thousand_mutated_requests_are_400_or_406_or_valid() {
     assert!(valid > 500 && refused > 10_000, "the mutations reach both sides: {valid} valid, {refused} refused");
 }
 
-struct ServerProcess {
+/// `flowlake serve --no-auth` as a child process on a free loopback port.
+pub struct ServerProcess {
     child: Child,
-    address: String,
+    pub address: String,
 }
 
 impl Drop for ServerProcess {
@@ -44,10 +45,22 @@ impl Drop for ServerProcess {
     }
 }
 
+impl ServerProcess {
+    /// Serves `lake` with `extra` flags.
+    pub fn start(lake: &std::path::Path, extra: &[&str]) -> ServerProcess {
+        start_serving(lake, extra)
+    }
+}
+
 fn start_server() -> ServerProcess {
+    start_serving(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data"), &[])
+}
+
+fn start_serving(lake: &std::path::Path, extra: &[&str]) -> ServerProcess {
     let mut child = Command::new(env!("CARGO_BIN_EXE_flowlake"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["serve", "--no-auth", "--listen", "127.0.0.1:0", "--lake", "data"])
+        .args(["serve", "--no-auth", "--listen", "127.0.0.1:0", "--lake"])
+        .arg(lake)
+        .args(extra)
         .stderr(Stdio::piped())
         .spawn()
         .expect("start flowlake serve");

@@ -419,3 +419,88 @@ fn a_writer_killed_at_any_point_leaves_answers_as_before_or_after() {
     }
     assert!(killed >= 12, "most runs were killed midway ({killed})");
 }
+
+/// The answers of `seeds` payloads over a lake in the test S3 server.
+fn s3_answers(server: &super::s3_server::S3Server, prefix: &str, seeds: std::ops::Range<u64>) -> Vec<Result<Vec<u8>, u16>> {
+    let engine = Engine::new(&EngineConfig { s3: server.options(), ..EngineConfig::default() }).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let location = flowlake::LakeLocation::S3 { bucket: super::s3_server::BUCKET.into(), prefix: prefix.into() };
+        let lake = engine.open_lake(location).await.expect("open the S3 lake");
+        let mut all = Vec::new();
+        for seed in seeds {
+            let (case, payload) = random_case(seed);
+            all.push(answer(&engine, &lake, &case.org, &case.workflow, &payload, Format::Ndjson).await.map_err(|e| e.status()));
+        }
+        all
+    })
+}
+
+#[test]
+fn ingest_and_compact_write_lakes_on_s3_that_answer_like_local_ones() {
+    let server = super::s3_server::S3Server::start();
+    let expected = answers(&world().root, 0..100);
+    // compact a copy of the world in the bucket
+    server.upload(&world().root, "world");
+    let mut command = flowlake();
+    command.args(["compact", "--grace", "0", "--lake", "s3://lake/world"]);
+    server.command_env(&mut command);
+    succeed(&mut command);
+    let day = server.bucket_dir().join("world/events").read_dir().unwrap().flatten().next().unwrap().path().read_dir().unwrap().flatten().next().unwrap().path();
+    assert!(day.join("_manifest.json").exists(), "{}", day.display());
+    assert_same_answers(&expected, &s3_answers(&server, "world", 0..100));
+
+    // ingest the exports into an empty lake in the bucket
+    let exports = tempfile::tempdir().unwrap();
+    let (inputs, total) = export(exports.path());
+    for file in ["workflows.json", "goals.json"] {
+        std::fs::create_dir_all(server.bucket_dir().join("ingested")).unwrap();
+        std::fs::copy(world().root.join(file), server.bucket_dir().join("ingested").join(file)).unwrap();
+    }
+    let mut command = flowlake();
+    command.args(["ingest", "--lake", "s3://lake/ingested"]).args(&inputs);
+    server.command_env(&mut command);
+    let out = succeed(&mut command);
+    assert_eq!(counts(&out).1, total as u64);
+    assert_same_answers(&expected, &s3_answers(&server, "ingested", 0..100));
+}
+
+#[test]
+fn a_server_answering_during_a_compact_answers_as_before_every_time() {
+    let lake = tempfile::tempdir().unwrap();
+    copy_dir(&world().root, lake.path());
+    let (case, body) = random_case(3);
+    let body = serde_json::to_vec(&{
+        let mut p: Value = serde_json::from_str(&body).unwrap();
+        p["target"] = json!("affected_goal_total");
+        p["interval"] = json!({"start": "2026-03-01", "end": "2026-03-03"});
+        p["filters"] = json!([]);
+        p["step_data"] = Value::Null;
+        p
+    })
+    .unwrap();
+    let server = super::fuzz::ServerProcess::start(lake.path(), &["--list-cache-ttl", "0"]);
+    let url = format!("http://{}/api/reporting/workflow/v1/orgs/{}/workflows/{}/source_data", server.address, case.org, case.workflow);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let client = reqwest::Client::new();
+    let ask = || runtime.block_on(async {
+        let response = client.post(&url).header("content-type", "application/json").body(body.clone()).send().await.expect("answer");
+        (response.status().as_u16(), response.bytes().await.expect("whole body").to_vec())
+    });
+    let (status, expected) = ask();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&expected));
+    assert!(expected.len() > 1000);
+    let mut compacting = flowlake().args(["compact", "--lake"]).arg(lake.path()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut during = 0;
+    while compacting.try_wait().unwrap().is_none() {
+        let (status, bytes) = ask();
+        assert_eq!(status, 200);
+        assert!(bytes == expected, "an answer during the compact differs");
+        during += 1;
+    }
+    assert_eq!(compacting.wait().unwrap().code(), Some(0));
+    for _ in 0..3 {
+        assert!(ask().1 == expected, "an answer after the compact differs");
+    }
+    assert!(during >= 1, "no request ran during the compact");
+}
