@@ -110,6 +110,36 @@ async fn a_one_day_query_costs_the_same_requests_however_large_the_lake() {
     assert!(small.get <= 2 * 20, "a bounded number of GETs for two files: {small:?}");
 }
 
+/// Runs the interval query and returns its goal ids and its requests.
+async fn interval_query(engine: &Engine, lake: &Lake, start: &str, end: &str) -> (Vec<String>, RequestTotals) {
+    let before = lake.requests().unwrap();
+    let bytes = answer(engine, lake, ORG, WF_INTERACTION, &payload(start, end, json!({})), Format::Json).await.unwrap();
+    let answer: Value = serde_json::from_slice(&bytes).unwrap();
+    let ids = answer["data"].as_array().unwrap().iter().map(|r| r["event_id"].as_str().unwrap().to_string()).collect();
+    (ids, lake.requests().unwrap() - before)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_requests_grow_with_the_day_folders_that_exist_not_with_the_calendar() {
+    let server = S3Server::start();
+    populate(&server, "calendar", &[ORG, "0b000000-0000-4000-8000-000000000002"], 5);
+    let engine = s3_engine(&server, Duration::ZERO);
+    let lake = engine.open_lake(s3_lake("calendar")).await.unwrap();
+    let all: Vec<String> = (1..=5).flat_map(|day| [format!("g{day}-0"), format!("g{day}-1")]).collect();
+
+    let (ids, one_day) = interval_query(&engine, &lake, "2026-03-03", "2026-03-03").await;
+    assert_eq!(ids, ["g3-0", "g3-1"]);
+    let (month_ids, month) = interval_query(&engine, &lake, "2026-03-01", "2026-03-30").await;
+    assert_eq!(month_ids, all);
+    let (centuries_ids, centuries) = interval_query(&engine, &lake, "1678-01-01", "2261-12-31").await;
+    assert_eq!(centuries_ids, all);
+    println!("requests: 1 day {one_day:?}; 30 days {month:?}; 1678-2261 {centuries:?}");
+    assert_eq!(one_day.list, 1, "one LIST: the day folder");
+    assert_eq!(month.list, 30, "a month lists each of its days (all at once)");
+    assert_eq!(centuries.list, 1 + 5, "584 years: the organization's day folders once, then the 5 that exist");
+    assert!(centuries.get <= month.get, "no more reads than the month that holds the same files: {centuries:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listings_are_reused_for_the_ttl_and_new_files_are_seen_after_it() {
     let server = S3Server::start();
