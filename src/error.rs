@@ -19,7 +19,7 @@ pub enum Denial {
 }
 
 /// Everything that can go wrong between a request and its last response byte.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// The request is malformed: URL attributes, JSON, payload shape or values (400).
     #[error("{message}")]
@@ -42,7 +42,11 @@ pub enum Error {
     /// The lake's catalog files are missing or malformed (500).
     #[error("catalog file {file}: {message}")]
     Catalog { file: String, message: String },
-    /// An event file is corrupt or conflicts with the event schema (500).
+    /// An event file is corrupt or conflicts with the event schema (500). `file` is the
+    /// local path or the `s3://bucket/key` URL.
+    #[error("event file {file}: {message}")]
+    EventFile { file: String, message: String },
+    /// Data could not be read, and no file is known to blame (500).
     #[error("{message}")]
     Data { message: String },
     /// The query needed more memory than the configured limit (500).
@@ -92,6 +96,7 @@ impl Error {
             Error::WorkflowNotFound { .. } => 404,
             Error::UnsupportedFilter { .. } | Error::UnsupportedWorkflowType { .. } => 406,
             Error::Catalog { .. }
+            | Error::EventFile { .. }
             | Error::Data { .. }
             | Error::ResourcesExhausted { .. }
             | Error::Internal { .. } => 500,
@@ -112,6 +117,7 @@ impl Error {
                 "not_implemented"
             }
             Error::Catalog { .. }
+            | Error::EventFile { .. }
             | Error::Data { .. }
             | Error::ResourcesExhausted { .. }
             | Error::Internal { .. } => "internal",
@@ -157,8 +163,12 @@ impl From<object_store::Error> for Error {
 }
 
 /// Maps a DataFusion error to the variant that says whose fault it is. Our own errors raised
-/// inside DataFusion (e.g. from the Parquet reader) come back out unchanged.
+/// inside DataFusion (e.g. from the Parquet reader) come back out unchanged, however deep
+/// DataFusion, parquet or arrow wrapped them.
 fn classify(err: DataFusionError) -> Error {
+    if let Some(ours) = ours_in_chain(&err) {
+        return ours.clone();
+    }
     match err {
         DataFusionError::ResourcesExhausted(message) => Error::ResourcesExhausted { message },
         DataFusionError::Context(context, inner) => match classify(*inner) {
@@ -187,6 +197,18 @@ fn classify(err: DataFusionError) -> Error {
             classify_message(&text, Some(&other))
         }
     }
+}
+
+/// The first of our errors in the chain of sources of `err`.
+fn ours_in_chain<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a Error> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = current {
+        if let Some(ours) = e.downcast_ref::<Error>() {
+            return Some(ours);
+        }
+        current = e.source();
+    }
+    None
 }
 
 fn classify_store(err: &object_store::Error) -> Error {
@@ -240,7 +262,7 @@ fn classify_message(text: &str, source: Option<&(dyn std::error::Error + 'static
         let mut current: Option<&(dyn std::error::Error + 'static)> = Some(src);
         while let Some(e) = current {
             if let Some(ours) = e.downcast_ref::<Error>() {
-                return Error::Data { message: ours.to_string() };
+                return ours.clone();
             }
             if let Some(store) = e.downcast_ref::<object_store::Error>() {
                 return classify_store(store);

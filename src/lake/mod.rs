@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod counting;
+mod file_errors;
 mod list_cache;
 pub mod location;
 pub mod reader;
@@ -255,7 +256,7 @@ impl Lake {
         let files = self.day_files(organization_id, interval).await?;
         let metadata_cache = self.runtime.cache_manager.get_file_metadata_cache();
         let reader = reader::CheckedReaderFactory::new(Arc::clone(&self.store), metadata_cache, self.display_prefix.clone());
-        Ok(DayPartitions::new(self.store_url.clone(), files, Arc::new(reader)))
+        Ok(DayPartitions::new(self.store_url.clone(), files, Arc::new(reader), &self.display_prefix))
     }
 }
 

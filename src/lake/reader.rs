@@ -20,6 +20,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 
 use super::schema::EVENT_COLUMNS;
+use crate::error::Error;
 
 /// Makes readers that check schemas and name files in their errors.
 #[derive(Debug)]
@@ -66,38 +67,54 @@ struct CheckedReader {
 }
 
 impl CheckedReader {
-    fn name_error(name: &str, err: ParquetError) -> ParquetError {
-        ParquetError::General(format!("event file {name}: {err}"))
+    /// A fault of this file, in the form that survives DataFusion's wrapping.
+    fn file_error(&self, message: String) -> ParquetError {
+        ParquetError::External(Box::new(Error::EventFile { file: self.name.clone(), message }))
     }
 }
 
+/// DataFusion's reader says "Failed to fetch metadata for file <key>: …"; the scan names the
+/// file itself (see `file_errors`), so only what follows is kept.
+fn without_fetch_prefix(err: ParquetError, location: &str) -> ParquetError {
+    match err {
+        ParquetError::General(message) => {
+            let prefix = format!("Failed to fetch metadata for file {location}: ");
+            match message.strip_prefix(&prefix) {
+                Some(rest) => ParquetError::General(rest.to_string()),
+                None => ParquetError::General(message),
+            }
+        }
+        other => other,
+    }
+}
+
+// Byte fetches pass their errors through unchanged, so that a store that cannot be reached
+// stays recognisable (503); the scan names the file of every error.
 impl AsyncFileReader for CheckedReader {
     fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, datafusion::parquet::errors::Result<Bytes>> {
-        let name = &self.name;
-        self.inner.get_bytes(range).map(move |r| r.map_err(|e| Self::name_error(name, e))).boxed()
+        self.inner.get_bytes(range)
     }
 
     fn get_byte_ranges(&mut self, ranges: Vec<Range<u64>>) -> BoxFuture<'_, datafusion::parquet::errors::Result<Vec<Bytes>>> {
-        let name = &self.name;
-        self.inner.get_byte_ranges(ranges).map(move |r| r.map_err(|e| Self::name_error(name, e))).boxed()
+        self.inner.get_byte_ranges(ranges)
     }
 
     fn get_metadata<'a>(
         &'a mut self,
         options: Option<&'a ArrowReaderOptions>,
     ) -> BoxFuture<'a, datafusion::parquet::errors::Result<Arc<ParquetMetaData>>> {
-        let name = self.name.clone();
         async move {
             if !self.footer_checked {
                 // The Parquet footer decoder trusts the length it reads; a corrupt one
                 // must be refused before it gets there.
                 let size = self.meta.size;
-                let tail = if size >= 8 { self.inner.get_bytes(size - 8..size).await.map_err(|e| Self::name_error(&name, e))? } else { Bytes::new() };
-                check_footer(&tail, size).map_err(|message| ParquetError::General(format!("event file {name}: {message}")))?;
+                let tail = if size >= 8 { self.inner.get_bytes(size - 8..size).await? } else { Bytes::new() };
+                check_footer(&tail, size).map_err(|message| self.file_error(message))?;
                 self.footer_checked = true;
             }
-            let metadata = self.inner.get_metadata(options).await.map_err(|e| Self::name_error(&name, e))?;
-            check_schema(&metadata).map_err(|message| ParquetError::General(format!("event file {name}: {message}")))?;
+            let location = self.meta.location.to_string();
+            let metadata = self.inner.get_metadata(options).await.map_err(|e| without_fetch_prefix(e, &location))?;
+            check_schema(&metadata).map_err(|message| self.file_error(message))?;
             Ok(metadata)
         }
         .boxed()

@@ -82,6 +82,19 @@ async fn corrupt_bytes_are_500_naming_the_file() {
 }
 
 #[tokio::test]
+async fn a_corrupt_data_page_behind_a_sound_footer_is_500_naming_the_file() {
+    let lake = TestLake::new();
+    lake.write_events(ORG, DAY, "good.parquet", &[goal("2026-03-01T10:00:00Z", "g1", "s1")]);
+    let goals: Vec<Event> = (0..50).map(|i| goal(&format!("2026-03-01T11:{:02}:00Z", i % 60), &format!("goal-event-{i:03}"), "s2")).collect();
+    let path = lake.write_file(&TestLake::day_file(ORG, DAY, "page.parquet"), &parquet_with_a_corrupt_data_page(&goals, "event_id"));
+    let outcome = run(lake.root(), ORG, WF_INTERACTION, &interval_payload()).await;
+    assert_500_naming(&outcome, &path.display().to_string());
+    let message = outcome.message();
+    assert_eq!(message.matches("page.parquet").count(), 1, "named once: {message}");
+    assert!(!message.contains("Parquet error: Parquet error") && !message.contains("External: "), "no layer prefixes: {message}");
+}
+
+#[tokio::test]
 async fn a_truncated_file_is_500_naming_it() {
     let lake = TestLake::new();
     let path = lake.write_events(ORG, DAY, "cut.parquet", &[goal("2026-03-01T10:00:00Z", "g1", "s1")]);

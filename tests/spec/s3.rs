@@ -251,6 +251,23 @@ fn faults_give_clear_errors_naming_what_failed() {
     assert!(out.stdout.is_empty());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_data_page_in_an_object_is_500_naming_its_key() {
+    let server = S3Server::start();
+    let lake = TestLake::new();
+    lake.write_events(ORG, "2026-03-01", "good.parquet", &[goal("2026-03-01T10:00:00Z", "g1", "s1")]);
+    let goals: Vec<_> = (0..50).map(|i| goal(&format!("2026-03-01T11:{:02}:00Z", i % 60), &format!("goal-event-{i:03}"), "s2")).collect();
+    lake.write_file(&TestLake::day_file(ORG, "2026-03-01", "page.parquet"), &parquet_with_a_corrupt_data_page(&goals, "event_id"));
+    server.upload(lake.root(), "pages");
+    let engine = s3_engine(&server, Duration::ZERO);
+    let s3 = engine.open_lake(s3_lake("pages")).await.unwrap();
+    let all_goals = payload("2026-03-01", "2026-03-01", json!({"target": "affected_goal_total"}));
+    let error = answer(&engine, &s3, ORG, WF_INTERACTION, &all_goals, Format::Json).await.unwrap_err();
+    assert_eq!(error.status(), 500);
+    let key = format!("s3://{BUCKET}/pages/{}", TestLake::day_file(ORG, "2026-03-01", "page.parquet"));
+    assert!(error.to_string().contains(&key), "{error}");
+}
+
 #[test]
 fn a_server_dying_in_the_middle_of_a_query_is_a_clean_failure() {
     let server = S3Server::start();
