@@ -46,6 +46,10 @@ pub enum Error {
     /// local path or the `s3://bucket/key` URL.
     #[error("event file {file}: {message}")]
     EventFile { file: String, message: String },
+    /// An event file is no longer the version its listing saw: rewritten or deleted while
+    /// the query read it (500 if it happens again after the engine listed afresh).
+    #[error("event file {file} changed while the query read it (rewritten or deleted); run the query again")]
+    ObjectChanged { file: String },
     /// Data could not be read, and no file is known to blame (500).
     #[error("{message}")]
     Data { message: String },
@@ -97,6 +101,7 @@ impl Error {
             Error::UnsupportedFilter { .. } | Error::UnsupportedWorkflowType { .. } => 406,
             Error::Catalog { .. }
             | Error::EventFile { .. }
+            | Error::ObjectChanged { .. }
             | Error::Data { .. }
             | Error::ResourcesExhausted { .. }
             | Error::Internal { .. } => 500,
@@ -118,6 +123,7 @@ impl Error {
             }
             Error::Catalog { .. }
             | Error::EventFile { .. }
+            | Error::ObjectChanged { .. }
             | Error::Data { .. }
             | Error::ResourcesExhausted { .. }
             | Error::Internal { .. } => "internal",

@@ -36,12 +36,12 @@ pub(super) struct FileNamingSource {
 }
 
 impl FileNamingSource {
-    pub(super) fn new(inner: Arc<dyn FileSource>, display_prefix: Arc<str>) -> Arc<dyn FileSource> {
+    pub(super) fn wrapping(inner: Arc<dyn FileSource>, display_prefix: Arc<str>) -> Arc<dyn FileSource> {
         Arc::new(FileNamingSource { inner, display_prefix })
     }
 
     fn wrap(&self, inner: Arc<dyn FileSource>) -> Arc<dyn FileSource> {
-        FileNamingSource::new(inner, Arc::clone(&self.display_prefix))
+        FileNamingSource::wrapping(inner, Arc::clone(&self.display_prefix))
     }
 }
 
@@ -192,7 +192,7 @@ fn in_file(err: DataFusionError, file: &str) -> DataFusionError {
     }
     let message = innermost_message(&err);
     let named = match Error::from(err) {
-        ours @ (Error::EventFile { .. } | Error::ResourcesExhausted { .. }) => ours,
+        ours @ (Error::EventFile { .. } | Error::ObjectChanged { .. } | Error::ResourcesExhausted { .. }) => ours,
         Error::StorageUnavailable { message } if message.contains(file) => Error::StorageUnavailable { message },
         Error::StorageUnavailable { message } => Error::StorageUnavailable { message: format!("reading event file {file}: {message}") },
         _ => Error::EventFile { file: file.to_string(), message },

@@ -33,6 +33,11 @@ impl ListCache {
         entries.get(prefix).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, listing)| Arc::clone(listing))
     }
 
+    /// Forgets every listing.
+    pub(super) fn clear(&self) {
+        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clear();
+    }
+
     /// Remembers a fresh listing and returns it.
     pub(super) fn put(&self, prefix: &Path, listing: ListResult) -> Arc<ListResult> {
         let listing = Arc::new(listing);
@@ -67,6 +72,10 @@ mod tests {
         assert_eq!(cache.get(&day).expect("fresh").objects.len(), 1);
         std::thread::sleep(Duration::from_millis(60));
         assert!(cache.get(&day).is_none(), "expired");
+
+        cache.put(&day, listing("a.parquet"));
+        cache.clear();
+        assert!(cache.get(&day).is_none(), "cleared");
 
         let off = ListCache::new(Duration::ZERO);
         off.put(&day, listing("a.parquet"));

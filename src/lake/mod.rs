@@ -10,6 +10,7 @@ pub mod reader;
 pub mod schema;
 pub mod store;
 pub mod table;
+mod versions;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -229,7 +230,7 @@ impl Lake {
         let mut days: Vec<NaiveDate> = listing
             .common_prefixes
             .iter()
-            .filter_map(|folder| day_of_folder(folder))
+            .filter_map(day_of_folder)
             .filter(|day| (first..=last).contains(day))
             .collect();
         days.sort_unstable();
@@ -249,6 +250,19 @@ impl Lake {
             Err(e) => return Err(Error::from(e)),
         };
         Ok(self.listings.put(prefix, listing))
+    }
+
+    /// Forgets what the caches hold about the lake's files once `file` (as named in
+    /// [`Error::ObjectChanged`]) was found rewritten or deleted: every listing, since a
+    /// rewrite seldom comes alone (a compaction rewrites whole days), and the file's cached
+    /// Parquet metadata.
+    pub fn forget_cached_versions(&self, file: &str) {
+        self.listings.clear();
+        if let Some(location) = file.strip_prefix(self.display_prefix.as_str())
+            && let Ok(path) = Path::parse(location)
+        {
+            self.runtime.cache_manager.get_file_metadata_cache().remove(&path);
+        }
     }
 
     /// The events table of one organization and interval.

@@ -73,7 +73,7 @@ impl TableProvider for DayPartitions {
         let parquet = ParquetSource::new(TableSchema::builder(scan_schema()).with_table_partition_cols(partition_fields()).build())
             .with_table_parquet_options(state.table_options().parquet.clone())
             .with_parquet_file_reader_factory(Arc::clone(&self.reader) as _);
-        let source = FileNamingSource::new(Arc::new(parquet), Arc::clone(&self.display_prefix));
+        let source = FileNamingSource::wrapping(Arc::new(parquet), Arc::clone(&self.display_prefix));
         // Files are spread round-robin over the target partitions; DataFusion may split
         // large files further by byte range.
         let groups = state.config().target_partitions().clamp(1, self.files.len());

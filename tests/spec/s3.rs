@@ -165,6 +165,33 @@ async fn listings_are_reused_for_the_ttl_and_new_files_are_seen_after_it() {
     assert_eq!(after["data"].as_array().unwrap().len(), first["data"].as_array().unwrap().len() + 1, "the new file is seen");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_rewritten_under_the_listing_cache_is_listed_again_and_read_afresh() {
+    let server = S3Server::start();
+    populate(&server, "rewritten", &[ORG], 4);
+    let engine = s3_engine(&server, Duration::from_secs(600));
+    let lake = engine.open_lake(s3_lake("rewritten")).await.unwrap();
+    let (first, cost) = one_day_query(&engine, &lake).await;
+    assert_eq!(cost.list, 1);
+    assert_eq!(first["data"].as_array().unwrap().len(), 2);
+
+    // part-0 of the queried day, uploaded again under the same key with one more goal.
+    let again = TestLake::new();
+    let events = [
+        view("2026-03-03T09:00:00Z", "v3-0", "s3-0", "A"),
+        goal("2026-03-03T10:00:00Z", "g3-0", "s3-0"),
+        goal("2026-03-03T10:30:00Z", "g3-new", "s3-0"),
+    ];
+    again.write_events(ORG, "2026-03-03", "part-0.parquet", &events);
+    std::fs::remove_file(again.root().join("workflows.json")).unwrap();
+    std::fs::remove_file(again.root().join("goals.json")).unwrap();
+    server.upload(again.root(), "rewritten");
+    let (after, cost) = one_day_query(&engine, &lake).await;
+    let ids: Vec<&str> = after["data"].as_array().unwrap().iter().map(|r| r["event_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["g3-0", "g3-1", "g3-new"]);
+    assert_eq!(cost.list, 1, "the cached listing was found stale by a read and listed once more");
+}
+
 fn flowlake(server: &S3Server, args: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_flowlake"));
     command.args(args);
