@@ -149,6 +149,21 @@ async fn only_the_interval_days_are_read() {
     assert_eq!(run(lake.root(), ORG, WF_INTERACTION, &interval_payload()).await.ids(), ["g1"]);
 }
 
+#[tokio::test]
+async fn a_centuries_long_interval_reads_the_day_folders_that_exist_and_only_those() {
+    let lake = TestLake::new();
+    lake.write_events(ORG, "2026-03-01", "a.parquet", &[goal("2026-03-01T10:00:00Z", "g1", "s1")]);
+    lake.write_events(ORG, "2031-07-15", "a.parquet", &[goal("2031-07-15T10:00:00Z", "g2", "s2")]);
+    // Outside the interval, and folders that are not days: never opened.
+    lake.write_file(&TestLake::day_file(ORG, "2300-01-01", "broken.parquet"), b"garbage");
+    lake.write_file(&format!("events/organization_id={ORG}/_temporary/broken.parquet"), b"garbage");
+    lake.write_file(&format!("events/organization_id={ORG}/date=someday/broken.parquet"), b"garbage");
+    let centuries = payload("1678-01-01", "2261-12-31", serde_json::json!({"target": "affected_goal_total"}));
+    assert_eq!(run(lake.root(), ORG, WF_INTERACTION, &centuries).await.ids(), ["g1", "g2"]);
+    let json = run(lake.root(), OTHER_ORG, WF_OTHER_ORG, &centuries).await.json();
+    assert_eq!(json["data"], serde_json::json!([]), "an organization without a folder has no events");
+}
+
 /// The outcome is a 500 whose message names `what`.
 fn assert_500_naming(outcome: &Outcome, what: &str) {
     assert_eq!(outcome.status(), 500);
