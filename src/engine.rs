@@ -8,6 +8,7 @@ use datafusion::dataframe::DataFrame;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use tokio::sync::Mutex;
 
@@ -150,11 +151,32 @@ impl Engine {
         plan::build(&self.ctx, events, query, workflow, goal_names, self.memory_limited)
     }
 
-    /// Runs a query: its rows arrive batch by batch.
+    /// Runs a query: its rows arrive batch by batch. When an event file turns out to have
+    /// changed since its (possibly cached) listing, the lake's listings are dropped and the
+    /// query runs once more from fresh ones, before any row has left the engine.
     pub async fn execute(&self, lake: &Lake, query: &Query) -> Result<ResponseStream> {
+        match self.execute_until_first_batch(lake, query).await {
+            Err(Error::ObjectChanged { file }) => {
+                tracing::info!(target: "flowlake::lake", %file, "an event file changed after it was listed; listing again and retrying once");
+                lake.forget_cached_versions(&file);
+                self.execute_until_first_batch(lake, query).await
+            }
+            answer => answer,
+        }
+    }
+
+    /// Plans and runs a query up to its first batch. Every plan ends in a sort, so by then
+    /// every file has been read (or pruned): a file that changed under the caches is found
+    /// here, while the query can still be run again.
+    async fn execute_until_first_batch(&self, lake: &Lake, query: &Query) -> Result<ResponseStream> {
+        use futures::StreamExt;
+
         let dataframe = self.plan(lake, query).await?;
-        let batches = dataframe.execute_stream().await?;
-        Ok(ResponseStream { shape: plan::shape_of(query), batches })
+        let mut batches = dataframe.execute_stream().await?;
+        let schema = batches.schema();
+        let first = batches.next().await.transpose()?;
+        let all = futures::stream::iter(first.map(Ok)).chain(batches);
+        Ok(ResponseStream { shape: plan::shape_of(query), batches: Box::pin(RecordBatchStreamAdapter::new(schema, all)) })
     }
 }
 

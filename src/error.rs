@@ -19,7 +19,7 @@ pub enum Denial {
 }
 
 /// Everything that can go wrong between a request and its last response byte.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// The command line is wrong (a flag, a missing lake folder): CLI exit code 2.
     #[error("{message}")]
@@ -45,7 +45,15 @@ pub enum Error {
     /// The lake's catalog files are missing or malformed (500).
     #[error("catalog file {file}: {message}")]
     Catalog { file: String, message: String },
-    /// An event file is corrupt or conflicts with the event schema (500).
+    /// An event file is corrupt or conflicts with the event schema (500). `file` is the
+    /// local path or the `s3://bucket/key` URL.
+    #[error("event file {file}: {message}")]
+    EventFile { file: String, message: String },
+    /// An event file is no longer the version its listing saw: rewritten or deleted while
+    /// the query read it (500 if it happens again after the engine listed afresh).
+    #[error("event file {file} changed while the query read it (rewritten or deleted); run the query again")]
+    ObjectChanged { file: String },
+    /// Data could not be read, and no file is known to blame (500).
     #[error("{message}")]
     Data { message: String },
     /// The query needed more memory than the configured limit (500).
@@ -99,6 +107,8 @@ impl Error {
             Error::WorkflowNotFound { .. } => 404,
             Error::UnsupportedFilter { .. } | Error::UnsupportedWorkflowType { .. } => 406,
             Error::Catalog { .. }
+            | Error::EventFile { .. }
+            | Error::ObjectChanged { .. }
             | Error::Data { .. }
             | Error::ResourcesExhausted { .. }
             | Error::OutputClosed
@@ -120,6 +130,8 @@ impl Error {
                 "not_implemented"
             }
             Error::Catalog { .. }
+            | Error::EventFile { .. }
+            | Error::ObjectChanged { .. }
             | Error::Data { .. }
             | Error::ResourcesExhausted { .. }
             | Error::OutputClosed
@@ -201,8 +213,12 @@ impl From<object_store::Error> for Error {
 }
 
 /// Maps a DataFusion error to the variant that says whose fault it is. Our own errors raised
-/// inside DataFusion (e.g. from the Parquet reader) come back out unchanged.
+/// inside DataFusion (e.g. from the Parquet reader) come back out unchanged, however deep
+/// DataFusion, parquet or arrow wrapped them.
 fn classify(err: DataFusionError) -> Error {
+    if let Some(ours) = ours_in_chain(&err) {
+        return ours.clone();
+    }
     match err {
         DataFusionError::ResourcesExhausted(message) => Error::ResourcesExhausted { message },
         DataFusionError::Context(context, inner) => match classify(*inner) {
@@ -231,6 +247,18 @@ fn classify(err: DataFusionError) -> Error {
             classify_message(&text, Some(&other))
         }
     }
+}
+
+/// The first of our errors in the chain of sources of `err`.
+fn ours_in_chain<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a Error> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = current {
+        if let Some(ours) = e.downcast_ref::<Error>() {
+            return Some(ours);
+        }
+        current = e.source();
+    }
+    None
 }
 
 fn classify_store(err: &object_store::Error) -> Error {
@@ -284,7 +312,7 @@ fn classify_message(text: &str, source: Option<&(dyn std::error::Error + 'static
         let mut current: Option<&(dyn std::error::Error + 'static)> = Some(src);
         while let Some(e) = current {
             if let Some(ours) = e.downcast_ref::<Error>() {
-                return Error::Data { message: ours.to_string() };
+                return ours.clone();
             }
             if let Some(store) = e.downcast_ref::<object_store::Error>() {
                 return classify_store(store);

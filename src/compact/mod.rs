@@ -91,8 +91,10 @@ pub async fn compact(writer: &LakeWriter, options: &CompactOptions, progress: &(
 }
 
 async fn compact_day(writer: &LakeWriter, reader: &DayReader, day: Day, options: &CompactOptions) -> Result<DayOutcome> {
-    let listing = writer.list_day(day).await?;
+    // The manifest first, then the listing: a writer puts its files before it names them,
+    // so every file of this manifest is in a listing taken after it.
     let manifest = writer.manifest(day).await?.map(|(m, _)| m);
+    let listing = writer.list_day(day).await?;
     let inputs: Vec<String> = match &manifest {
         Some(m) => m.files.clone(),
         None => listing.iter().filter_map(event_file_name).collect(),
@@ -215,8 +217,8 @@ impl DayReader {
         let files: Vec<PartitionedFile> = files.into_iter().map(|m| PartitionedFile::new_from_meta(m).with_partition_values(partition.clone())).collect();
         let cache = self.ctx.runtime_env().cache_manager.get_file_metadata_cache();
         let shown = self.writer.show(&object_store::path::Path::default());
-        let reader = CheckedReaderFactory::new(Arc::clone(self.writer.store()), cache, shown);
-        let table = DayPartitions::new(self.url.clone(), files, Arc::new(reader));
+        let reader = CheckedReaderFactory::new(Arc::clone(self.writer.store()), cache, shown.clone());
+        let table = DayPartitions::new(self.url.clone(), files, Arc::new(reader), &shown);
         let schema = file_schema();
         let columns: Vec<_> = schema.fields().iter().map(|f| col(f.name().as_str())).collect();
         let order: Vec<_> = sort_columns(sort).iter().map(|c| col(*c).sort(true, false)).collect();

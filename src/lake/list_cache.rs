@@ -1,12 +1,13 @@
-//! Listings of day folders, reused for a configurable time so that a server or a batch
-//! answering many queries over the same days does not list them again and again, while
-//! files written later are still seen once the entry expires.
+//! Listings of lake folders (day folders, and an organization's folder of days), reused for
+//! a configurable time so that a server or a batch answering many queries over the same
+//! days does not list them again and again, while files written later are still seen once
+//! the entry expires.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use object_store::ObjectMeta;
+use object_store::ListResult;
 use object_store::path::Path;
 
 /// Most folders remembered; beyond it the cache starts over (a day folder listing is small).
@@ -15,7 +16,7 @@ const MAX_ENTRIES: usize = 100_000;
 #[derive(Debug)]
 pub(super) struct ListCache {
     ttl: Duration,
-    entries: Mutex<HashMap<Path, (Instant, Arc<Vec<ObjectMeta>>)>>,
+    entries: Mutex<HashMap<Path, (Instant, Arc<ListResult>)>>,
 }
 
 impl ListCache {
@@ -24,34 +25,42 @@ impl ListCache {
     }
 
     /// The listing of `prefix` if it is younger than the TTL.
-    pub(super) fn get(&self, prefix: &Path) -> Option<Arc<Vec<ObjectMeta>>> {
+    pub(super) fn get(&self, prefix: &Path) -> Option<Arc<ListResult>> {
         if self.ttl.is_zero() {
             return None;
         }
         let entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        entries.get(prefix).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, objects)| Arc::clone(objects))
+        entries.get(prefix).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, listing)| Arc::clone(listing))
+    }
+
+    /// Forgets every listing.
+    pub(super) fn clear(&self) {
+        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clear();
     }
 
     /// Remembers a fresh listing and returns it.
-    pub(super) fn put(&self, prefix: &Path, objects: Vec<ObjectMeta>) -> Arc<Vec<ObjectMeta>> {
-        let objects = Arc::new(objects);
+    pub(super) fn put(&self, prefix: &Path, listing: ListResult) -> Arc<ListResult> {
+        let listing = Arc::new(listing);
         if !self.ttl.is_zero() {
             let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             if entries.len() >= MAX_ENTRIES {
                 entries.clear();
             }
-            entries.insert(prefix.clone(), (Instant::now(), Arc::clone(&objects)));
+            entries.insert(prefix.clone(), (Instant::now(), Arc::clone(&listing)));
         }
-        objects
+        listing
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use object_store::ObjectMeta;
+
     use super::*;
 
-    fn meta(name: &str) -> ObjectMeta {
-        ObjectMeta { location: Path::from(name), last_modified: Default::default(), size: 1, e_tag: None, version: None }
+    fn listing(name: &str) -> ListResult {
+        let meta = ObjectMeta { location: Path::from(name), last_modified: Default::default(), size: 1, e_tag: None, version: None };
+        ListResult { common_prefixes: Vec::new(), objects: vec![meta] }
     }
 
     #[test]
@@ -59,13 +68,17 @@ mod tests {
         let day = Path::from("events/organization_id=a/date=2026-03-01");
         let cache = ListCache::new(Duration::from_millis(50));
         assert!(cache.get(&day).is_none());
-        cache.put(&day, vec![meta("a.parquet")]);
-        assert_eq!(cache.get(&day).expect("fresh").len(), 1);
+        cache.put(&day, listing("a.parquet"));
+        assert_eq!(cache.get(&day).expect("fresh").objects.len(), 1);
         std::thread::sleep(Duration::from_millis(60));
         assert!(cache.get(&day).is_none(), "expired");
 
+        cache.put(&day, listing("a.parquet"));
+        cache.clear();
+        assert!(cache.get(&day).is_none(), "cleared");
+
         let off = ListCache::new(Duration::ZERO);
-        off.put(&day, vec![meta("a.parquet")]);
+        off.put(&day, listing("a.parquet"));
         assert!(off.get(&day).is_none());
     }
 }

@@ -4,6 +4,7 @@
 pub mod aws_credentials;
 pub mod catalog;
 pub mod counting;
+mod file_errors;
 mod list_cache;
 pub mod location;
 pub mod manifest;
@@ -11,6 +12,7 @@ pub mod reader;
 pub mod schema;
 pub mod store;
 pub mod table;
+mod versions;
 pub mod writer;
 
 use std::sync::Arc;
@@ -22,7 +24,7 @@ use datafusion::datasource::listing::PartitionedFile;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use futures::{StreamExt, TryStreamExt};
-use object_store::{ObjectMeta, ObjectStore};
+use object_store::{ListResult, ObjectMeta, ObjectStore};
 use object_store::path::Path;
 use uuid::Uuid;
 
@@ -39,6 +41,10 @@ use crate::query::Interval;
 
 /// How many day folders are listed at once.
 const LISTING_CONCURRENCY: usize = 16;
+
+/// Intervals of up to this many UTC days list each day folder; longer ones list the
+/// organization's day folders first (see [`Lake::days_to_list`] and the README).
+const PER_DAY_LISTING_MAX_DAYS: i64 = 31;
 
 /// An opened lake: its store, its root inside the store, and its catalog.
 #[derive(Debug)]
@@ -168,20 +174,23 @@ impl Lake {
         }
     }
 
+    /// The folder of one organization's days.
+    fn org_prefix(&self, organization_id: Uuid) -> Path {
+        self.root.clone().join("events").join(format!("organization_id={organization_id}"))
+    }
+
     /// The folder of one organization's day.
     fn day_prefix(&self, organization_id: Uuid, day: NaiveDate) -> Path {
-        self.root.clone()
-            .join("events")
-            .join(format!("organization_id={organization_id}"))
-            .join(format!("date={}", day.format("%Y-%m-%d")))
+        self.org_prefix(organization_id).join(format!("date={}", day.format("%Y-%m-%d")))
     }
 
     /// The Parquet files of the organization's days that the interval touches, sorted by
     /// path so plans are deterministic. Only those folders are listed; a missing one holds
     /// no events.
     pub async fn day_files(&self, organization_id: Uuid, interval: &Interval) -> Result<Vec<PartitionedFile>> {
+        let days = self.days_to_list(organization_id, interval).await.map_err(|e| self.in_context(e))?;
         let org_value = ScalarValue::Utf8(Some(organization_id.to_string()));
-        let listings = futures::stream::iter(interval.utc_days())
+        let listings = futures::stream::iter(days)
             .map(|day| {
                 let prefix = self.day_prefix(organization_id, day);
                 let org_value = org_value.clone();
@@ -210,10 +219,10 @@ impl Lake {
     /// The event files of one day folder: those its manifest names when it has one
     /// (SPEC §1), otherwise every visible `*.parquet` file.
     async fn day_objects(&self, prefix: &Path) -> Result<Vec<ObjectMeta>> {
-        let mut objects = self.list_day(prefix, false).await?;
+        let mut listing = self.list_folder(prefix, false).await?;
         let manifest_path = prefix.clone().join(manifest::MANIFEST_FILE);
-        if !objects.iter().any(|meta| meta.location == manifest_path) {
-            return Ok(objects.iter().filter(|meta| is_event_file(&meta.location)).cloned().collect());
+        if !listing.objects.iter().any(|meta| meta.location == manifest_path) {
+            return Ok(listing.objects.iter().filter(|meta| is_event_file(&meta.location)).cloned().collect());
         }
         let shown = self.display(&manifest_path);
         let bytes = self.read(&manifest_path).await?.ok_or_else(|| Error::Data { message: format!("day manifest {shown} vanished while it was read") })?;
@@ -221,32 +230,68 @@ impl Lake {
         for fresh in [false, true] {
             if fresh {
                 // A listing older than the manifest may lack files written just before it.
-                objects = self.list_day(prefix, true).await?;
+                listing = self.list_folder(prefix, true).await?;
             }
             let selected: Vec<ObjectMeta> =
-                objects.iter().filter(|meta| meta.location.filename().is_some_and(|name| manifest.files.iter().any(|f| f == name))).cloned().collect();
+                listing.objects.iter().filter(|meta| meta.location.filename().is_some_and(|name| manifest.files.iter().any(|f| f == name))).cloned().collect();
             if selected.len() == manifest.files.len() {
                 return Ok(selected);
             }
         }
-        let missing = manifest.files.iter().find(|f| !objects.iter().any(|meta| meta.location.filename() == Some(f.as_str())));
+        let missing = manifest.files.iter().find(|f| !listing.objects.iter().any(|meta| meta.location.filename() == Some(f.as_str())));
         Err(Error::Data {
             message: format!("day manifest {shown} names {}, which is not in the folder", missing.map(String::as_str).unwrap_or("a file")),
         })
     }
 
-    /// The objects directly in one day folder (none when it does not exist), from the
-    /// listing cache while it is fresh unless `fresh` is asked for.
-    async fn list_day(&self, prefix: &Path, fresh: bool) -> Result<Arc<Vec<ObjectMeta>>> {
-        if !fresh && let Some(objects) = self.listings.get(prefix) {
-            return Ok(objects);
+    /// The day folders worth listing for the interval. A short interval lists each of its
+    /// days (one request each, all at once); a longer one lists the organization's folder
+    /// once (one request per 1,000 day folders) and keeps the days that exist, so that its
+    /// cost follows the data, not the calendar (SPEC §7).
+    async fn days_to_list(&self, organization_id: Uuid, interval: &Interval) -> Result<Vec<NaiveDate>> {
+        let Some((first, last)) = utc_day_span(interval) else {
+            return Ok(Vec::new());
+        };
+        if (last - first).num_days() < PER_DAY_LISTING_MAX_DAYS {
+            return Ok(first.iter_days().take_while(|day| *day <= last).collect());
         }
-        let objects = match self.store.list_with_delimiter(Some(prefix)).await {
-            Ok(listing) => listing.objects,
-            Err(object_store::Error::NotFound { .. }) => Vec::new(),
+        let listing = self.list_folder(&self.org_prefix(organization_id), false).await?;
+        let mut days: Vec<NaiveDate> = listing
+            .common_prefixes
+            .iter()
+            .filter_map(day_of_folder)
+            .filter(|day| (first..=last).contains(day))
+            .collect();
+        days.sort_unstable();
+        days.dedup();
+        Ok(days)
+    }
+
+    /// The objects and subfolders directly in one folder (none when it does not exist),
+    /// from the listing cache while it is fresh unless `fresh` is asked for.
+    async fn list_folder(&self, prefix: &Path, fresh: bool) -> Result<Arc<ListResult>> {
+        if !fresh && let Some(listing) = self.listings.get(prefix) {
+            return Ok(listing);
+        }
+        let listing = match self.store.list_with_delimiter(Some(prefix)).await {
+            Ok(listing) => listing,
+            Err(object_store::Error::NotFound { .. }) => ListResult { common_prefixes: Vec::new(), objects: Vec::new() },
             Err(e) => return Err(Error::from(e)),
         };
-        Ok(self.listings.put(prefix, objects))
+        Ok(self.listings.put(prefix, listing))
+    }
+
+    /// Forgets what the caches hold about the lake's files once `file` (as named in
+    /// [`Error::ObjectChanged`]) was found rewritten or deleted: every listing, since a
+    /// rewrite seldom comes alone (a compaction rewrites whole days), and the file's cached
+    /// Parquet metadata.
+    pub fn forget_cached_versions(&self, file: &str) {
+        self.listings.clear();
+        if let Some(location) = file.strip_prefix(self.display_prefix.as_str())
+            && let Ok(path) = Path::parse(location)
+        {
+            self.runtime.cache_manager.get_file_metadata_cache().remove(&path);
+        }
     }
 
     /// The events table of one organization and interval.
@@ -254,7 +299,7 @@ impl Lake {
         let files = self.day_files(organization_id, interval).await?;
         let metadata_cache = self.runtime.cache_manager.get_file_metadata_cache();
         let reader = reader::CheckedReaderFactory::new(Arc::clone(&self.store), metadata_cache, self.display_prefix.clone());
-        Ok(DayPartitions::new(self.store_url.clone(), files, Arc::new(reader)))
+        Ok(DayPartitions::new(self.store_url.clone(), files, Arc::new(reader), &self.display_prefix))
     }
 }
 
@@ -262,6 +307,19 @@ impl Lake {
 /// written, `_SUCCESS` markers), as Spark and Hive do.
 fn is_event_file(path: &Path) -> bool {
     path.filename().is_some_and(|name| name.ends_with(".parquet") && !name.starts_with('.') && !name.starts_with('_'))
+}
+
+/// The first and last UTC dates the interval touches (none when it holds no instant).
+fn utc_day_span(interval: &Interval) -> Option<(NaiveDate, NaiveDate)> {
+    let first = chrono::DateTime::from_timestamp_micros(interval.start_us)?.date_naive();
+    let last = chrono::DateTime::from_timestamp_micros(interval.end_us)?.date_naive();
+    (interval.start_us <= interval.end_us).then_some((first, last))
+}
+
+/// The day of a `date=YYYY-MM-DD` folder; other folders are not day folders.
+fn day_of_folder(folder: &Path) -> Option<NaiveDate> {
+    let name = folder.filename()?.strip_prefix("date=")?;
+    NaiveDate::parse_from_str(name, "%Y-%m-%d").ok()
 }
 
 fn days_since_epoch(day: NaiveDate) -> i32 {
@@ -278,6 +336,24 @@ mod tests {
         assert!(!is_event_file(&Path::from("a/date=2026-03-01/.part-0.parquet")));
         assert!(!is_event_file(&Path::from("a/date=2026-03-01/_SUCCESS")));
         assert!(!is_event_file(&Path::from("a/date=2026-03-01/part-0.parquet.tmp")));
+    }
+
+    #[test]
+    fn day_folders_are_named_date_equals_an_iso_date() {
+        let day = |name: &str| day_of_folder(&Path::from(format!("events/organization_id=a/{name}")));
+        assert_eq!(day("date=2026-03-01"), NaiveDate::from_ymd_opt(2026, 3, 1));
+        assert_eq!(day("date=2026-13-01"), None);
+        assert_eq!(day("day=2026-03-01"), None);
+        assert_eq!(day("_temporary"), None);
+    }
+
+    #[test]
+    fn the_day_span_covers_both_ends_and_is_empty_when_reversed() {
+        let us = |text: &str| chrono::DateTime::parse_from_rfc3339(text).unwrap().timestamp_micros();
+        let interval = Interval { start_us: us("2026-03-01T23:00:00Z"), end_us: us("2026-03-03T00:00:00Z") };
+        let span = utc_day_span(&interval).unwrap();
+        assert_eq!((span.0.to_string(), span.1.to_string()), ("2026-03-01".to_string(), "2026-03-03".to_string()));
+        assert_eq!(utc_day_span(&Interval { start_us: 10, end_us: 9 }), None);
     }
 
     #[test]

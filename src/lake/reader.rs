@@ -1,15 +1,17 @@
-//! The Parquet reader behind every scan: DataFusion's cached reader, plus a check that each
-//! file's schema agrees with the event schema, and errors that name the file.
+//! The Parquet reader behind every scan: DataFusion's cached reader over reads pinned to
+//! each file's listed version, plus checks that each file's footer is sound and its schema
+//! agrees with the event schema.
 
 use std::ops::Range;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::ParquetFileReaderFactory;
 use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
 use datafusion::execution::cache::cache_manager::FileMetadataCache;
-use object_store::ObjectMeta;
+use object_store::{ObjectMeta, ObjectStore};
 use datafusion::parquet::arrow::arrow_reader::ArrowReaderOptions;
 use datafusion::parquet::arrow::async_reader::AsyncFileReader;
 use datafusion::parquet::arrow::parquet_to_arrow_schema;
@@ -20,22 +22,25 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 
 use super::schema::EVENT_COLUMNS;
+use super::versions::VersionPinnedStore;
+use crate::error::Error;
 
-/// Makes readers that check schemas and name files in their errors.
+/// Makes readers that check footers and schemas, and read only the listed version of
+/// each file.
 #[derive(Debug)]
 pub struct CheckedReaderFactory {
-    inner: CachedParquetFileReaderFactory,
-    /// The same cache the inner factory fills: a file found there has a sound footer.
+    store: Arc<dyn ObjectStore>,
+    /// The cache of DataFusion's reader: a file found there, for its listed version, has a
+    /// sound footer.
     metadata_cache: Arc<FileMetadataCache>,
     /// How file locations are shown to users (`/abs/` for local, `s3://bucket/` for S3).
     display_prefix: String,
 }
 
 impl CheckedReaderFactory {
-    /// Wraps DataFusion's metadata-caching reader factory over `store`.
-    pub fn new(store: Arc<dyn object_store::ObjectStore>, metadata_cache: Arc<FileMetadataCache>, display_prefix: String) -> Self {
-        let inner = CachedParquetFileReaderFactory::new(store, Arc::clone(&metadata_cache));
-        Self { inner, metadata_cache, display_prefix }
+    /// Readers over `store` through DataFusion's metadata-caching reader.
+    pub fn new(store: Arc<dyn ObjectStore>, metadata_cache: Arc<FileMetadataCache>, display_prefix: String) -> Self {
+        Self { store, metadata_cache, display_prefix }
     }
 }
 
@@ -48,13 +53,21 @@ impl ParquetFileReaderFactory for CheckedReaderFactory {
         metrics: &ExecutionPlanMetricsSet,
     ) -> datafusion::error::Result<Box<dyn AsyncFileReader + Send>> {
         let name = format!("{}{}", self.display_prefix, file.object_meta.location);
-        let footer_checked = self
-            .metadata_cache
-            .get(&file.object_meta.location)
-            .is_some_and(|cached| cached.is_valid_for(&file.object_meta));
         let meta = file.object_meta.clone();
-        let inner = self.inner.create_reader(partition_index, file, metadata_size_hint, metrics)?;
-        Ok(Box::new(CheckedReader { inner, name, meta, footer_checked }))
+        // DataFusion trusts a cached footer when size and modification time agree; an ETag
+        // that differs means another version written within the same timestamp.
+        let footer_checked = match self.metadata_cache.get(&meta.location) {
+            Some(cached) if cached.is_valid_for(&meta) && !(cached.meta.e_tag.is_some() && meta.e_tag.is_some() && cached.meta.e_tag != meta.e_tag) => true,
+            Some(_) => {
+                self.metadata_cache.remove(&meta.location);
+                false
+            }
+            None => false,
+        };
+        let (pinned, changed) = VersionPinnedStore::new(Arc::clone(&self.store), meta.clone());
+        let cached = CachedParquetFileReaderFactory::new(Arc::new(pinned), Arc::clone(&self.metadata_cache));
+        let inner = cached.create_reader(partition_index, file, metadata_size_hint, metrics)?;
+        Ok(Box::new(CheckedReader { inner, name, meta, footer_checked, changed }))
     }
 }
 
@@ -63,41 +76,80 @@ struct CheckedReader {
     name: String,
     meta: ObjectMeta,
     footer_checked: bool,
+    /// Set by the pinned store when a read found another version of the file.
+    changed: Arc<AtomicBool>,
 }
 
 impl CheckedReader {
-    fn name_error(name: &str, err: ParquetError) -> ParquetError {
-        ParquetError::General(format!("event file {name}: {err}"))
+    /// A fault of this file, in the form that survives DataFusion's wrapping.
+    fn file_error(&self, message: String) -> ParquetError {
+        ParquetError::External(Box::new(Error::EventFile { file: self.name.clone(), message }))
+    }
+
+    /// A failed read, as [`Error::ObjectChanged`] when the file is no longer the listed one.
+    fn read_error(name: &str, changed: &AtomicBool, err: ParquetError) -> ParquetError {
+        if changed.load(Ordering::SeqCst) {
+            ParquetError::External(Box::new(Error::ObjectChanged { file: name.to_string() }))
+        } else {
+            err
+        }
     }
 }
 
+/// DataFusion's reader says "Failed to fetch metadata for file <key>: …"; the scan names the
+/// file itself (see `file_errors`), so only what follows is kept.
+fn without_fetch_prefix(err: ParquetError, location: &str) -> ParquetError {
+    match err {
+        ParquetError::General(message) => {
+            let prefix = format!("Failed to fetch metadata for file {location}: ");
+            match message.strip_prefix(&prefix) {
+                Some(rest) => ParquetError::General(rest.to_string()),
+                None => ParquetError::General(message),
+            }
+        }
+        other => other,
+    }
+}
+
+// Byte fetches pass their errors through unchanged, so that a store that cannot be reached
+// stays recognisable (503); the scan names the file of every error.
 impl AsyncFileReader for CheckedReader {
     fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, datafusion::parquet::errors::Result<Bytes>> {
-        let name = &self.name;
-        self.inner.get_bytes(range).map(move |r| r.map_err(|e| Self::name_error(name, e))).boxed()
+        let (name, changed) = (&self.name, &self.changed);
+        self.inner.get_bytes(range).map(move |r| r.map_err(|e| Self::read_error(name, changed, e))).boxed()
     }
 
     fn get_byte_ranges(&mut self, ranges: Vec<Range<u64>>) -> BoxFuture<'_, datafusion::parquet::errors::Result<Vec<Bytes>>> {
-        let name = &self.name;
-        self.inner.get_byte_ranges(ranges).map(move |r| r.map_err(|e| Self::name_error(name, e))).boxed()
+        let (name, changed) = (&self.name, &self.changed);
+        self.inner.get_byte_ranges(ranges).map(move |r| r.map_err(|e| Self::read_error(name, changed, e))).boxed()
     }
 
     fn get_metadata<'a>(
         &'a mut self,
         options: Option<&'a ArrowReaderOptions>,
     ) -> BoxFuture<'a, datafusion::parquet::errors::Result<Arc<ParquetMetaData>>> {
-        let name = self.name.clone();
         async move {
+            let changed = Arc::clone(&self.changed);
+            let name = self.name.clone();
             if !self.footer_checked {
                 // The Parquet footer decoder trusts the length it reads; a corrupt one
                 // must be refused before it gets there.
                 let size = self.meta.size;
-                let tail = if size >= 8 { self.inner.get_bytes(size - 8..size).await.map_err(|e| Self::name_error(&name, e))? } else { Bytes::new() };
-                check_footer(&tail, size).map_err(|message| ParquetError::General(format!("event file {name}: {message}")))?;
+                let tail = if size >= 8 {
+                    self.inner.get_bytes(size - 8..size).await.map_err(|e| Self::read_error(&name, &changed, e))?
+                } else {
+                    Bytes::new()
+                };
+                check_footer(&tail, size).map_err(|message| self.file_error(message))?;
                 self.footer_checked = true;
             }
-            let metadata = self.inner.get_metadata(options).await.map_err(|e| Self::name_error(&name, e))?;
-            check_schema(&metadata).map_err(|message| ParquetError::General(format!("event file {name}: {message}")))?;
+            let location = self.meta.location.to_string();
+            let metadata = self
+                .inner
+                .get_metadata(options)
+                .await
+                .map_err(|e| Self::read_error(&name, &changed, without_fetch_prefix(e, &location)))?;
+            check_schema(&metadata).map_err(|message| self.file_error(message))?;
             Ok(metadata)
         }
         .boxed()

@@ -17,6 +17,7 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 
+use super::file_errors::FileNamingSource;
 use super::reader::CheckedReaderFactory;
 use super::schema::{DATE, ORGANIZATION_ID, scan_schema};
 
@@ -31,15 +32,17 @@ pub struct DayPartitions {
     store_url: ObjectStoreUrl,
     files: Vec<PartitionedFile>,
     reader: Arc<CheckedReaderFactory>,
+    /// How file locations are shown in errors (`/` for local, `s3://bucket/` for S3).
+    display_prefix: Arc<str>,
     schema: SchemaRef,
 }
 
 impl DayPartitions {
     /// A table over `files`, each carrying its `organization_id` and `date` values.
-    pub fn new(store_url: ObjectStoreUrl, files: Vec<PartitionedFile>, reader: Arc<CheckedReaderFactory>) -> Self {
+    pub fn new(store_url: ObjectStoreUrl, files: Vec<PartitionedFile>, reader: Arc<CheckedReaderFactory>, display_prefix: &str) -> Self {
         let mut fields: Vec<FieldRef> = scan_schema().fields().iter().cloned().collect();
         fields.extend(partition_fields());
-        Self { store_url, files, reader, schema: Arc::new(Schema::new(fields)) }
+        Self { store_url, files, reader, display_prefix: display_prefix.into(), schema: Arc::new(Schema::new(fields)) }
     }
 }
 
@@ -67,9 +70,10 @@ impl TableProvider for DayPartitions {
             };
             return Ok(Arc::new(EmptyExec::new(projected)));
         }
-        let source = ParquetSource::new(TableSchema::builder(scan_schema()).with_table_partition_cols(partition_fields()).build())
+        let parquet = ParquetSource::new(TableSchema::builder(scan_schema()).with_table_partition_cols(partition_fields()).build())
             .with_table_parquet_options(state.table_options().parquet.clone())
             .with_parquet_file_reader_factory(Arc::clone(&self.reader) as _);
+        let source = FileNamingSource::wrapping(Arc::new(parquet), Arc::clone(&self.display_prefix));
         // Files are spread round-robin over the target partitions; DataFusion may split
         // large files further by byte range.
         let groups = state.config().target_partitions().clamp(1, self.files.len());
@@ -77,7 +81,7 @@ impl TableProvider for DayPartitions {
         for (i, file) in self.files.iter().enumerate() {
             file_groups[i % groups].push(file.clone());
         }
-        let config = FileScanConfigBuilder::new(self.store_url.clone(), Arc::new(source))
+        let config = FileScanConfigBuilder::new(self.store_url.clone(), source)
             .with_file_groups(file_groups.into_iter().map(FileGroup::new).collect())
             .with_projection_indices(projection.cloned())?
             .with_limit(limit)

@@ -82,6 +82,19 @@ async fn corrupt_bytes_are_500_naming_the_file() {
 }
 
 #[tokio::test]
+async fn a_corrupt_data_page_behind_a_sound_footer_is_500_naming_the_file() {
+    let lake = TestLake::new();
+    lake.write_events(ORG, DAY, "good.parquet", &[goal("2026-03-01T10:00:00Z", "g1", "s1")]);
+    let goals: Vec<Event> = (0..50).map(|i| goal(&format!("2026-03-01T11:{:02}:00Z", i % 60), &format!("goal-event-{i:03}"), "s2")).collect();
+    let path = lake.write_file(&TestLake::day_file(ORG, DAY, "page.parquet"), &parquet_with_a_corrupt_data_page(&goals, "event_id"));
+    let outcome = run(lake.root(), ORG, WF_INTERACTION, &interval_payload()).await;
+    assert_500_naming(&outcome, &path.display().to_string());
+    let message = outcome.message();
+    assert_eq!(message.matches("page.parquet").count(), 1, "named once: {message}");
+    assert!(!message.contains("Parquet error: Parquet error") && !message.contains("External: "), "no layer prefixes: {message}");
+}
+
+#[tokio::test]
 async fn a_truncated_file_is_500_naming_it() {
     let lake = TestLake::new();
     let path = lake.write_events(ORG, DAY, "cut.parquet", &[goal("2026-03-01T10:00:00Z", "g1", "s1")]);
@@ -134,6 +147,21 @@ async fn only_the_interval_days_are_read() {
     lake.write_file(&TestLake::day_file(ORG, "2026-03-02", "broken.parquet"), b"garbage");
     lake.write_file(&TestLake::day_file(OTHER_ORG, DAY, "broken.parquet"), b"garbage");
     assert_eq!(run(lake.root(), ORG, WF_INTERACTION, &interval_payload()).await.ids(), ["g1"]);
+}
+
+#[tokio::test]
+async fn a_centuries_long_interval_reads_the_day_folders_that_exist_and_only_those() {
+    let lake = TestLake::new();
+    lake.write_events(ORG, "2026-03-01", "a.parquet", &[goal("2026-03-01T10:00:00Z", "g1", "s1")]);
+    lake.write_events(ORG, "2031-07-15", "a.parquet", &[goal("2031-07-15T10:00:00Z", "g2", "s2")]);
+    // Outside the interval, and folders that are not days: never opened.
+    lake.write_file(&TestLake::day_file(ORG, "2300-01-01", "broken.parquet"), b"garbage");
+    lake.write_file(&format!("events/organization_id={ORG}/_temporary/broken.parquet"), b"garbage");
+    lake.write_file(&format!("events/organization_id={ORG}/date=someday/broken.parquet"), b"garbage");
+    let centuries = payload("1678-01-01", "2261-12-31", serde_json::json!({"target": "affected_goal_total"}));
+    assert_eq!(run(lake.root(), ORG, WF_INTERACTION, &centuries).await.ids(), ["g1", "g2"]);
+    let json = run(lake.root(), OTHER_ORG, WF_OTHER_ORG, &centuries).await.json();
+    assert_eq!(json["data"], serde_json::json!([]), "an organization without a folder has no events");
 }
 
 /// The outcome is a 500 whose message names `what`.

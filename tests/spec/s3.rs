@@ -110,6 +110,36 @@ async fn a_one_day_query_costs_the_same_requests_however_large_the_lake() {
     assert!(small.get <= 2 * 20, "a bounded number of GETs for two files: {small:?}");
 }
 
+/// Runs the interval query and returns its goal ids and its requests.
+async fn interval_query(engine: &Engine, lake: &Lake, start: &str, end: &str) -> (Vec<String>, RequestTotals) {
+    let before = lake.requests().unwrap();
+    let bytes = answer(engine, lake, ORG, WF_INTERACTION, &payload(start, end, json!({})), Format::Json).await.unwrap();
+    let answer: Value = serde_json::from_slice(&bytes).unwrap();
+    let ids = answer["data"].as_array().unwrap().iter().map(|r| r["event_id"].as_str().unwrap().to_string()).collect();
+    (ids, lake.requests().unwrap() - before)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_requests_grow_with_the_day_folders_that_exist_not_with_the_calendar() {
+    let server = S3Server::start();
+    populate(&server, "calendar", &[ORG, "0b000000-0000-4000-8000-000000000002"], 5);
+    let engine = s3_engine(&server, Duration::ZERO);
+    let lake = engine.open_lake(s3_lake("calendar")).await.unwrap();
+    let all: Vec<String> = (1..=5).flat_map(|day| [format!("g{day}-0"), format!("g{day}-1")]).collect();
+
+    let (ids, one_day) = interval_query(&engine, &lake, "2026-03-03", "2026-03-03").await;
+    assert_eq!(ids, ["g3-0", "g3-1"]);
+    let (month_ids, month) = interval_query(&engine, &lake, "2026-03-01", "2026-03-30").await;
+    assert_eq!(month_ids, all);
+    let (centuries_ids, centuries) = interval_query(&engine, &lake, "1678-01-01", "2261-12-31").await;
+    assert_eq!(centuries_ids, all);
+    println!("requests: 1 day {one_day:?}; 30 days {month:?}; 1678-2261 {centuries:?}");
+    assert_eq!(one_day.list, 1, "one LIST: the day folder");
+    assert_eq!(month.list, 30, "a month lists each of its days (all at once)");
+    assert_eq!(centuries.list, 1 + 5, "584 years: the organization's day folders once, then the 5 that exist");
+    assert!(centuries.get <= month.get, "no more reads than the month that holds the same files: {centuries:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listings_are_reused_for_the_ttl_and_new_files_are_seen_after_it() {
     let server = S3Server::start();
@@ -133,6 +163,33 @@ async fn listings_are_reused_for_the_ttl_and_new_files_are_seen_after_it() {
     let (after, cost) = one_day_query(&engine, &lake).await;
     assert_eq!(cost.list, 1, "expired: listed again");
     assert_eq!(after["data"].as_array().unwrap().len(), first["data"].as_array().unwrap().len() + 1, "the new file is seen");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_rewritten_under_the_listing_cache_is_listed_again_and_read_afresh() {
+    let server = S3Server::start();
+    populate(&server, "rewritten", &[ORG], 4);
+    let engine = s3_engine(&server, Duration::from_secs(600));
+    let lake = engine.open_lake(s3_lake("rewritten")).await.unwrap();
+    let (first, cost) = one_day_query(&engine, &lake).await;
+    assert_eq!(cost.list, 1);
+    assert_eq!(first["data"].as_array().unwrap().len(), 2);
+
+    // part-0 of the queried day, uploaded again under the same key with one more goal.
+    let again = TestLake::new();
+    let events = [
+        view("2026-03-03T09:00:00Z", "v3-0", "s3-0", "A"),
+        goal("2026-03-03T10:00:00Z", "g3-0", "s3-0"),
+        goal("2026-03-03T10:30:00Z", "g3-new", "s3-0"),
+    ];
+    again.write_events(ORG, "2026-03-03", "part-0.parquet", &events);
+    std::fs::remove_file(again.root().join("workflows.json")).unwrap();
+    std::fs::remove_file(again.root().join("goals.json")).unwrap();
+    server.upload(again.root(), "rewritten");
+    let (after, cost) = one_day_query(&engine, &lake).await;
+    let ids: Vec<&str> = after["data"].as_array().unwrap().iter().map(|r| r["event_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["g3-0", "g3-1", "g3-new"]);
+    assert_eq!(cost.list, 1, "the cached listing was found stale by a read and listed once more");
 }
 
 fn flowlake(server: &S3Server, args: &[&str]) -> Output {
@@ -219,6 +276,23 @@ fn faults_give_clear_errors_naming_what_failed() {
     assert_eq!(error["error"], "storage_unavailable");
     assert!(error["message"].as_str().unwrap().contains(endpoint.trim_start_matches("http://")), "{error}");
     assert!(out.stdout.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_data_page_in_an_object_is_500_naming_its_key() {
+    let server = S3Server::start();
+    let lake = TestLake::new();
+    lake.write_events(ORG, "2026-03-01", "good.parquet", &[goal("2026-03-01T10:00:00Z", "g1", "s1")]);
+    let goals: Vec<_> = (0..50).map(|i| goal(&format!("2026-03-01T11:{:02}:00Z", i % 60), &format!("goal-event-{i:03}"), "s2")).collect();
+    lake.write_file(&TestLake::day_file(ORG, "2026-03-01", "page.parquet"), &parquet_with_a_corrupt_data_page(&goals, "event_id"));
+    server.upload(lake.root(), "pages");
+    let engine = s3_engine(&server, Duration::ZERO);
+    let s3 = engine.open_lake(s3_lake("pages")).await.unwrap();
+    let all_goals = payload("2026-03-01", "2026-03-01", json!({"target": "affected_goal_total"}));
+    let error = answer(&engine, &s3, ORG, WF_INTERACTION, &all_goals, Format::Json).await.unwrap_err();
+    assert_eq!(error.status(), 500);
+    let key = format!("s3://{BUCKET}/pages/{}", TestLake::day_file(ORG, "2026-03-01", "page.parquet"));
+    assert!(error.to_string().contains(&key), "{error}");
 }
 
 #[test]

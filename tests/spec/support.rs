@@ -78,6 +78,48 @@ impl TestLake {
     }
 }
 
+/// A Parquet file of `events` in row groups of `rows_per_group`, plain and uncompressed:
+/// two files of events whose strings have the same lengths have the same size and layout.
+pub fn plain_parquet(events: &[Event], rows_per_group: usize) -> Vec<u8> {
+    use datafusion::parquet::arrow::ArrowWriter;
+    use datafusion::parquet::basic::Compression;
+    use datafusion::parquet::file::properties::WriterProperties;
+    let batch = to_record_batch(events).expect("batch");
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::UNCOMPRESSED)
+        .set_dictionary_enabled(false)
+        .set_max_row_group_row_count(Some(rows_per_group))
+        .build();
+    let mut bytes = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), Some(properties)).expect("writer");
+    writer.write(&batch).expect("write");
+    writer.close().expect("close");
+    bytes
+}
+
+/// A Parquet file of `events` (plain, uncompressed) whose footer is sound but whose data
+/// page of `column` in the first row group is overwritten with 0xFF in its second half.
+pub fn parquet_with_a_corrupt_data_page(events: &[Event], column: &str) -> Vec<u8> {
+    use datafusion::parquet::arrow::ArrowWriter;
+    use datafusion::parquet::basic::Compression;
+    use datafusion::parquet::file::properties::WriterProperties;
+    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+    let batch = to_record_batch(events).expect("batch");
+    let properties = WriterProperties::builder().set_compression(Compression::UNCOMPRESSED).set_dictionary_enabled(false).build();
+    let mut bytes = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), Some(properties)).expect("writer");
+    writer.write(&batch).expect("write");
+    writer.close().expect("close");
+    let reader = SerializedFileReader::new(bytes::Bytes::from(bytes.clone())).expect("sound file");
+    let row_group = reader.metadata().row_group(0);
+    let chunk = row_group.columns().iter().find(|c| c.column_path().string() == column).expect("column");
+    let (start, length) = (chunk.data_page_offset() as usize, chunk.compressed_size() as usize);
+    bytes[start + length / 2..start + length].fill(0xFF);
+    let footer_len = u32::from_le_bytes(bytes[bytes.len() - 8..bytes.len() - 4].try_into().expect("4 bytes")) as usize;
+    assert!(start + length < bytes.len() - 8 - footer_len, "the footer is untouched");
+    bytes
+}
+
 /// An event with the required columns set.
 pub fn event(ts: &str, id: &str, session: &str, category: &str, action: &str, label: &str) -> Event {
     Event {
