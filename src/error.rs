@@ -77,6 +77,9 @@ pub struct ErrorBody {
     pub status: u16,
     pub error: &'static str,
     pub message: String,
+    /// The server's id of the request (the `X-Request-Id` it answered with); absent on the CLI.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl Error {
@@ -145,7 +148,7 @@ impl Error {
 
     /// The SPEC §5 body of this error.
     pub fn body(&self) -> ErrorBody {
-        ErrorBody { status: self.status(), error: self.code(), message: self.to_string() }
+        ErrorBody { status: self.status(), error: self.code(), message: self.to_string(), request_id: None }
     }
 
     /// The SPEC §5 body as one line of JSON.

@@ -12,7 +12,7 @@ use futures::{Stream, StreamExt};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant as Deadline;
 
-use super::{AppState, negotiate};
+use super::{AppState, negotiate, request_id};
 use crate::error::{Error, ErrorBody, Result};
 use crate::output::{Chunk, Format, encode};
 use crate::query::Query;
@@ -145,17 +145,19 @@ pub(super) async fn no_such_endpoint(request: Request) -> Response {
 /// The SPEC §5 body of an engine error, with its status.
 fn error_response(error: Error) -> Response {
     let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    json_error(status, error.to_json())
+    json_error(status, error.body())
 }
 
 /// A refusal of the HTTP layer in the same body shape as SPEC §5.
 fn refusal(status: StatusCode, code: &'static str, message: String) -> Response {
-    let body = ErrorBody { status: status.as_u16(), error: code, message };
-    json_error(status, serde_json::to_string(&body).unwrap_or_default())
+    json_error(status, ErrorBody { status: status.as_u16(), error: code, message, request_id: None })
 }
 
-fn json_error(status: StatusCode, body: String) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/json")], body + "\n").into_response()
+/// An error body with the request's id, as one line of JSON.
+fn json_error(status: StatusCode, mut body: ErrorBody) -> Response {
+    body.request_id = request_id::current();
+    let text = serde_json::to_string(&body).unwrap_or_else(|_| format!(r#"{{"status":{},"error":"{}","message":"unprintable error"}}"#, body.status, body.error));
+    (status, [(header::CONTENT_TYPE, "application/json")], text + "\n").into_response()
 }
 
 /// One access-log line per request, written when the response is done with (its body
@@ -168,11 +170,13 @@ struct AccessLog {
     rows: u64,
     started: Instant,
     outcome: &'static str,
+    /// The request's span (with its id): the line is written after the handler returned.
+    span: tracing::Span,
 }
 
 impl AccessLog {
     fn new(path: &str) -> AccessLog {
-        AccessLog { method: "POST".into(), path: path.to_string(), caller: None, status: 0, rows: 0, started: Instant::now(), outcome: "complete" }
+        AccessLog { method: "POST".into(), path: path.to_string(), caller: None, status: 0, rows: 0, started: Instant::now(), outcome: "complete", span: tracing::Span::current() }
     }
 
     /// A response with its whole body in hand.
@@ -203,6 +207,7 @@ impl AccessLog {
                 }
                 Ok(Some(Err(error))) => {
                     log.outcome = "aborted";
+                    let _entered = log.span.enter();
                     tracing::warn!(target: "flowlake::access", path = %log.path, error = %error, "response aborted after its first byte");
                     Some((Err(error), None))
                 }
@@ -226,6 +231,7 @@ impl AccessLog {
 
 impl Drop for AccessLog {
     fn drop(&mut self) {
+        let _entered = self.span.enter();
         tracing::info!(
             target: "flowlake::access",
             method = %self.method,

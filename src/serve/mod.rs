@@ -4,6 +4,7 @@
 pub mod access;
 mod handler;
 pub mod negotiate;
+pub mod request_id;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -74,7 +75,8 @@ impl Server {
             .route(&format!("{SOURCE_DATA_PATH}/"), api)
             .route("/healthz", get(handler::health))
             .fallback(handler::no_such_endpoint)
-            .with_state(state);
+            .with_state(state)
+            .layer(axum::middleware::from_fn(request_id::assign));
         Ok(Server { listener, router })
     }
 

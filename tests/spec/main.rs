@@ -13,4 +13,6 @@ mod s3;
 mod s3_server;
 mod semantics;
 mod serve;
+mod serve_logs;
+mod serve_support;
 mod support;
