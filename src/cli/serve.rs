@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{EXIT_USAGE, ListingArgs, ResourceArgs, parse_bytes, report, LakeArgs, open_lake};
+use super::{EXIT_USAGE, LakeArgs, ListingArgs, LogFormat, ResourceArgs, open_lake, parse_bytes, report};
 use crate::serve::{Access, ServeConfig, Server};
 
 /// Options of `flowlake serve`.
@@ -33,6 +33,9 @@ pub struct ServeArgs {
     /// Requests answered at once; beyond it 503 with Retry-After.
     #[arg(long, default_value_t = 64)]
     max_concurrent: usize,
+    /// Log lines as human text or as one JSON object per line (for log shippers).
+    #[arg(long, value_enum, default_value = "text")]
+    pub(super) log_format: LogFormat,
     #[command(flatten)]
     resources: ResourceArgs,
     #[command(flatten)]
@@ -63,12 +66,12 @@ pub(super) async fn run(args: ServeArgs) -> i32 {
         Err(message) => return usage(&message),
     };
     match server.local_addr() {
-        Ok(addr) => note!("flowlake: listening on http://{addr}"),
+        Ok(addr) => lifecycle(args.log_format, &format!("listening on http://{addr}")),
         Err(e) => return usage(&format!("reading the bound address: {e}")),
     }
-    match server.run(shutdown_signal()).await {
+    match server.run(shutdown_signal(args.log_format)).await {
         Ok(()) => {
-            note!("flowlake: stopped");
+            lifecycle(args.log_format, "stopped");
             0
         }
         Err(e) => report(&crate::error::Error::internal(format!("serving: {e}"))),
@@ -80,8 +83,17 @@ fn usage(message: &str) -> i32 {
     EXIT_USAGE
 }
 
+/// A line about the server's life (listening, stopping): plain text, or a JSON log line
+/// when logs are JSON, so that a log shipper reads every line of stderr.
+fn lifecycle(format: LogFormat, message: &str) {
+    match format {
+        LogFormat::Text => note!("flowlake: {message}"),
+        LogFormat::Json => tracing::info!(target: "flowlake::serve", "{message}"),
+    }
+}
+
 /// Completes on SIGINT or SIGTERM; the server then drains in-flight requests.
-async fn shutdown_signal() {
+async fn shutdown_signal(format: LogFormat) {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
@@ -99,5 +111,5 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = interrupt.await;
-    note!("flowlake: shutting down; finishing requests in flight");
+    lifecycle(format, "shutting down; finishing requests in flight");
 }

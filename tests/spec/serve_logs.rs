@@ -56,3 +56,28 @@ async fn a_request_id_is_echoed_logged_and_in_the_error_body() {
     }
     assert!(!lines.iter().any(|l| l.contains("caller=admin")), "the forged id is not logged: {lines:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_are_one_object_per_line_with_the_access_fields() {
+    let server = ServedBinary::start(&["--no-auth", "--log-format", "json"]);
+    let url = source_data_url(&server.addr, SAMPLE_ORG, SAMPLE_WORKFLOW);
+    let (status, _, _) = post_json(&url, None, &example_query("all-goals-advanced.json"), &[("x-request-id", "json-1")]).await;
+    assert_eq!(status, 200);
+    let (status, _, _) = post_json(&url, None, "[]", &[("x-request-id", "json-2")]).await;
+    assert_eq!(status, 400);
+    let lines = server.stop();
+    let objects: Vec<Value> = lines.iter().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
+    assert!(objects.iter().all(Value::is_object));
+    let access: Vec<&Value> = objects.iter().filter(|o| o["target"] == "flowlake::access").collect();
+    assert_eq!(access.len(), 2, "{lines:#?}");
+    let ok = access.iter().find(|o| o["span"]["request_id"] == "json-1").expect("the 200's line");
+    for field in ["timestamp", "level", "method", "path", "status", "rows", "ms", "caller", "outcome"] {
+        assert!(!ok[field].is_null(), "{field} in {ok}");
+    }
+    assert_eq!(ok["status"], 200);
+    assert_eq!(ok["rows"], 206);
+    assert_eq!(ok["outcome"], "complete");
+    let bad = access.iter().find(|o| o["span"]["request_id"] == "json-2").expect("the 400's line");
+    assert_eq!(bad["status"], 400);
+    assert!(objects.iter().any(|o| o["message"].as_str().is_some_and(|m| m.starts_with("listening on http://"))), "lifecycle lines are JSON too");
+}
