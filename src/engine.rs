@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -40,6 +41,70 @@ pub struct EngineConfig {
 pub struct ResponseStream {
     pub shape: Shape,
     pub batches: SendableRecordBatchStream,
+    /// The physical plan producing `batches`: its metrics say what the scans read.
+    pub plan: Arc<dyn ExecutionPlan>,
+}
+
+/// What the Parquet scans of an executed (or partly executed) plan read and skipped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanStats {
+    /// Bytes read from Parquet files (DataFusion's `bytes_scanned`).
+    pub bytes_scanned: u64,
+    /// Row groups pruned by their min/max statistics.
+    pub pruned_by_statistics: u64,
+    /// Row groups pruned by bloom filters.
+    pub pruned_by_bloom_filter: u64,
+    /// Row groups skipped because the limit was already reached.
+    pub pruned_by_limit: u64,
+    /// Row groups pruned by filters learned while running (joins, top-k).
+    pub pruned_by_dynamic_filter: u64,
+}
+
+impl ScanStats {
+    /// The totals over every node of `plan`.
+    pub fn of(plan: &dyn ExecutionPlan) -> ScanStats {
+        let mut stats = ScanStats::default();
+        stats.add(plan);
+        stats
+    }
+
+    fn add(&mut self, plan: &dyn ExecutionPlan) {
+        use datafusion::physical_plan::metrics::MetricValue;
+        if let Some(metrics) = plan.metrics() {
+            for metric in metrics.iter() {
+                match metric.value() {
+                    MetricValue::Count { name, count } => match name.as_ref() {
+                        "bytes_scanned" => self.bytes_scanned += count.value() as u64,
+                        "row_groups_pruned_dynamic_filter" => self.pruned_by_dynamic_filter += count.value() as u64,
+                        _ => {}
+                    },
+                    MetricValue::PruningMetrics { name, pruning_metrics } => {
+                        let pruned = pruning_metrics.pruned() as u64;
+                        match name.as_ref() {
+                            "row_groups_pruned_statistics" => self.pruned_by_statistics += pruned,
+                            "row_groups_pruned_bloom_filter" => self.pruned_by_bloom_filter += pruned,
+                            "limit_pruned_row_groups" => self.pruned_by_limit += pruned,
+                            _ => {}
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for child in plan.children() {
+            self.add(child.as_ref());
+        }
+    }
+
+    /// The pruned row groups by what pruned them, as metric labels.
+    pub fn row_groups_pruned(&self) -> [(&'static str, u64); 4] {
+        [
+            ("statistics", self.pruned_by_statistics),
+            ("bloom_filter", self.pruned_by_bloom_filter),
+            ("limit", self.pruned_by_limit),
+            ("dynamic_filter", self.pruned_by_dynamic_filter),
+        ]
+    }
 }
 
 /// Runs Workflow source data queries over lakes.
@@ -144,8 +209,10 @@ impl Engine {
     /// Runs a query: its rows arrive batch by batch.
     pub async fn execute(&self, lake: &Lake, query: &Query) -> Result<ResponseStream> {
         let dataframe = self.plan(lake, query).await?;
-        let batches = dataframe.execute_stream().await?;
-        Ok(ResponseStream { shape: plan::shape_of(query), batches })
+        let task = Arc::new(dataframe.task_ctx());
+        let physical = dataframe.create_physical_plan().await?;
+        let batches = datafusion::physical_plan::execute_stream(Arc::clone(&physical), task)?;
+        Ok(ResponseStream { shape: plan::shape_of(query), batches, plan: physical })
     }
 }
 

@@ -33,6 +33,9 @@ pub struct ServeArgs {
     /// Requests answered at once; beyond it 503 with Retry-After.
     #[arg(long, default_value_t = 64)]
     max_concurrent: usize,
+    /// Serve GET /metrics on this address instead of on --listen (e.g. 127.0.0.1:9464).
+    #[arg(long)]
+    metrics_listen: Option<SocketAddr>,
     /// Log lines as human text or as one JSON object per line (for log shippers).
     #[arg(long, value_enum, default_value = "text")]
     pub(super) log_format: LogFormat,
@@ -60,14 +63,22 @@ pub(super) async fn run(args: ServeArgs) -> i32 {
         max_body_bytes: args.max_body,
         request_timeout: Duration::from_secs(args.request_timeout.max(1)),
         max_concurrent: args.max_concurrent,
+        metrics_listen: args.metrics_listen,
     };
-    let server = match Server::bind(engine, lake, config).await {
+    let mut server = match Server::bind(engine, lake, config).await {
         Ok(server) => server,
         Err(message) => return usage(&message),
     };
     match server.local_addr() {
         Ok(addr) => lifecycle(args.log_format, &format!("listening on http://{addr}")),
         Err(e) => return usage(&format!("reading the bound address: {e}")),
+    }
+    // The metrics server ends with the process; it holds no request worth draining.
+    if let Some(metrics) = server.take_metrics_server() {
+        if let Ok(addr) = metrics.local_addr() {
+            lifecycle(args.log_format, &format!("metrics on http://{addr}/metrics"));
+        }
+        tokio::spawn(metrics.run());
     }
     match server.run(shutdown_signal(args.log_format)).await {
         Ok(()) => {

@@ -3,6 +3,7 @@
 //! files written later are still seen once the entry expires.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,20 +17,38 @@ const MAX_ENTRIES: usize = 100_000;
 pub(super) struct ListCache {
     ttl: Duration,
     entries: Mutex<HashMap<Path, (Instant, Arc<Vec<ObjectMeta>>)>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+/// How often listings came from the cache (hits) or from the store (misses).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListCacheCounts {
+    pub hits: u64,
+    pub misses: u64,
 }
 
 impl ListCache {
     pub(super) fn new(ttl: Duration) -> ListCache {
-        ListCache { ttl, entries: Mutex::new(HashMap::new()) }
+        ListCache { ttl, entries: Mutex::new(HashMap::new()), hits: AtomicU64::new(0), misses: AtomicU64::new(0) }
+    }
+
+    /// Hits and misses so far (with a zero TTL every listing is a miss).
+    pub(super) fn counts(&self) -> ListCacheCounts {
+        ListCacheCounts { hits: self.hits.load(Ordering::Relaxed), misses: self.misses.load(Ordering::Relaxed) }
     }
 
     /// The listing of `prefix` if it is younger than the TTL.
     pub(super) fn get(&self, prefix: &Path) -> Option<Arc<Vec<ObjectMeta>>> {
-        if self.ttl.is_zero() {
-            return None;
-        }
-        let entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        entries.get(prefix).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, objects)| Arc::clone(objects))
+        let found = if self.ttl.is_zero() {
+            None
+        } else {
+            let entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            entries.get(prefix).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, objects)| Arc::clone(objects))
+        };
+        let counter = if found.is_some() { &self.hits } else { &self.misses };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
     }
 
     /// Remembers a fresh listing and returns it.
@@ -64,8 +83,11 @@ mod tests {
         std::thread::sleep(Duration::from_millis(60));
         assert!(cache.get(&day).is_none(), "expired");
 
+        assert_eq!(cache.counts(), ListCacheCounts { hits: 1, misses: 2 });
+
         let off = ListCache::new(Duration::ZERO);
         off.put(&day, vec![meta("a.parquet")]);
         assert!(off.get(&day).is_none());
+        assert_eq!(off.counts(), ListCacheCounts { hits: 0, misses: 1 });
     }
 }

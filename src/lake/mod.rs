@@ -29,6 +29,7 @@ pub use location::LakeLocation;
 pub use store::{S3Credentials, S3Options};
 pub use table::DayPartitions;
 
+pub use list_cache::ListCacheCounts;
 use list_cache::ListCache;
 
 use crate::error::{Error, Result};
@@ -116,6 +117,11 @@ impl Lake {
     /// Requests made to the lake's store so far (S3 lakes; `None` on local disk).
     pub fn requests(&self) -> Option<RequestTotals> {
         self.requests.as_ref().map(|counts| counts.totals())
+    }
+
+    /// How often day-folder listings came from the listing cache or from the store.
+    pub fn listing_cache_counts(&self) -> ListCacheCounts {
+        self.listings.counts()
     }
 
     /// Names the store in a storage error, so that "unavailable" says which endpoint.

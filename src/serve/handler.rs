@@ -8,11 +8,14 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use datafusion::physical_plan::ExecutionPlan;
 use futures::{Stream, StreamExt};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant as Deadline;
 
+use super::metrics::ServerMetrics;
 use super::{AppState, negotiate, request_id};
+use crate::engine::ScanStats;
 use crate::error::{Error, ErrorBody, Result};
 use crate::output::{Chunk, Format, encode};
 use crate::query::Query;
@@ -25,7 +28,7 @@ pub(super) async fn source_data(
     Path((organization_id, workflow_id)): Path<(String, String)>,
     request: Request,
 ) -> Response {
-    let mut log = AccessLog::new(request.uri().path());
+    let mut log = AccessLog::new(request.uri().path(), &state.metrics);
     let Ok(permit) = Arc::clone(&state.slots).try_acquire_owned() else {
         let mut response = refusal(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "the server is answering as many requests as it may; retry shortly".into());
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
@@ -54,6 +57,7 @@ async fn start(
     let (format, body) = read_request(state, organization_id, request, log).await.map_err(closing_connection)?;
     let query = Query::from_request(organization_id, workflow_id, &body).map_err(error_response)?;
     let response = state.engine.execute(&state.lake, &query).await.map_err(error_response)?;
+    log.plan = Some(Arc::clone(&response.plan));
     let mut chunks: Chunks = Box::pin(encode(response, format).fuse());
     let mut prefix = Vec::new();
     loop {
@@ -121,14 +125,22 @@ fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// `GET /metrics`: the Prometheus exposition.
+pub(super) async fn metrics(State(metrics): State<Arc<ServerMetrics>>) -> Response {
+    match metrics.render() {
+        Ok(text) => ([(header::CONTENT_TYPE, super::metrics::CONTENT_TYPE)], text).into_response(),
+        Err(_) => refusal(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the metrics could not be rendered".into()),
+    }
+}
+
 /// `GET /healthz`.
 pub(super) async fn health() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], "{\"status\":\"ok\"}\n").into_response()
 }
 
 /// Any method but POST on the endpoint.
-pub(super) async fn method_not_allowed(request: Request) -> Response {
-    let mut log = AccessLog::new(request.uri().path());
+pub(super) async fn method_not_allowed(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let mut log = AccessLog::new(request.uri().path(), &state.metrics);
     log.method = request.method().to_string();
     let mut response = refusal(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("{} is not allowed; use POST", request.method()));
     response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
@@ -136,8 +148,8 @@ pub(super) async fn method_not_allowed(request: Request) -> Response {
 }
 
 /// Any other path.
-pub(super) async fn no_such_endpoint(request: Request) -> Response {
-    let mut log = AccessLog::new(request.uri().path());
+pub(super) async fn no_such_endpoint(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let mut log = AccessLog::new(request.uri().path(), &state.metrics);
     log.method = request.method().to_string();
     log.finish(refusal(StatusCode::NOT_FOUND, "not_found", format!("no endpoint at {}", request.uri().path())))
 }
@@ -157,8 +169,14 @@ fn refusal(status: StatusCode, code: &'static str, message: String) -> Response 
 fn json_error(status: StatusCode, mut body: ErrorBody) -> Response {
     body.request_id = request_id::current();
     let text = serde_json::to_string(&body).unwrap_or_else(|_| format!(r#"{{"status":{},"error":"{}","message":"unprintable error"}}"#, body.status, body.error));
-    (status, [(header::CONTENT_TYPE, "application/json")], text + "\n").into_response()
+    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], text + "\n").into_response();
+    response.extensions_mut().insert(ErrorCode(body.error));
+    response
 }
+
+/// The error code of a refusal, for the access log and the metrics.
+#[derive(Debug, Clone, Copy)]
+struct ErrorCode(&'static str);
 
 /// One access-log line per request, written when the response is done with (its body
 /// finished, failed or abandoned by the client). Never holds the token.
@@ -167,21 +185,43 @@ struct AccessLog {
     path: String,
     caller: Option<String>,
     status: u16,
+    /// The error code of a refusal; empty for an answer.
+    error: &'static str,
     rows: u64,
+    /// Body bytes of an answer.
+    bytes: u64,
     started: Instant,
     outcome: &'static str,
     /// The request's span (with its id): the line is written after the handler returned.
     span: tracing::Span,
+    metrics: Arc<ServerMetrics>,
+    /// The executed plan, whose scan metrics are counted when the request ends.
+    plan: Option<Arc<dyn ExecutionPlan>>,
 }
 
 impl AccessLog {
-    fn new(path: &str) -> AccessLog {
-        AccessLog { method: "POST".into(), path: path.to_string(), caller: None, status: 0, rows: 0, started: Instant::now(), outcome: "complete", span: tracing::Span::current() }
+    fn new(path: &str, metrics: &Arc<ServerMetrics>) -> AccessLog {
+        metrics.started();
+        AccessLog {
+            method: "POST".into(),
+            path: path.to_string(),
+            caller: None,
+            status: 0,
+            error: "",
+            rows: 0,
+            bytes: 0,
+            started: Instant::now(),
+            outcome: "complete",
+            span: tracing::Span::current(),
+            metrics: Arc::clone(metrics),
+            plan: None,
+        }
     }
 
     /// A response with its whole body in hand.
     fn finish(mut self, response: Response) -> Response {
         self.status = response.status().as_u16();
+        self.error = response.extensions().get::<ErrorCode>().map_or("", |code| code.0);
         response
     }
 
@@ -191,6 +231,7 @@ impl AccessLog {
     fn stream(mut self, format: Format, prefix: Vec<Bytes>, rest: Option<Chunks>, deadline: Deadline, permit: OwnedSemaphorePermit) -> Response {
         self.status = 200;
         self.outcome = "disconnected";
+        self.bytes += prefix.iter().map(|b| b.len() as u64).sum::<u64>();
         let head = futures::stream::iter(prefix.into_iter().map(Ok::<Bytes, Error>));
         let tail = futures::stream::unfold(Some((rest, self, permit)), move |state| async move {
             let (rest, mut log, permit) = state?;
@@ -203,6 +244,7 @@ impl AccessLog {
             match next {
                 Ok(Some(Ok(chunk))) => {
                     log.rows += chunk.rows;
+                    log.bytes += chunk.bytes.len() as u64;
                     Some((Ok(Bytes::from(chunk.bytes)), Some((Some(chunks), log, permit))))
                 }
                 Ok(Some(Err(error))) => {
@@ -242,6 +284,10 @@ impl Drop for AccessLog {
             caller = self.caller.as_deref().unwrap_or("-"),
             outcome = self.outcome,
         );
+        self.metrics.finished(self.status, self.error, self.started.elapsed(), self.rows, self.bytes);
+        if let Some(plan) = &self.plan {
+            self.metrics.scanned(&ScanStats::of(plan.as_ref()));
+        }
     }
 }
 
@@ -267,7 +313,7 @@ mod tests {
             });
             let permit = Arc::new(Semaphore::new(1)).try_acquire_owned().unwrap();
             let deadline = Deadline::now() + timeout;
-            async move { AccessLog::new("/t").stream(Format::Ndjson, vec![Bytes::from_static(b"{\"a\":1}\n")], Some(Box::pin(chunks)), deadline, permit) }
+            async move { AccessLog::new("/t", &Arc::new(ServerMetrics::new())).stream(Format::Ndjson, vec![Bytes::from_static(b"{\"a\":1}\n")], Some(Box::pin(chunks)), deadline, permit) }
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

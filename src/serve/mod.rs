@@ -3,6 +3,7 @@
 
 pub mod access;
 mod handler;
+pub mod metrics;
 pub mod negotiate;
 pub mod request_id;
 
@@ -17,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 pub use access::Access;
+use metrics::ServerMetrics;
 
 use crate::engine::Engine;
 use crate::lake::Lake;
@@ -36,6 +38,8 @@ pub struct ServeConfig {
     pub request_timeout: Duration,
     /// Requests answered at once; more get 503 with `Retry-After`.
     pub max_concurrent: usize,
+    /// Where `GET /metrics` is served instead of on `listen` (e.g. a private interface).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// What every request shares.
@@ -46,12 +50,32 @@ struct AppState {
     max_body_bytes: usize,
     request_timeout: Duration,
     slots: Arc<Semaphore>,
+    metrics: Arc<ServerMetrics>,
 }
 
 /// A bound server, ready to run.
 pub struct Server {
     listener: TcpListener,
     router: Router,
+    metrics: Option<MetricsServer>,
+}
+
+/// `GET /metrics` on its own address (`--metrics-listen`).
+pub struct MetricsServer {
+    listener: TcpListener,
+    router: Router,
+}
+
+impl MetricsServer {
+    /// The address actually bound.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves the metrics until the task is dropped.
+    pub async fn run(self) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router).await
+    }
 }
 
 impl Server {
@@ -61,23 +85,43 @@ impl Server {
             return Err(format!("without --access the server listens on loopback only, not {}", config.listen));
         }
         let listener = TcpListener::bind(config.listen).await.map_err(|e| format!("listening on {}: {e}", config.listen))?;
+        let max_concurrent = config.max_concurrent.max(1);
+        let slots = Arc::new(Semaphore::new(max_concurrent));
+        let metrics = Arc::new(ServerMetrics::new().with_live_values(Arc::clone(&lake), Arc::clone(&slots), max_concurrent));
         let state = Arc::new(AppState {
             engine,
             lake,
             access: config.access,
             max_body_bytes: config.max_body_bytes,
             request_timeout: config.request_timeout,
-            slots: Arc::new(Semaphore::new(config.max_concurrent.max(1))),
+            slots,
+            metrics: Arc::clone(&metrics),
         });
+        let metrics_route = Router::new().route("/metrics", get(handler::metrics)).with_state(metrics);
+        let (metrics_here, metrics_server) = match config.metrics_listen {
+            None => (Some(metrics_route), None),
+            Some(addr) => {
+                let listener = TcpListener::bind(addr).await.map_err(|e| format!("listening for metrics on {addr}: {e}"))?;
+                (None, Some(MetricsServer { listener, router: metrics_route }))
+            }
+        };
         let api = post(handler::source_data).fallback(handler::method_not_allowed);
-        let router = Router::new()
+        let mut router = Router::new()
             .route(SOURCE_DATA_PATH, api.clone())
             .route(&format!("{SOURCE_DATA_PATH}/"), api)
             .route("/healthz", get(handler::health))
             .fallback(handler::no_such_endpoint)
-            .with_state(state)
-            .layer(axum::middleware::from_fn(request_id::assign));
-        Ok(Server { listener, router })
+            .with_state(state);
+        if let Some(metrics_route) = metrics_here {
+            router = router.merge(metrics_route);
+        }
+        let router = router.layer(axum::middleware::from_fn(request_id::assign));
+        Ok(Server { listener, router, metrics: metrics_server })
+    }
+
+    /// The separate metrics server of `metrics_listen`, for the caller to run beside this one.
+    pub fn take_metrics_server(&mut self) -> Option<MetricsServer> {
+        self.metrics.take()
     }
 
     /// The address actually bound (the port of `:0`).

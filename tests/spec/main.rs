@@ -14,5 +14,6 @@ mod s3_server;
 mod semantics;
 mod serve;
 mod serve_logs;
+mod serve_metrics;
 mod serve_support;
 mod support;

@@ -71,6 +71,7 @@ impl TestServer {
             max_body_bytes: 64 * 1024,
             request_timeout: Duration::from_secs(30),
             max_concurrent: 16,
+            metrics_listen: None,
         };
         tune(&mut config);
         let server = Server::bind(engine, lake, config).await.unwrap();
@@ -334,6 +335,7 @@ async fn without_access_control_only_loopback_is_allowed() {
         max_body_bytes: 1024,
         request_timeout: Duration::from_secs(1),
         max_concurrent: 1,
+        metrics_listen: None,
     };
     let refused = Server::bind(engine, opened, config).await.err().expect("refused");
     assert!(refused.contains("loopback"), "{refused}");

@@ -3,10 +3,15 @@
 //! [`ServeConfig`].
 
 use std::io::BufRead;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use flowlake::serve::{Access, ServeConfig, Server};
+use flowlake::{Engine, EngineConfig, LakeLocation};
+use tokio::sync::oneshot;
 
 
 /// The sample lake's organization and interaction workflow (README, `data/`).
@@ -117,6 +122,69 @@ impl Drop for ServedBinary {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// An in-process server on a loopback port.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    /// The separate metrics address, when configured.
+    pub metrics_addr: Option<SocketAddr>,
+    stop: Option<oneshot::Sender<()>>,
+    done: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// A server configuration for tests: loopback, no access control, small limits.
+pub fn test_config() -> ServeConfig {
+    ServeConfig {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        access: None,
+        max_body_bytes: 64 * 1024,
+        request_timeout: Duration::from_secs(30),
+        max_concurrent: 16,
+        metrics_listen: None,
+    }
+}
+
+impl RunningServer {
+    /// Serves `location` with `config`.
+    pub async fn start(engine_config: EngineConfig, location: LakeLocation, config: ServeConfig) -> RunningServer {
+        let engine = Arc::new(Engine::new(&engine_config).expect("engine"));
+        let lake = Arc::new(engine.open_lake(location).await.expect("lake opens"));
+        let mut server = Server::bind(engine, lake, config).await.expect("bind");
+        let addr = server.local_addr().expect("address");
+        let metrics_addr = match server.take_metrics_server() {
+            Some(metrics) => {
+                let addr = metrics.local_addr().expect("metrics address");
+                tokio::spawn(metrics.run());
+                Some(addr)
+            }
+            None => None,
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let done = tokio::spawn(server.run(async move {
+            let _ = stopped.await;
+        }));
+        RunningServer { addr, metrics_addr, stop: Some(stop), done }
+    }
+
+    /// Serves a local lake folder, with access control when `access` is given.
+    pub async fn local(lake: &Path, access: Option<Access>, tune: impl FnOnce(&mut ServeConfig)) -> RunningServer {
+        let mut config = test_config();
+        config.access = access;
+        tune(&mut config);
+        RunningServer::start(EngineConfig::default(), LakeLocation::Local(lake.to_path_buf()), config).await
+    }
+
+    pub fn url(&self, org: &str, workflow: &str) -> String {
+        source_data_url(&self.addr.to_string(), org, workflow)
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.done.await.expect("server task").expect("server");
     }
 }
 
