@@ -197,12 +197,14 @@ impl Engine {
     /// The plan of a validated query: checks the workflow (404, then 406 for its type),
     /// lists the day folders, and builds the DataFrame.
     pub async fn plan(&self, lake: &Lake, query: &Query) -> Result<DataFrame> {
-        let workflow = lake.catalog().workflow(query.organization_id, query.workflow_id)?;
+        // One version of the catalog for the whole query, whatever reloads happen meanwhile.
+        let catalog = lake.catalog();
+        let workflow = catalog.workflow(query.organization_id, query.workflow_id)?;
         if let WorkflowKind::Unsupported { kind } = &workflow.kind {
             return Err(Error::UnsupportedWorkflowType { workflow_id: workflow.id.to_string(), kind: kind.clone() });
         }
         let events = lake.events_table(query.organization_id, &query.interval).await?;
-        let goal_names = lake.catalog().goal_names(query.organization_id).into_iter().collect();
+        let goal_names = catalog.goal_names(query.organization_id).into_iter().collect();
         plan::build(&self.ctx, events, query, workflow, goal_names, self.memory_limited)
     }
 

@@ -33,6 +33,10 @@ pub struct ServeArgs {
     /// Requests answered at once; beyond it 503 with Retry-After.
     #[arg(long, default_value_t = 64)]
     max_concurrent: usize,
+    /// Seconds between checks of workflows.json, goals.json and the access file for
+    /// changes (SIGHUP checks at once).
+    #[arg(long, default_value_t = 10)]
+    reload_interval: u64,
     /// Serve GET /metrics on this address instead of on --listen (e.g. 127.0.0.1:9464).
     #[arg(long)]
     metrics_listen: Option<SocketAddr>,
@@ -60,6 +64,8 @@ pub(super) async fn run(args: ServeArgs) -> i32 {
     let config = ServeConfig {
         listen: args.listen,
         access,
+        access_file: args.access.clone(),
+        reload_interval: Duration::from_secs(args.reload_interval.max(1)),
         max_body_bytes: args.max_body,
         request_timeout: Duration::from_secs(args.request_timeout.max(1)),
         max_concurrent: args.max_concurrent,

@@ -80,7 +80,7 @@ async fn start(
 async fn read_request(state: &AppState, organization_id: &str, request: Request, log: &mut AccessLog) -> Result<(Format, Bytes), Response> {
     let headers = request.headers();
     if let Some(access) = &state.access {
-        let caller = access.authorize(header_text(headers, header::AUTHORIZATION), organization_id).map_err(error_response)?;
+        let caller = access.load().authorize(header_text(headers, header::AUTHORIZATION), organization_id).map_err(error_response)?;
         log.caller = Some(caller.name);
     }
     let format = negotiate::format_for(header_text(headers, header::ACCEPT)).ok_or_else(|| {

@@ -5,13 +5,16 @@ pub mod access;
 mod handler;
 pub mod metrics;
 pub mod negotiate;
+mod reload;
 pub mod request_id;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use axum::Router;
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
@@ -32,6 +35,11 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     /// Tokens and organizations; `None` serves without authentication (loopback only).
     pub access: Option<Access>,
+    /// The file `access` was read from: re-read when it changes.
+    pub access_file: Option<PathBuf>,
+    /// How often the catalog files and the access file are checked for changes (SIGHUP
+    /// checks at once).
+    pub reload_interval: Duration,
     /// Largest request body accepted (413 beyond it).
     pub max_body_bytes: usize,
     /// Longest a request may take, response body included.
@@ -46,7 +54,8 @@ pub struct ServeConfig {
 struct AppState {
     engine: Arc<Engine>,
     lake: Arc<Lake>,
-    access: Option<Access>,
+    /// The access rules in use, swapped whole when the access file changes.
+    access: Option<Arc<ArcSwap<Access>>>,
     max_body_bytes: usize,
     request_timeout: Duration,
     slots: Arc<Semaphore>,
@@ -58,6 +67,8 @@ pub struct Server {
     listener: TcpListener,
     router: Router,
     metrics: Option<MetricsServer>,
+    /// Checks for changed files while the server runs; stops with it.
+    _reloads: reload::ReloadTask,
 }
 
 /// `GET /metrics` on its own address (`--metrics-listen`).
@@ -88,10 +99,19 @@ impl Server {
         let max_concurrent = config.max_concurrent.max(1);
         let slots = Arc::new(Semaphore::new(max_concurrent));
         let metrics = Arc::new(ServerMetrics::new().with_live_values(Arc::clone(&lake), Arc::clone(&slots), max_concurrent));
+        let access = config.access.map(|rules| Arc::new(ArcSwap::from_pointee(rules)));
+        let reloader = reload::Reloader {
+            lake: Arc::clone(&lake),
+            access: match (&access, config.access_file) {
+                (Some(current), Some(path)) => Some(reload::WatchedAccess::new(path, Arc::clone(current))),
+                _ => None,
+            },
+            metrics: Arc::clone(&metrics),
+        };
         let state = Arc::new(AppState {
             engine,
             lake,
-            access: config.access,
+            access,
             max_body_bytes: config.max_body_bytes,
             request_timeout: config.request_timeout,
             slots,
@@ -116,7 +136,7 @@ impl Server {
             router = router.merge(metrics_route);
         }
         let router = router.layer(axum::middleware::from_fn(request_id::assign));
-        Ok(Server { listener, router, metrics: metrics_server })
+        Ok(Server { listener, router, metrics: metrics_server, _reloads: reloader.spawn(config.reload_interval) })
     }
 
     /// The separate metrics server of `metrics_listen`, for the caller to run beside this one.

@@ -15,5 +15,6 @@ mod semantics;
 mod serve;
 mod serve_logs;
 mod serve_metrics;
+mod serve_reload;
 mod serve_support;
 mod support;

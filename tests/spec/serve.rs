@@ -68,6 +68,8 @@ impl TestServer {
         let mut config = ServeConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             access,
+            access_file: None,
+            reload_interval: Duration::from_secs(3600),
             max_body_bytes: 64 * 1024,
             request_timeout: Duration::from_secs(30),
             max_concurrent: 16,
@@ -332,6 +334,8 @@ async fn without_access_control_only_loopback_is_allowed() {
     let config = ServeConfig {
         listen: "0.0.0.0:0".parse().unwrap(),
         access: None,
+        access_file: None,
+        reload_interval: Duration::from_secs(3600),
         max_body_bytes: 1024,
         request_timeout: Duration::from_secs(1),
         max_concurrent: 1,

@@ -139,9 +139,11 @@ pub fn test_config() -> ServeConfig {
     ServeConfig {
         listen: "127.0.0.1:0".parse().expect("address"),
         access: None,
+        access_file: None,
         max_body_bytes: 64 * 1024,
         request_timeout: Duration::from_secs(30),
         max_concurrent: 16,
+        reload_interval: Duration::from_secs(3600),
         metrics_listen: None,
     }
 }
