@@ -20,6 +20,17 @@ use crate::error::{Error, ErrorBody, Result};
 use crate::output::{Chunk, Format, encode};
 use crate::query::Query;
 
+/// The error codes of the HTTP layer's refusals, beside those of SPEC §5 (the OpenAPI
+/// document lists them with their statuses).
+pub(super) mod code {
+    pub const OVERLOADED: &str = "overloaded";
+    pub const TIMEOUT: &str = "timeout";
+    pub const NOT_ACCEPTABLE: &str = "not_acceptable";
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
+    pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";
+    pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
+}
+
 type Chunks = Pin<Box<dyn Stream<Item = Result<Chunk>> + Send>>;
 
 /// `POST …/orgs/{org}/workflows/{workflow}/source_data`.
@@ -30,7 +41,7 @@ pub(super) async fn source_data(
 ) -> Response {
     let mut log = AccessLog::new(request.uri().path(), &state.metrics);
     let Ok(permit) = Arc::clone(&state.slots).try_acquire_owned() else {
-        let mut response = refusal(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "the server is answering as many requests as it may; retry shortly".into());
+        let mut response = refusal(StatusCode::SERVICE_UNAVAILABLE, code::OVERLOADED, "the server is answering as many requests as it may; retry shortly".into());
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return log.finish(response);
     };
@@ -39,7 +50,7 @@ pub(super) async fn source_data(
     match answer {
         Ok(Ok((format, prefix, rest))) => log.stream(format, prefix, rest, deadline, permit),
         Ok(Err(response)) => log.finish(response),
-        Err(_) => log.finish(refusal(StatusCode::SERVICE_UNAVAILABLE, "timeout", format!("the request took longer than {:?}", state.request_timeout))),
+        Err(_) => log.finish(refusal(StatusCode::SERVICE_UNAVAILABLE, code::TIMEOUT, format!("the request took longer than {:?}", state.request_timeout))),
     }
 }
 
@@ -84,16 +95,16 @@ async fn read_request(state: &AppState, organization_id: &str, request: Request,
         log.caller = Some(caller.name);
     }
     let format = negotiate::format_for(header_text(headers, header::ACCEPT)).ok_or_else(|| {
-        refusal(StatusCode::NOT_ACCEPTABLE, "not_acceptable", format!("no acceptable encoding; this endpoint produces {}", negotiate::supported()))
+        refusal(StatusCode::NOT_ACCEPTABLE, code::NOT_ACCEPTABLE, format!("no acceptable encoding; this endpoint produces {}", negotiate::supported()))
     })?;
     let content_type = header_text(headers, header::CONTENT_TYPE).unwrap_or("");
     let media = content_type.split(';').next().unwrap_or("").trim();
     if !media.eq_ignore_ascii_case("application/json") {
         let shown = if content_type.is_empty() { "none".to_string() } else { format!("'{content_type}'") };
-        return Err(refusal(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", format!("the body must be application/json, got {shown}")));
+        return Err(refusal(StatusCode::UNSUPPORTED_MEDIA_TYPE, code::UNSUPPORTED_MEDIA_TYPE, format!("the body must be application/json, got {shown}")));
     }
     let too_large = || {
-        refusal(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("the body is larger than {} bytes", state.max_body_bytes))
+        refusal(StatusCode::PAYLOAD_TOO_LARGE, code::PAYLOAD_TOO_LARGE, format!("the body is larger than {} bytes", state.max_body_bytes))
     };
     let declared = header_text(headers, header::CONTENT_LENGTH).and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|length| length > state.max_body_bytes) {
@@ -133,6 +144,13 @@ pub(super) async fn metrics(State(metrics): State<Arc<ServerMetrics>>) -> Respon
     }
 }
 
+/// `GET /openapi.json`: the document is made once, on first use.
+pub(super) async fn openapi() -> Response {
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let text = DOCUMENT.get_or_init(|| super::openapi::document().to_json().unwrap_or_default());
+    ([(header::CONTENT_TYPE, "application/json")], text.as_str()).into_response()
+}
+
 /// `GET /healthz`.
 pub(super) async fn health() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], "{\"status\":\"ok\"}\n").into_response()
@@ -142,7 +160,7 @@ pub(super) async fn health() -> Response {
 pub(super) async fn method_not_allowed(State(state): State<Arc<AppState>>, request: Request) -> Response {
     let mut log = AccessLog::new(request.uri().path(), &state.metrics);
     log.method = request.method().to_string();
-    let mut response = refusal(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("{} is not allowed; use POST", request.method()));
+    let mut response = refusal(StatusCode::METHOD_NOT_ALLOWED, code::METHOD_NOT_ALLOWED, format!("{} is not allowed; use POST", request.method()));
     response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
     log.finish(response)
 }

@@ -5,6 +5,7 @@ pub mod access;
 mod handler;
 pub mod metrics;
 pub mod negotiate;
+pub mod openapi;
 mod reload;
 pub mod request_id;
 
@@ -130,6 +131,7 @@ impl Server {
             .route(SOURCE_DATA_PATH, api.clone())
             .route(&format!("{SOURCE_DATA_PATH}/"), api)
             .route("/healthz", get(handler::health))
+            .route("/openapi.json", get(handler::openapi))
             .fallback(handler::no_such_endpoint)
             .with_state(state);
         if let Some(metrics_route) = metrics_here {

@@ -6,6 +6,7 @@ mod differential;
 mod encodings;
 mod fuzz;
 mod lake_files;
+mod openapi;
 mod payload_rules;
 mod reference;
 mod response;
