@@ -83,6 +83,12 @@ impl ServerMetrics {
         registry.register("flowlake_parquet_row_groups_pruned", "Row groups skipped by the queries' scans, by what pruned them", row_groups_pruned.clone());
         let reloads = Family::<ReloadLabels, Counter>::default();
         registry.register("flowlake_reloads", "Changed catalog and access files, applied or refused", reloads.clone());
+        // Present at zero from the start, so that an alert on refusals has a series to watch.
+        for file in ["workflows.json", "goals.json", "access"] {
+            for outcome in ["applied", "refused"] {
+                let _created = reloads.get_or_create(&ReloadLabels { file: file.to_string(), outcome });
+            }
+        }
         ServerMetrics { registry, requests, duration, rows, bytes, in_flight, parquet_bytes, row_groups_pruned, reloads }
     }
 
