@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::SendableRecordBatchStream;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -46,6 +47,70 @@ pub struct EngineConfig {
 pub struct ResponseStream {
     pub shape: Shape,
     pub batches: SendableRecordBatchStream,
+    /// The physical plan producing `batches`: its metrics say what the scans read.
+    pub plan: Arc<dyn ExecutionPlan>,
+}
+
+/// What the Parquet scans of an executed (or partly executed) plan read and skipped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanStats {
+    /// Bytes read from Parquet files (DataFusion's `bytes_scanned`).
+    pub bytes_scanned: u64,
+    /// Row groups pruned by their min/max statistics.
+    pub pruned_by_statistics: u64,
+    /// Row groups pruned by bloom filters.
+    pub pruned_by_bloom_filter: u64,
+    /// Row groups skipped because the limit was already reached.
+    pub pruned_by_limit: u64,
+    /// Row groups pruned by filters learned while running (joins, top-k).
+    pub pruned_by_dynamic_filter: u64,
+}
+
+impl ScanStats {
+    /// The totals over every node of `plan`.
+    pub fn of(plan: &dyn ExecutionPlan) -> ScanStats {
+        let mut stats = ScanStats::default();
+        stats.add(plan);
+        stats
+    }
+
+    fn add(&mut self, plan: &dyn ExecutionPlan) {
+        use datafusion::physical_plan::metrics::MetricValue;
+        if let Some(metrics) = plan.metrics() {
+            for metric in metrics.iter() {
+                match metric.value() {
+                    MetricValue::Count { name, count } => match name.as_ref() {
+                        "bytes_scanned" => self.bytes_scanned += count.value() as u64,
+                        "row_groups_pruned_dynamic_filter" => self.pruned_by_dynamic_filter += count.value() as u64,
+                        _ => {}
+                    },
+                    MetricValue::PruningMetrics { name, pruning_metrics } => {
+                        let pruned = pruning_metrics.pruned() as u64;
+                        match name.as_ref() {
+                            "row_groups_pruned_statistics" => self.pruned_by_statistics += pruned,
+                            "row_groups_pruned_bloom_filter" => self.pruned_by_bloom_filter += pruned,
+                            "limit_pruned_row_groups" => self.pruned_by_limit += pruned,
+                            _ => {}
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for child in plan.children() {
+            self.add(child.as_ref());
+        }
+    }
+
+    /// The pruned row groups by what pruned them, as metric labels.
+    pub fn row_groups_pruned(&self) -> [(&'static str, u64); 4] {
+        [
+            ("statistics", self.pruned_by_statistics),
+            ("bloom_filter", self.pruned_by_bloom_filter),
+            ("limit", self.pruned_by_limit),
+            ("dynamic_filter", self.pruned_by_dynamic_filter),
+        ]
+    }
 }
 
 /// Runs Workflow source data queries over lakes.
@@ -142,12 +207,14 @@ impl Engine {
     /// The plan of a validated query: checks the workflow (404, then 406 for its type),
     /// lists the day folders, and builds the DataFrame.
     pub async fn plan(&self, lake: &Lake, query: &Query) -> Result<DataFrame> {
-        let workflow = lake.catalog().workflow(query.organization_id, query.workflow_id)?;
+        // One version of the catalog for the whole query, whatever reloads happen meanwhile.
+        let catalog = lake.catalog();
+        let workflow = catalog.workflow(query.organization_id, query.workflow_id)?;
         if let WorkflowKind::Unsupported { kind } = &workflow.kind {
             return Err(Error::UnsupportedWorkflowType { workflow_id: workflow.id.to_string(), kind: kind.clone() });
         }
         let events = lake.events_table(query.organization_id, &query.interval).await?;
-        let goal_names = lake.catalog().goal_names(query.organization_id).into_iter().collect();
+        let goal_names = catalog.goal_names(query.organization_id).into_iter().collect();
         plan::build(&self.ctx, events, query, workflow, goal_names, self.memory_limited)
     }
 
@@ -172,11 +239,13 @@ impl Engine {
         use futures::StreamExt;
 
         let dataframe = self.plan(lake, query).await?;
-        let mut batches = dataframe.execute_stream().await?;
+        let task = Arc::new(dataframe.task_ctx());
+        let physical = dataframe.create_physical_plan().await?;
+        let mut batches = datafusion::physical_plan::execute_stream(Arc::clone(&physical), task)?;
         let schema = batches.schema();
         let first = batches.next().await.transpose()?;
         let all = futures::stream::iter(first.map(Ok)).chain(batches);
-        Ok(ResponseStream { shape: plan::shape_of(query), batches: Box::pin(RecordBatchStreamAdapter::new(schema, all)) })
+        Ok(ResponseStream { shape: plan::shape_of(query), batches: Box::pin(RecordBatchStreamAdapter::new(schema, all)), plan: physical })
     }
 }
 

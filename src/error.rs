@@ -80,11 +80,18 @@ fn denial_message(denial: Denial) -> &'static str {
 }
 
 /// The SPEC §5 error body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
+    /// The HTTP status.
     pub status: u16,
+    /// A machine-readable code: SPEC §5's, or the HTTP layer's (`payload_too_large`, …).
+    #[schema(value_type = String)]
     pub error: &'static str,
+    /// What went wrong, for people; names the offending key, file or value.
     pub message: String,
+    /// The server's id of the request (the `X-Request-Id` it answered with); absent on the CLI.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl Error {
@@ -157,7 +164,7 @@ impl Error {
 
     /// The SPEC §5 body of this error.
     pub fn body(&self) -> ErrorBody {
-        ErrorBody { status: self.status(), error: self.code(), message: self.to_string() }
+        ErrorBody { status: self.status(), error: self.code(), message: self.to_string(), request_id: None }
     }
 
     /// The SPEC §5 body as one line of JSON.

@@ -291,7 +291,10 @@ fn parse_memory_limit(text: &str) -> Result<usize, String> {
 pub fn run() -> i32 {
     let cli = Cli::parse();
     // The server logs its requests by default; the other commands keep stderr for errors.
-    init_tracing(if matches!(cli.command, Command::Serve(_)) { "info" } else { "off" });
+    match &cli.command {
+        Command::Serve(args) => init_tracing("info", args.log_format),
+        _ => init_tracing("off", LogFormat::Text),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => return report(&Error::internal(format!("starting the async runtime: {e}"))),
@@ -309,11 +312,24 @@ pub fn run() -> i32 {
     })
 }
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event, the span's fields (`request_id`) in front.
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target`, the event's fields at the
+    /// top level, and the request's span (`span.request_id`), for log shippers.
+    Json,
+}
+
 /// Logs go to stderr (`RUST_LOG` overrides `default`), so stdout stays the response.
-fn init_tracing(default: &str) {
+fn init_tracing(default: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init(),
+    };
 }
 
 /// Prints the SPEC §5 error JSON on stderr and returns its exit code.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{EXIT_USAGE, LakeArgs, ListingArgs, Pool, ResourceArgs, open_lake, parse_bytes, report};
+use super::{EXIT_USAGE, LakeArgs, ListingArgs, LogFormat, Pool, ResourceArgs, open_lake, parse_bytes, report};
 use crate::serve::{Access, ConnectionLimits, ServeConfig, Server};
 
 /// Options of `flowlake serve`.
@@ -44,6 +44,16 @@ pub struct ServeArgs {
     /// Connections open at once; further clients wait to be accepted until one closes.
     #[arg(long, default_value = "512")]
     max_connections: NonZeroUsize,
+    /// Seconds between checks of workflows.json, goals.json and the access file for
+    /// changes (SIGHUP checks at once).
+    #[arg(long, default_value_t = 10)]
+    reload_interval: u64,
+    /// Serve GET /metrics on this address instead of on --listen (e.g. 127.0.0.1:9464).
+    #[arg(long)]
+    metrics_listen: Option<SocketAddr>,
+    /// Log lines as human text or as one JSON object per line (for log shippers).
+    #[arg(long, value_enum, default_value = "text")]
+    pub(super) log_format: LogFormat,
     #[command(flatten)]
     resources: ResourceArgs,
     #[command(flatten)]
@@ -66,6 +76,8 @@ pub(super) async fn run(args: ServeArgs) -> i32 {
     let config = ServeConfig {
         listen: args.listen,
         access,
+        access_file: args.access.clone(),
+        reload_interval: Duration::from_secs(args.reload_interval.max(1)),
         max_body_bytes: args.max_body,
         request_timeout: Duration::from_secs(args.request_timeout.max(1)),
         max_concurrent: args.max_concurrent,
@@ -74,19 +86,27 @@ pub(super) async fn run(args: ServeArgs) -> i32 {
             idle_timeout: Duration::from_secs(args.idle_timeout),
             max_connections: args.max_connections.get(),
         },
+        metrics_listen: args.metrics_listen,
     };
-    let server = match Server::bind(engine, lake, config).await {
+    let mut server = match Server::bind(engine, lake, config).await {
         Ok(server) => server,
         Err(message) => return usage(&message),
     };
     match server.local_addr() {
-        Ok(addr) => note!("flowlake: listening on http://{addr}"),
+        Ok(addr) => lifecycle(args.log_format, &format!("listening on http://{addr}")),
         Err(e) => return usage(&format!("reading the bound address: {e}")),
     }
-    eprintln!("flowlake: {}", pool.describe());
-    match server.run(shutdown_signal()).await {
+    lifecycle(args.log_format, &pool.describe());
+    // The metrics server ends with the process; it holds no request worth draining.
+    if let Some(metrics) = server.take_metrics_server() {
+        if let Ok(addr) = metrics.local_addr() {
+            lifecycle(args.log_format, &format!("metrics on http://{addr}/metrics"));
+        }
+        tokio::spawn(metrics.run());
+    }
+    match server.run(shutdown_signal(args.log_format)).await {
         Ok(()) => {
-            note!("flowlake: stopped");
+            lifecycle(args.log_format, "stopped");
             0
         }
         Err(e) => report(&crate::error::Error::internal(format!("serving: {e}"))),
@@ -98,8 +118,17 @@ fn usage(message: &str) -> i32 {
     EXIT_USAGE
 }
 
+/// A line about the server's life (listening, stopping): plain text, or a JSON log line
+/// when logs are JSON, so that a log shipper reads every line of stderr.
+fn lifecycle(format: LogFormat, message: &str) {
+    match format {
+        LogFormat::Text => note!("flowlake: {message}"),
+        LogFormat::Json => tracing::info!(target: "flowlake::serve", "{message}"),
+    }
+}
+
 /// Completes on SIGINT or SIGTERM; the server then drains in-flight requests.
-async fn shutdown_signal() {
+async fn shutdown_signal(format: LogFormat) {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
@@ -117,5 +146,5 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = interrupt.await;
-    note!("flowlake: shutting down; finishing requests in flight");
+    lifecycle(format, "shutting down; finishing requests in flight");
 }

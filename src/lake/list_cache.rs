@@ -4,6 +4,7 @@
 //! the entry expires.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,20 +18,38 @@ const MAX_ENTRIES: usize = 100_000;
 pub(super) struct ListCache {
     ttl: Duration,
     entries: Mutex<HashMap<Path, (Instant, Arc<ListResult>)>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+/// How often listings came from the cache (hits) or from the store (misses).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListCacheCounts {
+    pub hits: u64,
+    pub misses: u64,
 }
 
 impl ListCache {
     pub(super) fn new(ttl: Duration) -> ListCache {
-        ListCache { ttl, entries: Mutex::new(HashMap::new()) }
+        ListCache { ttl, entries: Mutex::new(HashMap::new()), hits: AtomicU64::new(0), misses: AtomicU64::new(0) }
+    }
+
+    /// Hits and misses so far (with a zero TTL every listing is a miss).
+    pub(super) fn counts(&self) -> ListCacheCounts {
+        ListCacheCounts { hits: self.hits.load(Ordering::Relaxed), misses: self.misses.load(Ordering::Relaxed) }
     }
 
     /// The listing of `prefix` if it is younger than the TTL.
     pub(super) fn get(&self, prefix: &Path) -> Option<Arc<ListResult>> {
-        if self.ttl.is_zero() {
-            return None;
-        }
-        let entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        entries.get(prefix).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, listing)| Arc::clone(listing))
+        let found = if self.ttl.is_zero() {
+            None
+        } else {
+            let entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            entries.get(prefix).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, listing)| Arc::clone(listing))
+        };
+        let counter = if found.is_some() { &self.hits } else { &self.misses };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
     }
 
     /// Forgets every listing.
@@ -73,6 +92,7 @@ mod tests {
         std::thread::sleep(Duration::from_millis(60));
         assert!(cache.get(&day).is_none(), "expired");
 
+        assert_eq!(cache.counts(), ListCacheCounts { hits: 1, misses: 2 });
         cache.put(&day, listing("a.parquet"));
         cache.clear();
         assert!(cache.get(&day).is_none(), "cleared");
@@ -80,5 +100,6 @@ mod tests {
         let off = ListCache::new(Duration::ZERO);
         off.put(&day, listing("a.parquet"));
         assert!(off.get(&day).is_none());
+        assert_eq!(off.counts(), ListCacheCounts { hits: 0, misses: 1 });
     }
 }

@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod counting;
 mod file_errors;
 mod list_cache;
+mod live_catalog;
 pub mod location;
 pub mod manifest;
 pub mod reader;
@@ -15,8 +16,10 @@ pub mod table;
 mod versions;
 pub mod writer;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use arc_swap::ArcSwap;
 
 use chrono::NaiveDate;
 use datafusion::common::ScalarValue;
@@ -34,6 +37,9 @@ pub use location::LakeLocation;
 pub use store::{S3Credentials, S3Options};
 pub use table::DayPartitions;
 
+pub use list_cache::ListCacheCounts;
+pub use live_catalog::CatalogReload;
+use live_catalog::CatalogVersion;
 use list_cache::ListCache;
 
 use crate::error::{Error, Result};
@@ -54,7 +60,11 @@ pub struct Lake {
     store_url: ObjectStoreUrl,
     root: Path,
     display_prefix: String,
-    catalog: Catalog,
+    /// Swapped whole when a changed catalog file is reloaded; a query keeps the version it
+    /// started with.
+    catalog: ArcSwap<Catalog>,
+    /// The versions of the catalog files that `catalog` (or the last refused read) came from.
+    catalog_version: Mutex<CatalogVersion>,
     runtime: Arc<RuntimeEnv>,
     /// What the store is, for messages: `local disk` or `s3://bucket at <endpoint>`.
     store_description: String,
@@ -107,13 +117,17 @@ impl Lake {
             store_url,
             root,
             display_prefix,
-            catalog: Catalog::default(),
+            catalog: ArcSwap::from_pointee(Catalog::default()),
+            catalog_version: Mutex::new(CatalogVersion::default()),
             runtime,
             store_description,
             requests: options.requests,
             listings: ListCache::new(options.list_cache_ttl),
         };
-        lake.catalog = lake.read_catalog().await.map_err(|e| lake.in_context(e))?;
+        let (catalog, version) = lake.read_catalog().await.map_err(|e| lake.in_context(e))?;
+        let catalog = catalog.map_err(|e| lake.in_context(e))?;
+        lake.catalog.store(Arc::new(catalog));
+        *lake.catalog_version.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner()) = version;
         Ok(lake)
     }
 
@@ -127,6 +141,11 @@ impl Lake {
         self.requests.as_ref().map(|counts| counts.totals())
     }
 
+    /// How often day-folder listings came from the listing cache or from the store.
+    pub fn listing_cache_counts(&self) -> ListCacheCounts {
+        self.listings.counts()
+    }
+
     /// Names the store in a storage error, so that "unavailable" says which endpoint.
     fn in_context(&self, error: Error) -> Error {
         match error {
@@ -137,38 +156,42 @@ impl Lake {
         }
     }
 
-    /// The catalog read when the lake was opened.
-    pub fn catalog(&self) -> &Catalog {
-        &self.catalog
+    /// The current catalog: the one read when the lake was opened, or the last valid one
+    /// reloaded since ([`Lake::reload_catalog`]).
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.load_full()
     }
 
     fn display(&self, path: &Path) -> String {
         format!("{}{}", self.display_prefix, path)
     }
 
-    async fn read_catalog(&self) -> Result<Catalog> {
+    /// Reads both catalog files. The outer error is the store's (could not read); the inner
+    /// one says what is wrong with what was read, and comes with the versions read.
+    async fn read_catalog(&self) -> Result<(Result<Catalog>, CatalogVersion)> {
         let workflows_path = self.root.clone().join(catalog::WORKFLOWS_FILE);
         let workflows_name = self.display(&workflows_path);
-        let workflows = match self.read(&workflows_path).await? {
-            Some(bytes) => bytes,
-            None => {
-                return Err(Error::Catalog {
-                    file: workflows_name,
-                    message: "not found: a lake needs workflows.json at its root".into(),
-                });
-            }
-        };
         let goals_path = self.root.clone().join(catalog::GOALS_FILE);
         let goals_name = self.display(&goals_path);
+        let workflows = self.read(&workflows_path).await?;
         let goals = self.read(&goals_path).await?;
-        Catalog::parse(&workflows, &workflows_name, goals.as_deref().map(|g| (g, goals_name.as_str())))
+        let version = CatalogVersion::of(workflows.as_ref().map(|(_, meta)| meta), goals.as_ref().map(|(_, meta)| meta));
+        let Some((workflows, _)) = workflows else {
+            let missing = Error::Catalog { file: workflows_name, message: "not found: a lake needs workflows.json at its root".into() };
+            return Ok((Err(missing), version));
+        };
+        let goals = goals.as_ref().map(|(bytes, _)| (bytes.as_ref(), goals_name.as_str()));
+        Ok((Catalog::parse(&workflows, &workflows_name, goals), version))
     }
 
-    /// The bytes of one object, or `None` when it does not exist.
-    async fn read(&self, path: &Path) -> Result<Option<bytes::Bytes>> {
+    /// The bytes of one object and its metadata, or `None` when it does not exist.
+    async fn read(&self, path: &Path) -> Result<Option<(bytes::Bytes, ObjectMeta)>> {
         use object_store::ObjectStoreExt;
         match self.store.get(path).await {
-            Ok(result) => Ok(Some(result.bytes().await?)),
+            Ok(result) => {
+                let meta = result.meta.clone();
+                Ok(Some((result.bytes().await?, meta)))
+            }
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e.into()),
         }
@@ -226,7 +249,7 @@ impl Lake {
         }
         let shown = self.display(&manifest_path);
         let bytes = self.read(&manifest_path).await?.ok_or_else(|| Error::Data { message: format!("day manifest {shown} vanished while it was read") })?;
-        let manifest = manifest::Manifest::parse(&bytes, &shown)?;
+        let manifest = manifest::Manifest::parse(&bytes.0, &shown)?;
         for fresh in [false, true] {
             if fresh {
                 // A listing older than the manifest may lack files written just before it.

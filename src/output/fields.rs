@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::lake::schema::{ColumnKind, DATE, EVENT_COLUMNS, ORGANIZATION_ID};
 
 /// The `type` of a response field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub enum FieldType {
     #[serde(rename = "string")]
     String,
@@ -36,7 +36,7 @@ impl From<ColumnKind> for FieldType {
 }
 
 /// One element of `fields`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct OutputField {
     pub name: String,
     #[serde(rename = "type")]

@@ -86,7 +86,7 @@ pub fn encoder(format: Format, shape: Shape, schema: &Schema) -> Result<Box<dyn 
 /// the trailer. An error ends the stream (after any chunks already produced), so a sink
 /// can tell a failed response from a complete one. Each chunk says how many rows it holds.
 pub fn encode(response: ResponseStream, format: Format) -> BoxStream<'static, Result<Chunk>> {
-    let ResponseStream { shape, batches } = response;
+    let ResponseStream { shape, batches, .. } = response;
     let started = conform::Conformer::new(shape, &batches.schema()).and_then(|conformer| {
         let mut encoder = encoder(format, shape, conformer.schema())?;
         Ok((encoder.begin()?, encoder, conformer))

@@ -21,7 +21,8 @@ pub const MAX_LIMIT: u64 = i64::MAX as u64;
 pub const MAX_STEPS: usize = 1000;
 
 /// Which goal events the response holds (SPEC §3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
 pub enum Target {
     /// Goal events of matching sessions at or after the session's entry.
     AffectedGoal,

@@ -2,40 +2,59 @@
 //! ignored; `null` for an optional key means absent.
 
 use serde::Deserialize;
+use utoipa::ToSchema;
 
-/// The JSON payload of a Workflow source data request.
-#[derive(Debug, Deserialize)]
+/// The JSON payload of a Workflow source data request (SPEC §2). An unknown key, a wrong
+/// type or `null` for a required key is a 400 that names the key; `null` for an optional
+/// key means absent.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Payload {
+    /// Filters, ANDed; the values of one filter are ORed. They apply to the goal events returned.
     pub filters: Vec<FilterSpec>,
+    /// Element i describes step i of the session path; element 0 (the source step) is ignored.
     pub step_data: Option<Vec<StepSpec>>,
     pub interval: IntervalSpec,
+    /// Keep the first N rows in the order timestamp, event_id; absent means all rows.
+    #[schema(minimum = 1)]
     pub limit: Option<u64>,
+    /// `affected_goal` (default) or `affected_goal_total` (every goal event, with `workflow_related`).
+    #[schema(value_type = Option<crate::query::Target>)]
     pub target: Option<String>,
+    /// Basic columns for people rather than every event column (default false).
     pub basic: Option<bool>,
 }
 
 /// One element of `filters`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FilterSpec {
+    /// An event property (SPEC §2 lists them); any other is a 406 that lists the supported ones.
     pub property: String,
+    /// The event matches when its value is one of these (`room_ids`: any room; `properties`: all of them).
+    #[schema(min_items = 1)]
     pub values: Vec<String>,
 }
 
 /// One element of `step_data`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StepSpec {
+    /// The step's action must be one of these; missing or empty leaves the step unconstrained.
     pub actions: Option<Vec<String>>,
 }
 
-/// The `interval` object.
-#[derive(Debug, Deserialize)]
+/// The `interval` object: both ends inclusive; `start` after `end` is a 400.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IntervalSpec {
+    /// ISO 8601 date or date-time; a time without offset is read in `time_zone`.
+    #[schema(min_length = 1)]
     pub start: String,
+    /// ISO 8601 date or date-time, inclusive.
+    #[schema(min_length = 1)]
     pub end: String,
+    /// IANA time zone name (default `UTC`).
     pub time_zone: Option<String>,
 }
 

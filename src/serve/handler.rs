@@ -8,14 +8,28 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use datafusion::physical_plan::ExecutionPlan;
 use futures::{Stream, StreamExt};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant as Deadline;
 
-use super::{AppState, negotiate};
+use super::metrics::ServerMetrics;
+use super::{AppState, negotiate, request_id};
+use crate::engine::ScanStats;
 use crate::error::{Error, ErrorBody, Result};
 use crate::output::{Chunk, Format, encode};
 use crate::query::Query;
+
+/// The error codes of the HTTP layer's refusals, beside those of SPEC §5 (the OpenAPI
+/// document lists them with their statuses).
+pub(super) mod code {
+    pub const OVERLOADED: &str = "overloaded";
+    pub const TIMEOUT: &str = "timeout";
+    pub const NOT_ACCEPTABLE: &str = "not_acceptable";
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
+    pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";
+    pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
+}
 
 type Chunks = Pin<Box<dyn Stream<Item = Result<Chunk>> + Send>>;
 
@@ -25,9 +39,9 @@ pub(super) async fn source_data(
     Path((organization_id, workflow_id)): Path<(String, String)>,
     request: Request,
 ) -> Response {
-    let mut log = AccessLog::new(request.uri().path());
+    let mut log = AccessLog::new(request.uri().path(), &state.metrics);
     let Ok(permit) = Arc::clone(&state.slots).try_acquire_owned() else {
-        let mut response = refusal(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "the server is answering as many requests as it may; retry shortly".into());
+        let mut response = refusal(StatusCode::SERVICE_UNAVAILABLE, code::OVERLOADED, "the server is answering as many requests as it may; retry shortly".into());
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return log.finish(response);
     };
@@ -36,7 +50,7 @@ pub(super) async fn source_data(
     match answer {
         Ok(Ok((format, prefix, rest))) => log.stream(format, prefix, rest, deadline, permit),
         Ok(Err(response)) => log.finish(response),
-        Err(_) => log.finish(refusal(StatusCode::SERVICE_UNAVAILABLE, "timeout", format!("the request took longer than {:?}", state.request_timeout))),
+        Err(_) => log.finish(refusal(StatusCode::SERVICE_UNAVAILABLE, code::TIMEOUT, format!("the request took longer than {:?}", state.request_timeout))),
     }
 }
 
@@ -54,6 +68,7 @@ async fn start(
     let (format, body) = read_request(state, organization_id, request, log).await.map_err(closing_connection)?;
     let query = Query::from_request(organization_id, workflow_id, &body).map_err(error_response)?;
     let response = state.engine.execute(&state.lake, &query).await.map_err(error_response)?;
+    log.plan = Some(Arc::clone(&response.plan));
     let mut chunks: Chunks = Box::pin(encode(response, format).fuse());
     let mut prefix = Vec::new();
     loop {
@@ -76,20 +91,20 @@ async fn start(
 async fn read_request(state: &AppState, organization_id: &str, request: Request, log: &mut AccessLog) -> Result<(Format, Bytes), Response> {
     let headers = request.headers();
     if let Some(access) = &state.access {
-        let caller = access.authorize(header_text(headers, header::AUTHORIZATION), organization_id).map_err(error_response)?;
+        let caller = access.load().authorize(header_text(headers, header::AUTHORIZATION), organization_id).map_err(error_response)?;
         log.caller = Some(caller.name);
     }
     let format = negotiate::format_for(header_text(headers, header::ACCEPT)).ok_or_else(|| {
-        refusal(StatusCode::NOT_ACCEPTABLE, "not_acceptable", format!("no acceptable encoding; this endpoint produces {}", negotiate::supported()))
+        refusal(StatusCode::NOT_ACCEPTABLE, code::NOT_ACCEPTABLE, format!("no acceptable encoding; this endpoint produces {}", negotiate::supported()))
     })?;
     let content_type = header_text(headers, header::CONTENT_TYPE).unwrap_or("");
     let media = content_type.split(';').next().unwrap_or("").trim();
     if !media.eq_ignore_ascii_case("application/json") {
         let shown = if content_type.is_empty() { "none".to_string() } else { format!("'{content_type}'") };
-        return Err(refusal(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", format!("the body must be application/json, got {shown}")));
+        return Err(refusal(StatusCode::UNSUPPORTED_MEDIA_TYPE, code::UNSUPPORTED_MEDIA_TYPE, format!("the body must be application/json, got {shown}")));
     }
     let too_large = || {
-        refusal(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("the body is larger than {} bytes", state.max_body_bytes))
+        refusal(StatusCode::PAYLOAD_TOO_LARGE, code::PAYLOAD_TOO_LARGE, format!("the body is larger than {} bytes", state.max_body_bytes))
     };
     let declared = header_text(headers, header::CONTENT_LENGTH).and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|length| length > state.max_body_bytes) {
@@ -121,23 +136,38 @@ fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// `GET /metrics`: the Prometheus exposition.
+pub(super) async fn metrics(State(metrics): State<Arc<ServerMetrics>>) -> Response {
+    match metrics.render() {
+        Ok(text) => ([(header::CONTENT_TYPE, super::metrics::CONTENT_TYPE)], text).into_response(),
+        Err(_) => refusal(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the metrics could not be rendered".into()),
+    }
+}
+
+/// `GET /openapi.json`: the document is made once, on first use.
+pub(super) async fn openapi() -> Response {
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let text = DOCUMENT.get_or_init(|| super::openapi::document().to_json().unwrap_or_default());
+    ([(header::CONTENT_TYPE, "application/json")], text.as_str()).into_response()
+}
+
 /// `GET /healthz`.
 pub(super) async fn health() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], "{\"status\":\"ok\"}\n").into_response()
 }
 
 /// Any method but POST on the endpoint.
-pub(super) async fn method_not_allowed(request: Request) -> Response {
-    let mut log = AccessLog::new(request.uri().path());
+pub(super) async fn method_not_allowed(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let mut log = AccessLog::new(request.uri().path(), &state.metrics);
     log.method = request.method().to_string();
-    let mut response = refusal(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("{} is not allowed; use POST", request.method()));
+    let mut response = refusal(StatusCode::METHOD_NOT_ALLOWED, code::METHOD_NOT_ALLOWED, format!("{} is not allowed; use POST", request.method()));
     response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
     log.finish(response)
 }
 
 /// Any other path.
-pub(super) async fn no_such_endpoint(request: Request) -> Response {
-    let mut log = AccessLog::new(request.uri().path());
+pub(super) async fn no_such_endpoint(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let mut log = AccessLog::new(request.uri().path(), &state.metrics);
     log.method = request.method().to_string();
     log.finish(refusal(StatusCode::NOT_FOUND, "not_found", format!("no endpoint at {}", request.uri().path())))
 }
@@ -145,18 +175,26 @@ pub(super) async fn no_such_endpoint(request: Request) -> Response {
 /// The SPEC §5 body of an engine error, with its status.
 fn error_response(error: Error) -> Response {
     let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    json_error(status, error.to_json())
+    json_error(status, error.body())
 }
 
 /// A refusal of the HTTP layer in the same body shape as SPEC §5.
 fn refusal(status: StatusCode, code: &'static str, message: String) -> Response {
-    let body = ErrorBody { status: status.as_u16(), error: code, message };
-    json_error(status, serde_json::to_string(&body).unwrap_or_default())
+    json_error(status, ErrorBody { status: status.as_u16(), error: code, message, request_id: None })
 }
 
-fn json_error(status: StatusCode, body: String) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/json")], body + "\n").into_response()
+/// An error body with the request's id, as one line of JSON.
+fn json_error(status: StatusCode, mut body: ErrorBody) -> Response {
+    body.request_id = request_id::current();
+    let text = serde_json::to_string(&body).unwrap_or_else(|_| format!(r#"{{"status":{},"error":"{}","message":"unprintable error"}}"#, body.status, body.error));
+    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], text + "\n").into_response();
+    response.extensions_mut().insert(ErrorCode(body.error));
+    response
 }
+
+/// The error code of a refusal, for the access log and the metrics.
+#[derive(Debug, Clone, Copy)]
+struct ErrorCode(&'static str);
 
 /// One access-log line per request, written when the response is done with (its body
 /// finished, failed or abandoned by the client). Never holds the token.
@@ -165,19 +203,43 @@ struct AccessLog {
     path: String,
     caller: Option<String>,
     status: u16,
+    /// The error code of a refusal; empty for an answer.
+    error: &'static str,
     rows: u64,
+    /// Body bytes of an answer.
+    bytes: u64,
     started: Instant,
     outcome: &'static str,
+    /// The request's span (with its id): the line is written after the handler returned.
+    span: tracing::Span,
+    metrics: Arc<ServerMetrics>,
+    /// The executed plan, whose scan metrics are counted when the request ends.
+    plan: Option<Arc<dyn ExecutionPlan>>,
 }
 
 impl AccessLog {
-    fn new(path: &str) -> AccessLog {
-        AccessLog { method: "POST".into(), path: path.to_string(), caller: None, status: 0, rows: 0, started: Instant::now(), outcome: "complete" }
+    fn new(path: &str, metrics: &Arc<ServerMetrics>) -> AccessLog {
+        metrics.started();
+        AccessLog {
+            method: "POST".into(),
+            path: path.to_string(),
+            caller: None,
+            status: 0,
+            error: "",
+            rows: 0,
+            bytes: 0,
+            started: Instant::now(),
+            outcome: "complete",
+            span: tracing::Span::current(),
+            metrics: Arc::clone(metrics),
+            plan: None,
+        }
     }
 
     /// A response with its whole body in hand.
     fn finish(mut self, response: Response) -> Response {
         self.status = response.status().as_u16();
+        self.error = response.extensions().get::<ErrorCode>().map_or("", |code| code.0);
         response
     }
 
@@ -187,6 +249,7 @@ impl AccessLog {
     fn stream(mut self, format: Format, prefix: Vec<Bytes>, rest: Option<Chunks>, deadline: Deadline, permit: OwnedSemaphorePermit) -> Response {
         self.status = 200;
         self.outcome = "disconnected";
+        self.bytes += prefix.iter().map(|b| b.len() as u64).sum::<u64>();
         let head = futures::stream::iter(prefix.into_iter().map(Ok::<Bytes, Error>));
         let tail = futures::stream::unfold(Some((rest, self, permit)), move |state| async move {
             let (rest, mut log, permit) = state?;
@@ -199,10 +262,12 @@ impl AccessLog {
             match next {
                 Ok(Some(Ok(chunk))) => {
                     log.rows += chunk.rows;
+                    log.bytes += chunk.bytes.len() as u64;
                     Some((Ok(Bytes::from(chunk.bytes)), Some((Some(chunks), log, permit))))
                 }
                 Ok(Some(Err(error))) => {
                     log.outcome = "aborted";
+                    let _entered = log.span.enter();
                     tracing::warn!(target: "flowlake::access", path = %log.path, error = %error, "response aborted after its first byte");
                     Some((Err(error), None))
                 }
@@ -226,6 +291,7 @@ impl AccessLog {
 
 impl Drop for AccessLog {
     fn drop(&mut self) {
+        let _entered = self.span.enter();
         tracing::info!(
             target: "flowlake::access",
             method = %self.method,
@@ -236,6 +302,10 @@ impl Drop for AccessLog {
             caller = self.caller.as_deref().unwrap_or("-"),
             outcome = self.outcome,
         );
+        self.metrics.finished(self.status, self.error, self.started.elapsed(), self.rows, self.bytes);
+        if let Some(plan) = &self.plan {
+            self.metrics.scanned(&ScanStats::of(plan.as_ref()));
+        }
     }
 }
 
@@ -261,7 +331,7 @@ mod tests {
             });
             let permit = Arc::new(Semaphore::new(1)).try_acquire_owned().unwrap();
             let deadline = Deadline::now() + timeout;
-            async move { AccessLog::new("/t").stream(Format::Ndjson, vec![Bytes::from_static(b"{\"a\":1}\n")], Some(Box::pin(chunks)), deadline, permit) }
+            async move { AccessLog::new("/t", &Arc::new(ServerMetrics::new())).stream(Format::Ndjson, vec![Bytes::from_static(b"{\"a\":1}\n")], Some(Box::pin(chunks)), deadline, permit) }
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -72,10 +72,13 @@ impl TestServer {
         let mut config = ServeConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             access,
+            access_file: None,
+            reload_interval: Duration::from_secs(3600),
             max_body_bytes: 64 * 1024,
             request_timeout: Duration::from_secs(30),
             max_concurrent: 16,
             connections: ConnectionLimits::default(),
+            metrics_listen: None,
         };
         tune(&mut config);
         let server = Server::bind(engine, lake, config).await.unwrap();
@@ -336,10 +339,13 @@ async fn without_access_control_only_loopback_is_allowed() {
     let config = ServeConfig {
         listen: "0.0.0.0:0".parse().unwrap(),
         access: None,
+        access_file: None,
+        reload_interval: Duration::from_secs(3600),
         max_body_bytes: 1024,
         request_timeout: Duration::from_secs(1),
         max_concurrent: 1,
         connections: ConnectionLimits::default(),
+        metrics_listen: None,
     };
     let refused = Server::bind(engine, opened, config).await.err().expect("refused");
     assert!(refused.contains("loopback"), "{refused}");
