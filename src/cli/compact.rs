@@ -11,8 +11,6 @@ use uuid::Uuid;
 use super::{S3Args, report};
 use crate::compact::{CompactOptions, DayOutcome, DayStatus, compact};
 use crate::generate::event::FileLayout;
-use crate::lake::LakeLocation;
-use crate::lake::writer::LakeWriter;
 
 /// Exit code when at least one day could not be compacted.
 pub const EXIT_SOME_DAYS_FAILED: i32 = 9;
@@ -56,11 +54,7 @@ pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 pub(super) async fn run(args: CompactArgs) -> i32 {
-    let writer = match LakeLocation::parse(&args.lake) {
-        Ok(location) => LakeWriter::open(&location, &args.s3.options()).await,
-        Err(error) => Err(error),
-    };
-    let writer = match writer {
+    let writer = match super::open_writer(&args.lake, &args.s3).await {
         Ok(writer) => writer,
         Err(error) => return report(&error),
     };

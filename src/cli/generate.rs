@@ -11,6 +11,7 @@ use object_store::path::Path;
 
 use super::{S3Args, report};
 use crate::error::{Error, Result};
+use crate::generate::event::Codec;
 use crate::generate::{FileLayout, GenerateOptions, GenerateSummary, SortOrder, generate};
 use crate::lake::LakeLocation;
 use crate::lake::store::s3_store;
@@ -44,6 +45,12 @@ pub struct GenerateArgs {
     /// Row order inside each file.
     #[arg(long, value_enum, default_value = "category")]
     sort_by: SortOrder,
+    /// Parquet page codec (lakes of other tools use any; zstd for a foreign-layout benchmark).
+    #[arg(long, value_enum, default_value = "snappy")]
+    codec: Codec,
+    /// Write no bloom filters (as most other writers do by default).
+    #[arg(long)]
+    no_bloom_filters: bool,
     /// Empty a non-empty --out first (without it, a non-empty target is refused: two
     /// generations mixed in one day folder would be one wrong lake).
     #[arg(long)]
@@ -67,7 +74,7 @@ async fn write_lake(args: &GenerateArgs) -> Result<GenerateSummary> {
         start: args.start,
         events_per_day: args.events_per_day,
         seed: args.seed,
-        layout: FileLayout { row_group_size: args.row_group_size, sort: args.sort_by },
+        layout: FileLayout { row_group_size: args.row_group_size, sort: args.sort_by, codec: args.codec, bloom_filters: !args.no_bloom_filters },
     };
     let (store, root): (Arc<dyn ObjectStore>, Path) = match LakeLocation::parse(&args.out)? {
         LakeLocation::Local(folder) => {

@@ -13,8 +13,6 @@ use crate::error::Error;
 use crate::generate::event::FileLayout;
 use crate::ingest::input::{self, InputFormat};
 use crate::ingest::{IngestOptions, IngestProgress, IngestSummary, ingest};
-use crate::lake::LakeLocation;
-use crate::lake::writer::LakeWriter;
 
 /// Options of `flowlake ingest`.
 #[derive(Debug, Args)]
@@ -59,11 +57,7 @@ pub(super) async fn run(args: IngestArgs) -> i32 {
         Ok(zone) => zone,
         Err(_) => return report(&Error::Usage { message: format!("--time-zone '{}' is not an IANA time zone such as Europe/Paris", args.time_zone.unwrap_or_default()) }),
     };
-    let writer = match LakeLocation::parse(&args.lake) {
-        Ok(location) => LakeWriter::open(&location, &args.s3.options()).await,
-        Err(error) => Err(error),
-    };
-    let writer = match writer {
+    let writer = match super::open_writer(&args.lake, &args.s3).await {
         Ok(writer) => writer,
         Err(error) => return report(&error),
     };

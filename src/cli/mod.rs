@@ -221,6 +221,11 @@ async fn open_lake(resources: &ResourceArgs, lake: &LakeArgs, list_cache_ttl: st
     Ok((engine, opened))
 }
 
+/// The lake `lake` opened for writing (`ingest`, `compact`).
+async fn open_writer(lake: &str, s3: &S3Args) -> Result<crate::lake::writer::LakeWriter, Error> {
+    crate::lake::writer::LakeWriter::open(&LakeLocation::parse(lake)?, &s3.options()).await
+}
+
 /// What identifies one request: the lake, the URL attributes and the payload.
 #[derive(Debug, Args)]
 pub struct RequestArgs {

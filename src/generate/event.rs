@@ -50,12 +50,25 @@ pub struct FileLayout {
     pub row_group_size: usize,
     /// The order of the rows in each file.
     pub sort: SortOrder,
+    /// The page codec.
+    pub codec: Codec,
+    /// Bloom filters on `label` and `session_id` (the columns queried by equality).
+    pub bloom_filters: bool,
 }
 
 impl Default for FileLayout {
     fn default() -> Self {
-        FileLayout { row_group_size: 16 * 1024, sort: SortOrder::Category }
+        FileLayout { row_group_size: 16 * 1024, sort: SortOrder::Category, codec: Codec::Snappy, bloom_filters: true }
     }
+}
+
+/// Parquet page compression (other tools' lakes use any of these).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Codec {
+    #[default]
+    Snappy,
+    Zstd,
+    Uncompressed,
 }
 
 /// How rows are ordered inside a file.
@@ -166,12 +179,19 @@ pub fn to_record_batch_with(events: &[Event], schema: SchemaRef) -> Result<Recor
 /// Writer settings: page-level statistics (for the page index) and bloom filters on the
 /// columns queried by equality.
 fn writer_properties(layout: FileLayout) -> WriterProperties {
+    let compression = match layout.codec {
+        Codec::Snappy => Compression::SNAPPY,
+        Codec::Zstd => Compression::ZSTD(Default::default()),
+        Codec::Uncompressed => Compression::UNCOMPRESSED,
+    };
     let mut props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
+        .set_compression(compression)
         .set_max_row_group_row_count(Some(layout.row_group_size.max(1)))
         .set_statistics_enabled(EnabledStatistics::Page);
-    for column in ["session_id", "label"] {
-        props = props.set_column_bloom_filter_enabled(ColumnPath::from(column), true);
+    if layout.bloom_filters {
+        for column in ["session_id", "label"] {
+            props = props.set_column_bloom_filter_enabled(ColumnPath::from(column), true);
+        }
     }
     props.build()
 }

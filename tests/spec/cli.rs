@@ -244,3 +244,25 @@ fn generate_refuses_a_non_empty_folder_unless_forced() {
     assert_eq!(out.status.code(), Some(2));
     assert!(not_a_lake.path().join("thesis.tex").exists());
 }
+
+/// The foreign layouts of the benchmark (time order, zstd, big row groups, no bloom
+/// filters) hold the same events: every answer is the same as on the default layout.
+#[test]
+fn foreign_layouts_from_generate_answer_like_the_default_one() {
+    let answer = |extra: &[&str]| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = flowlake().args(["generate", "--orgs", "1", "--days", "2", "--events-per-day", "400", "--seed", "3", "--out"]).arg(dir.path()).args(extra).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8(out.stdout).unwrap();
+        let org = text.lines().find_map(|l| l.strip_prefix("organization ")).unwrap().trim().to_string();
+        let workflow = text.lines().find(|l| l.contains("interaction")).unwrap().split_whitespace().nth(1).unwrap().to_string();
+        std::fs::write(dir.path().join("p.json"), br#"{"filters": [], "interval": {"start": "2026-03-01", "end": "2026-03-02"}, "target": "affected_goal_total"}"#).unwrap();
+        let out = flowlake().args(["query", "--lake"]).arg(dir.path()).args(["--org", &org, "--workflow", &workflow, "--payload"]).arg(dir.path().join("p.json")).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    };
+    let default = answer(&[]);
+    assert!(default.len() > 1000);
+    assert!(default == answer(&["--sort-by", "time", "--codec", "zstd", "--no-bloom-filters", "--row-group-size", "1048576"]));
+    assert!(default == answer(&["--sort-by", "time", "--codec", "snappy", "--no-bloom-filters", "--row-group-size", "65536"]));
+}

@@ -39,7 +39,7 @@ pub fn world_options(sort: SortOrder) -> GenerateOptions {
         start: NaiveDate::parse_from_str(START, "%Y-%m-%d").expect("date"),
         events_per_day: 400,
         seed: 7,
-        layout: FileLayout { row_group_size: 128, sort },
+        layout: FileLayout { row_group_size: 128, sort, ..FileLayout::default() },
     }
 }
 
