@@ -147,8 +147,11 @@ fn parse_instant(column: &str, text: &str, time_zone: Option<Tz>) -> Result<i64,
     if let Ok(at) = DateTime::parse_from_rfc3339(trimmed) {
         return Ok(at.timestamp_micros());
     }
-    if let Ok(at) = DateTime::parse_from_str(trimmed, "%Y-%m-%d %H:%M:%S%.f%:z") {
-        return Ok(at.timestamp_micros());
+    // Offsets as databases print them: `+00`, `+0530`, `+05:30`, after a `T` or a space.
+    for format in ["%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%dT%H:%M:%S%.f%#z"] {
+        if let Ok(at) = DateTime::parse_from_str(trimmed, format) {
+            return Ok(at.timestamp_micros());
+        }
     }
     let naive = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"].iter().find_map(|f| NaiveDateTime::parse_from_str(trimmed, f).ok());
     match (naive, time_zone) {
@@ -237,6 +240,21 @@ mod tests {
             let refusal = json_row(row, None).unwrap_err();
             assert_eq!(refusal.column.as_deref(), Some(column));
             assert!(refusal.reason.contains(words), "{refusal}");
+        }
+    }
+
+    #[test]
+    fn offsets_as_databases_print_them_are_read() {
+        for (text, utc) in [
+            ("2026-03-01 10:00:00.5+00", "2026-03-01T10:00:00.5Z"),
+            ("2026-03-01 10:00:00+0530", "2026-03-01T04:30:00Z"),
+            ("2026-03-01 10:00:00-05:00", "2026-03-01T15:00:00Z"),
+            ("2026-03-01T10:00:00+01", "2026-03-01T09:00:00Z"),
+        ] {
+            let mut row = valid();
+            row["timestamp"] = serde_json::json!(text);
+            let (_, event) = json_row(row, None).unwrap();
+            assert_eq!(event.timestamp_us, DateTime::parse_from_rfc3339(utc).unwrap().timestamp_micros(), "{text}");
         }
     }
 
