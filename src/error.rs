@@ -51,6 +51,9 @@ pub enum Error {
     /// The object store could not be reached after retries (503).
     #[error("storage unavailable: {message}")]
     StorageUnavailable { message: String },
+    /// The cluster's scheduler or its executors could not be reached (503).
+    #[error("cluster unavailable at {address}: {message}")]
+    ClusterUnavailable { address: String, message: String },
     /// Anything unexpected: a bug or an unclassified failure (500).
     #[error("{message}")]
     Internal { message: String },
@@ -95,7 +98,7 @@ impl Error {
             | Error::Data { .. }
             | Error::ResourcesExhausted { .. }
             | Error::Internal { .. } => 500,
-            Error::StorageUnavailable { .. } => 503,
+            Error::StorageUnavailable { .. } | Error::ClusterUnavailable { .. } => 503,
         }
     }
 
@@ -116,6 +119,7 @@ impl Error {
             | Error::ResourcesExhausted { .. }
             | Error::Internal { .. } => "internal",
             Error::StorageUnavailable { .. } => "storage_unavailable",
+            Error::ClusterUnavailable { .. } => "cluster_unavailable",
         }
     }
 
@@ -276,6 +280,7 @@ mod tests {
             (Error::UnsupportedFilter { property: "p".into(), supported: "label".into() }, 406, "not_implemented"),
             (Error::internal("x"), 500, "internal"),
             (Error::StorageUnavailable { message: "x".into() }, 503, "storage_unavailable"),
+            (Error::ClusterUnavailable { address: "df://h:1".into(), message: "x".into() }, 503, "cluster_unavailable"),
         ];
         for (err, status, code) in cases {
             assert_eq!(err.status(), status, "{err:?}");

@@ -22,6 +22,8 @@
 
 pub mod batch;
 pub mod cli;
+#[cfg(feature = "cluster")]
+pub mod cluster;
 pub mod engine;
 pub mod error;
 pub mod generate;

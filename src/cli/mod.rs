@@ -40,6 +40,12 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Write a deterministic synthetic lake.
     Generate(generate::GenerateArgs),
+    /// Run a cluster scheduler (Apache DataFusion Ballista) for `--cluster` clients.
+    #[cfg(feature = "cluster")]
+    Scheduler(crate::cluster::scheduler::SchedulerArgs),
+    /// Run a cluster executor that joins a `flowlake scheduler`.
+    #[cfg(feature = "cluster")]
+    Executor(crate::cluster::executor::ExecutorArgs),
 }
 
 /// Engine resources, shared by every subcommand that runs queries.
@@ -54,6 +60,11 @@ pub struct ResourceArgs {
     /// Seconds a day folder's listing is reused by later queries (0: list every time).
     #[arg(long, default_value_t = 10)]
     pub list_cache_ttl: u64,
+    /// Run the plan on the cluster whose scheduler is at df://HOST:PORT (`flowlake
+    /// scheduler`); the answer is the same bytes as a local run.
+    #[cfg(feature = "cluster")]
+    #[arg(long, value_name = "df://HOST:PORT")]
+    pub cluster: Option<String>,
 }
 
 /// Where the lake is and how to reach it.
@@ -117,7 +128,14 @@ fn engine_config(resources: &ResourceArgs, lake: &LakeArgs) -> EngineConfig {
 
 /// The engine and the opened lake of a subcommand.
 async fn open_lake(resources: &ResourceArgs, lake: &LakeArgs) -> Result<(Engine, Lake), Error> {
-    let engine = Engine::new(&engine_config(resources, lake))?;
+    let config = engine_config(resources, lake);
+    #[cfg(feature = "cluster")]
+    let engine = match &resources.cluster {
+        Some(address) => Engine::on_cluster(&config, &crate::cluster::ClusterAddress::parse(address)?).await?,
+        None => Engine::new(&config)?,
+    };
+    #[cfg(not(feature = "cluster"))]
+    let engine = Engine::new(&config)?;
     let opened = engine.open_lake(LakeLocation::parse(&lake.lake)?).await?;
     Ok((engine, opened))
 }
@@ -172,7 +190,7 @@ fn parse_bytes(text: &str) -> Result<usize, String> {
 pub fn run() -> i32 {
     let cli = Cli::parse();
     // The server logs its requests by default; the other commands keep stderr for errors.
-    init_tracing(if matches!(cli.command, Command::Serve(_)) { "info" } else { "off" });
+    init_tracing(if cli.command.is_server() { "info" } else { "off" });
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => return report(&Error::internal(format!("starting the async runtime: {e}"))),
@@ -184,8 +202,24 @@ pub fn run() -> i32 {
             Command::Explain(args) => explain::run(args).await,
             Command::Generate(args) => generate::run(args).await,
             Command::Serve(args) => serve::run(args).await,
+            #[cfg(feature = "cluster")]
+            Command::Scheduler(args) => crate::cluster::scheduler::run(args).await,
+            #[cfg(feature = "cluster")]
+            Command::Executor(args) => crate::cluster::executor::run(args).await,
         }
     })
+}
+
+impl Command {
+    /// Servers log by default; the other commands keep stderr for errors.
+    fn is_server(&self) -> bool {
+        match self {
+            Command::Serve(_) => true,
+            #[cfg(feature = "cluster")]
+            Command::Scheduler(_) | Command::Executor(_) => true,
+            _ => false,
+        }
+    }
 }
 
 /// Logs go to stderr (`RUST_LOG` overrides `default`), so stdout stays the response.

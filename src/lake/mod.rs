@@ -46,7 +46,6 @@ pub struct Lake {
     root: Path,
     display_prefix: String,
     catalog: Catalog,
-    runtime: Arc<RuntimeEnv>,
     /// What the store is, for messages: `local disk` or `s3://bucket at <endpoint>`.
     store_description: String,
     requests: Option<Arc<RequestCounts>>,
@@ -99,7 +98,6 @@ impl Lake {
             root,
             display_prefix,
             catalog: Catalog::default(),
-            runtime,
             store_description,
             requests: options.requests,
             listings: ListCache::new(options.list_cache_ttl),
@@ -222,9 +220,7 @@ impl Lake {
     /// The events table of one organization and interval.
     pub async fn events_table(&self, organization_id: Uuid, interval: &Interval) -> Result<DayPartitions> {
         let files = self.day_files(organization_id, interval).await?;
-        let metadata_cache = self.runtime.cache_manager.get_file_metadata_cache();
-        let reader = reader::CheckedReaderFactory::new(Arc::clone(&self.store), metadata_cache, self.display_prefix.clone());
-        Ok(DayPartitions::new(self.store_url.clone(), files, Arc::new(reader)))
+        Ok(DayPartitions::new(self.store_url.clone(), files, self.display_prefix.clone()))
     }
 }
 

@@ -1,0 +1,141 @@
+//! The client side: an [`Engine`] whose plans run on a Ballista cluster (`--cluster`).
+//!
+//! The client lists the day folders and reads the catalog itself, as locally; the plan it
+//! builds (the same one) is sent to the scheduler through flowlake's logical codec, and the
+//! answer streams back from the executors.
+
+use std::time::Duration;
+
+use ballista::extension::SessionContextExt;
+use ballista_core::extension::SessionConfigExt;
+use datafusion::error::DataFusionError;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::prelude::SessionContext;
+use futures::TryStreamExt;
+use std::sync::Arc;
+
+use super::codec::{LogicalCodec, PhysicalCodec};
+use crate::engine::{Engine, EngineConfig, session_parts};
+use crate::error::{Error, Result};
+
+/// How long the client waits for the scheduler to accept a connection.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A scheduler address as `--cluster` takes it: `df://HOST:PORT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterAddress {
+    pub host: String,
+    pub port: u16,
+}
+
+impl ClusterAddress {
+    /// Parses `df://HOST:PORT`; anything else is a 400 that shows the expected form.
+    pub fn parse(text: &str) -> Result<ClusterAddress> {
+        let bad = |why: &str| Error::bad_request(format!("--cluster '{text}': {why}; expected df://HOST:PORT"));
+        let rest = text.strip_prefix("df://").ok_or_else(|| bad("not a df:// address"))?;
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        let (host, port) = rest.rsplit_once(':').ok_or_else(|| bad("no port"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() || host.contains(['/', '@', '?', '#']) {
+            return Err(bad("no valid host"));
+        }
+        let port = port.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| bad("the port is not a number from 1 to 65535"))?;
+        Ok(ClusterAddress { host: host.to_string(), port })
+    }
+
+    /// The address as users write it.
+    pub fn url(&self) -> String {
+        if self.host.contains(':') { format!("df://[{}]:{}", self.host, self.port) } else { format!("df://{}:{}", self.host, self.port) }
+    }
+
+    fn unavailable(&self, message: impl Into<String>) -> Error {
+        Error::ClusterUnavailable { address: self.url(), message: message.into() }
+    }
+
+    /// Checks that the scheduler accepts connections, within [`CONNECT_TIMEOUT`].
+    pub async fn probe(&self) -> Result<()> {
+        let connect = tokio::net::TcpStream::connect((self.host.as_str(), self.port));
+        match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(self.unavailable(format!("the scheduler does not accept connections: {e}"))),
+            Err(_) => Err(self.unavailable(format!("the scheduler did not answer within {} s", CONNECT_TIMEOUT.as_secs()))),
+        }
+    }
+}
+
+impl Engine {
+    /// An engine whose queries run on the cluster whose scheduler is at `address`. Fails
+    /// with 503 `cluster_unavailable` when the scheduler cannot be reached.
+    pub async fn on_cluster(config: &EngineConfig, address: &ClusterAddress) -> Result<Engine> {
+        address.probe().await?;
+        let (session, runtime) = session_parts(config)?;
+        // Ballista's adaptive planner (on by default in 55) neither runs the session's
+        // physical optimizer rules (the checked-scan marker) nor answered every query right
+        // (a filtered top-k before a left join came back empty): the static planner runs
+        // the plan DataFusion makes.
+        let session = session
+            .upgrade_for_ballista()
+            .with_ballista_adaptive_query_planner(false)
+            .with_ballista_logical_extension_codec(Arc::new(LogicalCodec::default()))
+            .with_ballista_physical_extension_codec(Arc::new(PhysicalCodec::default()));
+        let state = SessionStateBuilder::new().with_default_features().with_config(session).with_runtime_env(runtime).build();
+        let scheduler = format!("df://{}:{}", address.host, address.port);
+        let ctx = SessionContext::remote_with_state(&scheduler, state).await.map_err(|e| address.unavailable(e.to_string()))?;
+        let mut engine = Engine::with_context(ctx, config);
+        engine.cluster = Some(address.url());
+        Ok(engine)
+    }
+}
+
+/// Names failures to reach the cluster while a query streams as 503 `cluster_unavailable`;
+/// other errors (a corrupt file read by an executor, …) keep their own status.
+pub(crate) fn name_cluster_failures(stream: SendableRecordBatchStream, address: &str) -> SendableRecordBatchStream {
+    let schema = stream.schema();
+    let address = address.to_string();
+    let named = stream.map_err(move |e| match says_cluster_unreachable(&e) {
+        true => DataFusionError::External(Box::new(Error::ClusterUnavailable { address: address.clone(), message: e.to_string() })),
+        false => e,
+    });
+    Box::pin(RecordBatchStreamAdapter::new(schema, named))
+}
+
+/// Whether Ballista's error says the scheduler or an executor could not be reached (its
+/// gRPC errors arrive as text).
+fn says_cluster_unreachable(error: &DataFusionError) -> bool {
+    if let DataFusionError::External(source) = error
+        && source.downcast_ref::<Error>().is_some()
+    {
+        return false;
+    }
+    let text = error.to_string();
+    ["GrpcConnectionError", "Error connecting to Ballista", "tonic::transport", "transport error", "ExecutorLost", "executor lost"]
+        .iter()
+        .any(|phrase| text.contains(phrase))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_df_urls_with_a_port() {
+        assert_eq!(ClusterAddress::parse("df://127.0.0.1:50050").unwrap(), ClusterAddress { host: "127.0.0.1".into(), port: 50050 });
+        assert_eq!(ClusterAddress::parse("df://sched.internal:7/").unwrap().url(), "df://sched.internal:7");
+        assert_eq!(ClusterAddress::parse("df://[::1]:9").unwrap().url(), "df://[::1]:9");
+        for bad in ["127.0.0.1:50050", "df://host", "df://:1", "df://h:0", "df://h:x", "http://h:1"] {
+            assert_eq!(ClusterAddress::parse(bad).unwrap_err().status(), 400, "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_scheduler_is_a_503_naming_it() {
+        // A port just released: nothing listens there.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let address = ClusterAddress { host: "127.0.0.1".into(), port };
+        let err = Engine::on_cluster(&EngineConfig::default(), &address).await.err().unwrap();
+        assert_eq!((err.status(), err.code()), (503, "cluster_unavailable"));
+        assert!(err.to_string().contains(&format!("df://127.0.0.1:{port}")), "{err}");
+    }
+}

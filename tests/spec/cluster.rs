@@ -1,0 +1,232 @@
+//! SPEC §9: a real cluster from the built binary (`flowlake scheduler` and two `flowlake
+//! executor` processes on 127.0.0.1) answers with the bytes of a local run.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use flowlake::cluster::ClusterAddress;
+use flowlake::output::Format;
+use flowlake::{Engine, EngineConfig};
+
+use super::differential::{random_case, world};
+use super::support::run_bytes;
+
+/// Upper bound for a process to come up; only a guard against hanging, never a measure.
+const STARTUP_LIMIT: Duration = Duration::from_secs(120);
+
+fn flowlake() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_flowlake"))
+}
+
+/// `n` distinct ports that were free a moment ago.
+fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0").expect("bind")).collect();
+    listeners.iter().map(|l| l.local_addr().expect("addr").port()).collect()
+}
+
+/// The status line and body of `GET path` on 127.0.0.1:port, or `None` if nothing answers.
+fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
+/// A scheduler and two executors, stopped with SIGTERM when dropped.
+struct Cluster {
+    processes: Vec<(String, Child)>,
+    scheduler_port: u16,
+    logs: tempfile::TempDir,
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        let ports = free_ports(5);
+        let logs = tempfile::tempdir().expect("tempdir");
+        let mut cluster = Cluster { processes: Vec::new(), scheduler_port: ports[0], logs };
+        cluster.spawn("scheduler", &["scheduler", "--listen", &format!("127.0.0.1:{}", ports[0])]);
+        cluster.wait_for("the scheduler to answer /readyz", |c| http_get(c.scheduler_port, "/readyz").is_some());
+        let scheduler = format!("127.0.0.1:{}", ports[0]);
+        for (name, flight, grpc) in [("executor-1", ports[1], ports[2]), ("executor-2", ports[3], ports[4])] {
+            let work_dir = cluster.logs.path().join(name);
+            let work_dir = work_dir.to_str().expect("utf-8 path").to_string();
+            let listen = format!("127.0.0.1:{flight}");
+            let grpc = grpc.to_string();
+            cluster.spawn(name, &[
+                "executor", "--scheduler", &scheduler, "--listen", &listen, "--grpc-port", &grpc,
+                "--concurrent-tasks", "2", "--work-dir", &work_dir,
+            ]);
+        }
+        cluster.wait_for("two executors to register", |c| {
+            http_get(c.scheduler_port, "/readyz").is_some_and(|r| r.starts_with("HTTP/1.1 200") && r.contains("ready: 2 executors"))
+        });
+        cluster
+    }
+
+    fn spawn(&mut self, name: &str, args: &[&str]) {
+        let log = std::fs::File::create(self.logs.path().join(format!("{name}.log"))).expect("log file");
+        let child = flowlake().args(args).stdout(Stdio::null()).stderr(log).spawn().expect("start flowlake");
+        self.processes.push((name.to_string(), child));
+    }
+
+    fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.logs.path().join(format!("{name}.log"))).unwrap_or_default()
+    }
+
+    /// Waits until `ready` holds; panics with the logs if a process exits or it never does.
+    fn wait_for(&mut self, what: &str, ready: impl Fn(&Cluster) -> bool) {
+        let started = Instant::now();
+        while !ready(self) {
+            for (name, child) in &mut self.processes {
+                if let Ok(Some(status)) = child.try_wait() {
+                    let log = std::fs::read_to_string(self.logs.path().join(format!("{name}.log"))).unwrap_or_default();
+                    panic!("{name} exited ({status}) while waiting for {what}:\n{log}");
+                }
+            }
+            assert!(started.elapsed() < STARTUP_LIMIT, "gave up waiting for {what}:\n{}", self.log("scheduler"));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn address(&self) -> String {
+        format!("df://127.0.0.1:{}", self.scheduler_port)
+    }
+
+    /// SIGTERM to every process; returns whether each stopped by itself with status 0.
+    fn stop(&mut self) -> Vec<(String, bool)> {
+        for (_, child) in &self.processes {
+            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        }
+        let mut stopped = Vec::new();
+        for (name, child) in &mut self.processes {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let status = loop {
+                match child.try_wait() {
+                    Ok(Some(status)) => break Some(status),
+                    _ if Instant::now() > deadline => break None,
+                    _ => std::thread::sleep(Duration::from_millis(50)),
+                }
+            };
+            if status.is_none() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            stopped.push((name.clone(), status.is_some_and(|s| s.success())));
+        }
+        self.processes.clear();
+        stopped
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// What differs between two answers, readably: text as text, Arrow streams as batch sizes.
+fn describe(format: Format, local: &[u8], cluster: &[u8]) -> String {
+    if format != Format::Arrow {
+        return format!("local:   {}\ncluster: {}", String::from_utf8_lossy(local), String::from_utf8_lossy(cluster));
+    }
+    let batches = |bytes: &[u8]| -> Vec<usize> {
+        match datafusion::arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes.to_vec()), None) {
+            Ok(reader) => reader.map(|b| b.map(|b| b.num_rows()).unwrap_or(usize::MAX)).collect(),
+            Err(_) => vec![usize::MAX],
+        }
+    };
+    format!("local batches {:?}, cluster batches {:?} ({} vs {} bytes)", batches(local), batches(cluster), local.len(), cluster.len())
+}
+
+fn query_cli(root: &Path, org: &str, workflow: &str, payload: &Path, format: &str, cluster: Option<&str>) -> std::process::Output {
+    let mut command = flowlake();
+    command.args(["query", "--lake"]).arg(root).args(["--org", org, "--workflow", workflow, "--format", format, "--payload"]).arg(payload);
+    if let Some(address) = cluster {
+        command.args(["--cluster", address]);
+    }
+    command.output().expect("run flowlake query")
+}
+
+/// The differential test's payloads (every target, step pattern, filter kind, limit, time
+/// zone and error status) through the cluster and locally: the same bytes in every
+/// encoding, the same errors. Then the CLI's `--cluster`, and a clean stop on SIGTERM.
+#[test]
+fn a_cluster_of_child_processes_answers_with_the_bytes_of_a_local_run() {
+    let w = world();
+    let mut cluster = Cluster::start();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let address = ClusterAddress::parse(&cluster.address()).expect("address");
+    let config = EngineConfig { target_partitions: Some(3), ..EngineConfig::default() };
+    let remote = runtime.block_on(Engine::on_cluster(&config, &address)).expect("cluster engine");
+    let local = Engine::new(&config).expect("local engine");
+    let formats = [Format::Json, Format::Ndjson, Format::Csv, Format::Arrow];
+    let (mut answered, mut with_rows, mut errors) = (0, 0, 0);
+    for seed in 0..120u64 {
+        let (case, payload) = random_case(seed);
+        let format = formats[seed as usize % formats.len()];
+        let run = |engine: &Engine| runtime.block_on(run_bytes(engine, &w.root, &case.org, &case.workflow, &payload, format));
+        match (run(&local), run(&remote)) {
+            (Ok(want), Ok(got)) => {
+                assert!(want == got, "seed {seed} ({format:?}): the cluster's bytes differ for {payload}\n{}", describe(format, &want, &got));
+                answered += 1;
+                with_rows += usize::from(want.len() > 200);
+            }
+            (Err(want), Err(got)) => {
+                assert_eq!(want.to_json(), got.to_json(), "seed {seed}: the errors differ for {payload}");
+                errors += 1;
+            }
+            (want, got) => panic!(
+                "seed {seed}: local {:?}, cluster {:?} for {payload}\n{}",
+                want.map(|_| 200).map_err(|e| e.to_json()),
+                got.map(|_| 200).map_err(|e| e.to_json()),
+                cluster.log("executor-1")
+            ),
+        }
+    }
+    assert!(answered >= 80 && with_rows >= 30 && errors >= 3, "answered {answered}, with rows {with_rows}, errors {errors}");
+
+    // The CLI: `query --cluster` prints what `query` prints.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut compared = 0;
+    for seed in (0..40u64).filter(|s| s % 4 == 1) {
+        let (case, payload) = random_case(seed);
+        let file = dir.path().join(format!("{seed}.json"));
+        std::fs::write(&file, &payload).expect("payload file");
+        let local = query_cli(&w.root, &case.org, &case.workflow, &file, "csv", None);
+        let remote = query_cli(&w.root, &case.org, &case.workflow, &file, "csv", Some(&cluster.address()));
+        assert_eq!(local.status.code(), remote.status.code(), "seed {seed}: {}", String::from_utf8_lossy(&remote.stderr));
+        assert!(local.stdout == remote.stdout, "seed {seed}: stdout differs for {payload}");
+        assert_eq!(local.stderr, remote.stderr, "seed {seed}");
+        compared += 1;
+    }
+    assert!(compared >= 10);
+
+    drop(remote);
+    for (name, clean) in cluster.stop() {
+        assert!(clean, "{name} did not stop cleanly on SIGTERM:\n{}", cluster.log(&name));
+    }
+}
+
+/// No scheduler at the address: 503 `cluster_unavailable` naming it, exit code 8, quickly.
+#[test]
+fn without_a_scheduler_a_cluster_query_is_a_503_naming_the_address() {
+    let w = world();
+    let (case, payload) = random_case(3);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("p.json");
+    std::fs::write(&file, payload).expect("payload file");
+    let port = free_ports(1)[0];
+    let address = format!("df://127.0.0.1:{port}");
+    let out = query_cli(&w.root, &case.org, &case.workflow, &file, "json", Some(&address));
+    assert_eq!(out.status.code(), Some(8), "{}", String::from_utf8_lossy(&out.stderr));
+    let err: serde_json::Value = serde_json::from_slice(&out.stderr).expect("error JSON");
+    assert_eq!(err["status"], 503);
+    assert_eq!(err["error"], "cluster_unavailable");
+    assert!(err["message"].as_str().unwrap_or_default().contains(&address), "{err}");
+    assert!(out.stdout.is_empty());
+}
