@@ -180,6 +180,10 @@ impl Engine {
         use futures::StreamExt;
 
         let dataframe = self.plan(lake, query).await?;
+        #[cfg(feature = "cluster")]
+        if let Some(address) = &self.cluster {
+            return crate::cluster::client::explain(dataframe, analyze, address).await;
+        }
         let (state, logical) = dataframe.into_parts();
         let optimized = state.optimize(&logical)?;
         let physical = state.create_physical_plan(&logical).await?;

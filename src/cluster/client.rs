@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use ballista::extension::SessionContextExt;
 use ballista_core::extension::SessionConfigExt;
+use datafusion::arrow::array::{Array, StringArray};
+use datafusion::dataframe::DataFrame;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::session_state::SessionStateBuilder;
@@ -87,6 +89,26 @@ impl Engine {
         engine.cluster = Some(address.url());
         Ok(engine)
     }
+}
+
+/// The plans of a query on the cluster, as the scheduler made them: the logical plan, the
+/// physical plan, and its stages (`distributed_plan`). With `analyze` the job runs and the
+/// stages carry their metrics.
+pub(crate) async fn explain(dataframe: DataFrame, analyze: bool, address: &str) -> Result<String> {
+    let explained = dataframe.explain(false, analyze)?;
+    let schema = explained.schema().inner().clone();
+    let batches = name_cluster_failures(explained.execute_stream().await?, address).try_collect::<Vec<_>>().await?;
+    let mut text = String::new();
+    for batch in &batches {
+        let columns: Vec<&StringArray> = batch.columns().iter().filter_map(|c| c.as_any().downcast_ref::<StringArray>()).collect();
+        let [plan_type, plan] = columns.as_slice() else {
+            return Err(Error::internal(format!("the scheduler's explain has columns {schema:?}")));
+        };
+        for row in 0..batch.num_rows() {
+            text.push_str(&format!("== {} ==\n{}\n\n", plan_type.value(row).replace('_', " "), plan.value(row).trim_end()));
+        }
+    }
+    Ok(text.trim_end().to_string())
 }
 
 /// Names failures to reach the cluster while a query streams as 503 `cluster_unavailable`;

@@ -207,8 +207,113 @@ fn a_cluster_of_child_processes_answers_with_the_bytes_of_a_local_run() {
     assert!(compared >= 10);
 
     drop(remote);
+    batch_on_the_cluster_writes_the_files_of_a_local_batch(&cluster);
+    serve_on_the_cluster_answers_like_serve(&cluster);
     for (name, clean) in cluster.stop() {
         assert!(clean, "{name} did not stop cleanly on SIGTERM:\n{}", cluster.log(&name));
+    }
+}
+
+/// `batch --cluster` over `queries/batch.ndjson` on the sample lake writes the result files
+/// of a local batch run, and the same summary but for the timings.
+fn batch_on_the_cluster_writes_the_files_of_a_local_batch(cluster: &Cluster) {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = tempfile::tempdir().expect("tempdir");
+    let run = |dir: &str, cluster_address: Option<&str>| {
+        let mut command = flowlake();
+        command.current_dir(repo).args(["batch", "--queries", "queries/batch.ndjson", "--out"]).arg(out.path().join(dir));
+        if let Some(address) = cluster_address {
+            command.args(["--cluster", address]);
+        }
+        command.output().expect("run flowlake batch")
+    };
+    let (local, remote) = (run("local", None), run("cluster", Some(&cluster.address())));
+    assert_eq!(local.status.code(), remote.status.code(), "{}", String::from_utf8_lossy(&remote.stderr));
+    let without_timings = |path: &Path| -> serde_json::Value {
+        fn strip(value: &mut serde_json::Value) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    map.retain(|key, _| key != "ms" && key != "elapsed_ms");
+                    map.values_mut().for_each(strip);
+                }
+                serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
+                _ => {}
+            }
+        }
+        let mut summary = serde_json::from_slice(&std::fs::read(path).expect("summary")).expect("summary JSON");
+        strip(&mut summary);
+        summary
+    };
+    let mut files = 0;
+    for entry in std::fs::read_dir(out.path().join("local")).expect("local results") {
+        let name = entry.expect("entry").file_name();
+        let (a, b) = (out.path().join("local").join(&name), out.path().join("cluster").join(&name));
+        if name == "summary.json" {
+            assert_eq!(without_timings(&a), without_timings(&b));
+        } else {
+            assert!(std::fs::read(&a).expect("local file") == std::fs::read(&b).expect("cluster file"), "{name:?} differs");
+            files += 1;
+        }
+    }
+    assert!(files >= 10, "only {files} result files");
+}
+
+/// `serve --cluster` answers a request with the bytes `query` prints locally.
+fn serve_on_the_cluster_answers_like_serve(cluster: &Cluster) {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let port = free_ports(1)[0];
+    let log = std::fs::File::create(cluster.logs.path().join("serve.log")).expect("log");
+    let mut server = flowlake()
+        .current_dir(repo)
+        .args(["serve", "--no-auth", "--listen", &format!("127.0.0.1:{port}"), "--cluster", &cluster.address()])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start serve");
+    let started = Instant::now();
+    while http_get(port, "/healthz").is_none() {
+        assert!(started.elapsed() < STARTUP_LIMIT, "serve did not start: {}", cluster.log("serve"));
+        assert!(server.try_wait().ok().flatten().is_none(), "serve exited: {}", cluster.log("serve"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (org, workflow) = ("8bf400e3-6fa2-4d3f-a8d4-c03c0aa04f6d", "5887c297-1e03-45e4-863e-7a9f784c5a2c");
+    let payload = std::fs::read(repo.join("queries/api-example.json")).expect("payload");
+    let local = flowlake()
+        .current_dir(repo)
+        .args(["query", "--org", org, "--workflow", workflow, "--payload", "queries/api-example.json"])
+        .output()
+        .expect("run flowlake query");
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
+    write!(
+        stream,
+        "POST /api/reporting/workflow/v1/orgs/{org}/workflows/{workflow}/source_data HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        payload.len()
+    )
+    .expect("request");
+    stream.write_all(&payload).expect("body");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).expect("response");
+    let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
+    let _ = server.wait();
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    let body = dechunk(&response[text.find("\r\n\r\n").expect("head") + 4..]);
+    assert!(body == local.stdout, "serve --cluster answered\n{}\nbut query printed\n{}", String::from_utf8_lossy(&body), String::from_utf8_lossy(&local.stdout));
+}
+
+/// The body of a chunked HTTP/1.1 response.
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    loop {
+        let Some(end) = raw.windows(2).position(|w| w == b"\r\n") else { return body };
+        let size = usize::from_str_radix(String::from_utf8_lossy(&raw[..end]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            return body;
+        }
+        body.extend_from_slice(&raw[end + 2..end + 2 + size]);
+        raw = &raw[end + 2 + size + 2..];
     }
 }
 
