@@ -91,6 +91,22 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// What the client sends the scheduler for `query`: the optimized logical plan as the
+    /// logical codec encodes it, then every session setting as `key=value` lines (for
+    /// checking that no secret is ever part of a job).
+    pub async fn cluster_submission(&self, lake: &crate::Lake, query: &crate::Query) -> Result<Vec<u8>> {
+        let (state, logical) = self.plan(lake, query).await?.into_parts();
+        let optimized = state.optimize(&logical)?;
+        let mut bytes =
+            datafusion_proto::bytes::logical_plan_to_bytes_with_extension_codec(&optimized, &LogicalCodec::default())?.to_vec();
+        for entry in state.config().options().entries() {
+            bytes.extend_from_slice(format!("\n{}={}", entry.key, entry.value.unwrap_or_default()).as_bytes());
+        }
+        Ok(bytes)
+    }
+}
+
 /// The plans of a query on the cluster, as the scheduler made them: the logical plan, the
 /// physical plan, and its stages (`distributed_plan`). With `analyze` the job runs and the
 /// stages carry their metrics.

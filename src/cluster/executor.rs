@@ -13,8 +13,12 @@ use std::sync::Arc;
 use ballista_core::registry::BallistaFunctionRegistry;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
 use clap::Args;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::SessionConfig;
 
 use super::codec::{LogicalCodec, PhysicalCodec};
+use super::stores::LakeStores;
+use crate::cli::S3Args;
 use crate::error::Error;
 
 /// Seconds an executor keeps trying to reach its scheduler when it starts.
@@ -39,6 +43,9 @@ pub struct ExecutorArgs {
     /// Folder for shuffle files (default: a temporary folder, removed on exit).
     #[arg(long)]
     pub work_dir: Option<PathBuf>,
+    /// How S3 lakes are reached, with this executor's own `AWS_*` credentials.
+    #[command(flatten)]
+    pub s3: S3Args,
 }
 
 /// The functions executors decode plans with: Ballista's registry lacks DataFusion's nested
@@ -93,6 +100,15 @@ async fn serve(args: ExecutorArgs) -> Result<(), Error> {
         }
         None => None,
     };
+    let stores = Arc::new(LakeStores::new(args.s3.options()));
+    let spill_dir = work_dir.clone();
+    let runtime = move |_: &SessionConfig| {
+        let mut runtime = RuntimeEnvBuilder::new().with_object_store_registry(Arc::clone(&stores) as _);
+        if let Some(dir) = &spill_dir {
+            runtime = runtime.with_temp_file_path(dir);
+        }
+        runtime.build_arc()
+    };
     let defaults = ExecutorProcessConfig::default();
     let config = ExecutorProcessConfig {
         bind_host: args.listen.ip().to_string(),
@@ -107,6 +123,7 @@ async fn serve(args: ExecutorArgs) -> Result<(), Error> {
         override_logical_codec: Some(Arc::new(LogicalCodec::default())),
         override_physical_codec: Some(Arc::new(PhysicalCodec::default())),
         override_function_registry: Some(Arc::new(function_registry())),
+        override_runtime_producer: Some(Arc::new(runtime)),
         ..defaults
     };
     tracing::info!(

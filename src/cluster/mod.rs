@@ -13,6 +13,7 @@ pub mod codec;
 pub mod executor;
 pub mod scan;
 pub mod scheduler;
+pub mod stores;
 
 pub use client::ClusterAddress;
 

@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 
 use flowlake::cluster::ClusterAddress;
 use flowlake::output::Format;
-use flowlake::{Engine, EngineConfig};
+use flowlake::{Engine, EngineConfig, LakeLocation, Query};
 
 use super::differential::{random_case, world};
-use super::support::run_bytes;
+use super::s3_server::{S3Server, SECRET_KEY};
+use super::support::{answer, run_bytes};
 
 /// Upper bound for a process to come up; only a guard against hanging, never a measure.
 const STARTUP_LIMIT: Duration = Duration::from_secs(120);
@@ -37,18 +38,20 @@ fn http_get(port: u16, path: &str) -> Option<String> {
     Some(text)
 }
 
-/// A scheduler and two executors, stopped with SIGTERM when dropped.
-struct Cluster {
+/// A scheduler and two executors, stopped with SIGTERM when dropped. Each reads S3 lakes
+/// from `s3` with the credentials of its own environment.
+struct Cluster<'a> {
     processes: Vec<(String, Child)>,
     scheduler_port: u16,
     logs: tempfile::TempDir,
+    s3: &'a S3Server,
 }
 
-impl Cluster {
-    fn start() -> Cluster {
+impl<'a> Cluster<'a> {
+    fn start(s3: &'a S3Server) -> Cluster<'a> {
         let ports = free_ports(5);
         let logs = tempfile::tempdir().expect("tempdir");
-        let mut cluster = Cluster { processes: Vec::new(), scheduler_port: ports[0], logs };
+        let mut cluster = Cluster { processes: Vec::new(), scheduler_port: ports[0], logs, s3 };
         cluster.spawn("scheduler", &["scheduler", "--listen", &format!("127.0.0.1:{}", ports[0])]);
         cluster.wait_for("the scheduler to answer /readyz", |c| http_get(c.scheduler_port, "/readyz").is_some());
         let scheduler = format!("127.0.0.1:{}", ports[0]);
@@ -70,7 +73,10 @@ impl Cluster {
 
     fn spawn(&mut self, name: &str, args: &[&str]) {
         let log = std::fs::File::create(self.logs.path().join(format!("{name}.log"))).expect("log file");
-        let child = flowlake().args(args).stdout(Stdio::null()).stderr(log).spawn().expect("start flowlake");
+        let mut command = flowlake();
+        command.args(args);
+        self.s3.command_env(&mut command);
+        let child = command.stdout(Stdio::null()).stderr(log).spawn().expect("start flowlake");
         self.processes.push((name.to_string(), child));
     }
 
@@ -123,7 +129,7 @@ impl Cluster {
     }
 }
 
-impl Drop for Cluster {
+impl Drop for Cluster<'_> {
     fn drop(&mut self) {
         self.stop();
     }
@@ -140,7 +146,17 @@ fn describe(format: Format, local: &[u8], cluster: &[u8]) -> String {
             Err(_) => vec![usize::MAX],
         }
     };
-    format!("local batches {:?}, cluster batches {:?} ({} vs {} bytes)", batches(local), batches(cluster), local.len(), cluster.len())
+    let rows = |bytes: &[u8]| -> Vec<String> {
+        let reader = datafusion::arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes.to_vec()), None).expect("arrow");
+        let batches: Vec<_> = reader.map(|b| b.expect("batch")).collect();
+        datafusion::arrow::util::pretty::pretty_format_batches(&batches).expect("pretty").to_string().lines().map(String::from).collect()
+    };
+    let (a, b) = (rows(local), rows(cluster));
+    let first = a.iter().zip(&b).position(|(x, y)| x != y);
+    format!(
+        "local batches {:?}, cluster batches {:?} ({} vs {} bytes); first differing row: {:?}",
+        batches(local), batches(cluster), local.len(), cluster.len(), first.map(|i| (&a[i], &b[i])), 
+    )
 }
 
 fn query_cli(root: &Path, org: &str, workflow: &str, payload: &Path, format: &str, cluster: Option<&str>) -> std::process::Output {
@@ -158,7 +174,9 @@ fn query_cli(root: &Path, org: &str, workflow: &str, payload: &Path, format: &st
 #[test]
 fn a_cluster_of_child_processes_answers_with_the_bytes_of_a_local_run() {
     let w = world();
-    let mut cluster = Cluster::start();
+    let s3 = S3Server::start();
+    s3.upload(&w.root, "diff");
+    let mut cluster = Cluster::start(&s3);
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let address = ClusterAddress::parse(&cluster.address()).expect("address");
     let config = EngineConfig { target_partitions: Some(3), ..EngineConfig::default() };
@@ -207,11 +225,49 @@ fn a_cluster_of_child_processes_answers_with_the_bytes_of_a_local_run() {
     assert!(compared >= 10);
 
     drop(remote);
+    s3_lakes_are_read_by_the_executors_with_their_own_credentials(&cluster, &runtime, &local);
     batch_on_the_cluster_writes_the_files_of_a_local_batch(&cluster);
     serve_on_the_cluster_answers_like_serve(&cluster);
     for (name, clean) in cluster.stop() {
         assert!(clean, "{name} did not stop cleanly on SIGTERM:\n{}", cluster.log(&name));
     }
+}
+
+/// An S3 lake: the client lists it, the executors read it with the keys of their own
+/// environment; answers are the local bytes, and the job sent to the scheduler (plan and
+/// settings) never holds the secret key.
+fn s3_lakes_are_read_by_the_executors_with_their_own_credentials(cluster: &Cluster, runtime: &tokio::runtime::Runtime, local: &Engine) {
+    let w = world();
+    let address = ClusterAddress::parse(&cluster.address()).expect("address");
+    let config = EngineConfig { target_partitions: Some(3), s3: cluster.s3.options(), ..EngineConfig::default() };
+    let remote = runtime.block_on(Engine::on_cluster(&config, &address)).expect("cluster engine");
+    let s3_lake = runtime.block_on(remote.open_lake(LakeLocation::parse("s3://lake/diff").expect("location"))).expect("S3 lake");
+    let local_lake = runtime.block_on(local.open_lake(LakeLocation::Local(w.root.clone()))).expect("local lake");
+    let (mut answered, mut jobs_naming_the_bucket) = (0, 0);
+    for seed in 200..260u64 {
+        let (case, payload) = random_case(seed);
+        let format = [Format::Json, Format::Ndjson, Format::Csv, Format::Arrow][seed as usize % 4];
+        let want = runtime.block_on(answer(local, &local_lake, &case.org, &case.workflow, &payload, format));
+        let got = runtime.block_on(answer(&remote, &s3_lake, &case.org, &case.workflow, &payload, format));
+        match (want, got) {
+            (Ok(want), Ok(got)) => {
+                assert!(want == got, "seed {seed}: the S3 lake on the cluster differs for {payload}\n{}", describe(format, &want, &got));
+                answered += 1;
+            }
+            (Err(want), Err(got)) => assert_eq!(want.to_json(), got.to_json(), "seed {seed}"),
+            (want, got) => panic!("seed {seed}: local {:?}, cluster {:?}", want.map(|_| 200).map_err(|e| e.to_json()), got.map(|_| 200).map_err(|e| e.to_json())),
+        }
+        if let Ok(query) = Query::from_request(&case.org, &case.workflow, payload.as_bytes()) {
+            if let Ok(job) = runtime.block_on(remote.cluster_submission(&s3_lake, &query)) {
+                let secret = SECRET_KEY.as_bytes();
+                assert!(!job.windows(secret.len()).any(|w| w == secret), "seed {seed}: the secret key is in the job");
+                jobs_naming_the_bucket += usize::from(job.windows(10).any(|w| w == b"s3://lake/"));
+            }
+        }
+    }
+    assert!(answered >= 40, "only {answered} S3 answers");
+    // The check above looked at real jobs: most of them scan the bucket.
+    assert!(jobs_naming_the_bucket >= 30, "only {jobs_naming_the_bucket} jobs name the bucket");
 }
 
 /// `batch --cluster` over `queries/batch.ndjson` on the sample lake writes the result files
