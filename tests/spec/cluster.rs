@@ -228,6 +228,7 @@ fn a_cluster_of_child_processes_answers_with_the_bytes_of_a_local_run() {
     s3_lakes_are_read_by_the_executors_with_their_own_credentials(&cluster, &runtime, &local);
     batch_on_the_cluster_writes_the_files_of_a_local_batch(&cluster);
     serve_on_the_cluster_answers_like_serve(&cluster);
+    an_executor_killed_while_queries_run_never_gives_a_short_success(&mut cluster, &runtime, &local);
     for (name, clean) in cluster.stop() {
         assert!(clean, "{name} did not stop cleanly on SIGTERM:\n{}", cluster.log(&name));
     }
@@ -268,6 +269,53 @@ fn s3_lakes_are_read_by_the_executors_with_their_own_credentials(cluster: &Clust
     assert!(answered >= 40, "only {answered} S3 answers");
     // The check above looked at real jobs: most of them scan the bucket.
     assert!(jobs_naming_the_bucket >= 30, "only {jobs_naming_the_bucket} jobs name the bucket");
+}
+
+/// SIGKILL of an executor while queries run: each query still gives the local bytes (the
+/// scheduler retries its tasks on the other executor) or fails with a 503; none hangs and
+/// none succeeds with fewer rows.
+fn an_executor_killed_while_queries_run_never_gives_a_short_success(cluster: &mut Cluster, runtime: &tokio::runtime::Runtime, local: &Engine) {
+    let w = world();
+    let address = ClusterAddress::parse(&cluster.address()).expect("address");
+    let config = EngineConfig { target_partitions: Some(3), ..EngineConfig::default() };
+    let remote = runtime.block_on(Engine::on_cluster(&config, &address)).expect("cluster engine");
+    let position = cluster.processes.iter().position(|(name, _)| name == "executor-2").expect("executor-2");
+    let mut victim = Some(cluster.processes.remove(position).1);
+    let (mut killer, mut answered, mut unavailable) = (None, 0, 0);
+    let seeds: Vec<u64> = (300..400u64).filter(|s| random_case(*s).0.limit.is_none()).take(24).collect();
+    for (i, seed) in seeds.iter().enumerate() {
+        if i == 4
+            && let Some(mut child) = victim.take()
+        {
+            // Killed while the next query runs.
+            killer = Some(std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(40));
+                let _ = child.kill();
+                let _ = child.wait();
+            }));
+        }
+        let (case, payload) = random_case(*seed);
+        let format = Format::Csv;
+        let want = runtime.block_on(run_bytes(local, &w.root, &case.org, &case.workflow, &payload, format));
+        let got = runtime.block_on(async {
+            tokio::time::timeout(STARTUP_LIMIT, run_bytes(&remote, &w.root, &case.org, &case.workflow, &payload, format)).await
+        });
+        let got = got.unwrap_or_else(|_| panic!("seed {seed}: the query hung after an executor was killed"));
+        match (want, got) {
+            (Ok(want), Ok(got)) => {
+                assert!(want == got, "seed {seed}: a different answer after an executor was killed");
+                answered += 1;
+            }
+            (_, Err(got)) if got.status() == 503 => unavailable += 1,
+            (Err(want), Err(got)) => assert_eq!(want.to_json(), got.to_json(), "seed {seed}"),
+            (want, got) => panic!("seed {seed}: local {:?}, cluster {:?}", want.map(|_| 200).map_err(|e| e.to_json()), got.map(|_| 200).map_err(|e| e.to_json())),
+        }
+    }
+    if let Some(killer) = killer {
+        let _ = killer.join();
+    }
+    println!("an executor killed: {answered} answers, {unavailable} unavailable");
+    assert!(answered >= 12, "only {answered} answers after the kill ({unavailable} unavailable)");
 }
 
 /// `batch --cluster` over `queries/batch.ndjson` on the sample lake writes the result files
