@@ -13,7 +13,7 @@ use flowlake::{Engine, EngineConfig, LakeLocation, Query};
 
 use super::differential::{random_case, world};
 use super::s3_server::{S3Server, SECRET_KEY};
-use super::support::{answer, run_bytes};
+use super::support::{ORG, TestLake, WF_INTERACTION, answer, goal, run_bytes, view};
 
 /// Upper bound for a process to come up; only a guard against hanging, never a measure.
 const STARTUP_LIMIT: Duration = Duration::from_secs(120);
@@ -225,6 +225,7 @@ fn a_cluster_of_child_processes_answers_with_the_bytes_of_a_local_run() {
     assert!(compared >= 10);
 
     drop(remote);
+    explain_shows_the_stages_and_executors_check_files(&cluster);
     s3_lakes_are_read_by_the_executors_with_their_own_credentials(&cluster, &runtime, &local);
     batch_on_the_cluster_writes_the_files_of_a_local_batch(&cluster);
     serve_on_the_cluster_answers_like_serve(&cluster);
@@ -232,6 +233,36 @@ fn a_cluster_of_child_processes_answers_with_the_bytes_of_a_local_run() {
     for (name, clean) in cluster.stop() {
         assert!(clean, "{name} did not stop cleanly on SIGTERM:\n{}", cluster.log(&name));
     }
+}
+
+/// `explain --cluster` shows the stages the scheduler cut, with the checked scans; a corrupt
+/// file read by an executor is a 500 naming the file with the checked reader's own words
+/// (DataFusion's reader, which executors would otherwise use, says something else).
+fn explain_shows_the_stages_and_executors_check_files(cluster: &Cluster) {
+    let lake = TestLake::new();
+    lake.write_events(ORG, "2026-03-01", "a.parquet", &[view("2026-03-01T09:00:00Z", "v", "s1", "A"), goal("2026-03-01T10:00:00Z", "g1", "s1")]);
+    let payload = lake.write_file("p.json", br#"{"filters": [], "interval": {"start": "2026-03-01", "end": "2026-03-01"}}"#);
+    let run = |command: &str| {
+        flowlake()
+            .args([command, "--lake"]).arg(lake.root())
+            .args(["--org", ORG, "--workflow", WF_INTERACTION, "--payload"]).arg(&payload)
+            .args(["--cluster", &cluster.address()])
+            .output()
+            .expect("run flowlake")
+    };
+    let explained = run("explain");
+    assert_eq!(explained.status.code(), Some(0), "{}", String::from_utf8_lossy(&explained.stderr));
+    let text = String::from_utf8_lossy(&explained.stdout);
+    for part in ["== logical plan ==", "== physical plan ==", "== distributed plan ==", "ShuffleWriterExec", "CheckedScanExec"] {
+        assert!(text.contains(part), "explain --cluster lacks {part}:\n{text}");
+    }
+    std::fs::write(lake.root().join(TestLake::day_file(ORG, "2026-03-01", "z.parquet")), b"junk").expect("corrupt file");
+    let out = run("query");
+    assert_eq!(out.status.code(), Some(7), "{}", String::from_utf8_lossy(&out.stderr));
+    let err: serde_json::Value = serde_json::from_slice(&out.stderr).expect("error JSON");
+    assert_eq!(err["status"], 500);
+    let message = err["message"].as_str().unwrap_or_default();
+    assert!(message.contains("z.parquet") && message.contains("no PAR1 footer"), "{message}");
 }
 
 /// An S3 lake: the client lists it, the executors read it with the keys of their own
