@@ -52,9 +52,9 @@ pub struct Engine {
     memory_limited: bool,
     /// The S3 stores registered so far, by bucket: their request counts and description.
     buckets: Mutex<HashMap<String, (Arc<RequestCounts>, String)>>,
-    /// The scheduler's address when plans run on a Ballista cluster.
+    /// The scheduler's address (`df://…`, `http://…`) when plans run on a Ballista cluster.
     #[cfg(feature = "cluster")]
-    pub(crate) cluster: Option<String>,
+    pub(crate) cluster: Option<(String, String)>,
 }
 
 /// The session settings and runtime of an engine: flowlake's defaults, `DATAFUSION_*`
@@ -161,12 +161,12 @@ impl Engine {
     /// Runs a query: its rows arrive batch by batch.
     pub async fn execute(&self, lake: &Lake, query: &Query) -> Result<ResponseStream> {
         let dataframe = self.plan(lake, query).await?;
-        let batches = dataframe.execute_stream().await?;
         #[cfg(feature = "cluster")]
-        let batches = match &self.cluster {
-            Some(address) => crate::cluster::client::name_cluster_failures(batches, address),
-            None => batches,
-        };
+        if let Some((address, scheduler)) = &self.cluster {
+            let batches = crate::cluster::client::execute(dataframe, address, scheduler).await?;
+            return Ok(ResponseStream { shape: plan::shape_of(query), batches });
+        }
+        let batches = dataframe.execute_stream().await?;
         Ok(ResponseStream { shape: plan::shape_of(query), batches })
     }
 }
@@ -181,7 +181,7 @@ impl Engine {
 
         let dataframe = self.plan(lake, query).await?;
         #[cfg(feature = "cluster")]
-        if let Some(address) = &self.cluster {
+        if let Some((address, _)) = &self.cluster {
             return crate::cluster::client::explain(dataframe, analyze, address).await;
         }
         let (state, logical) = dataframe.into_parts();

@@ -6,8 +6,17 @@
 
 use std::time::Duration;
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use ballista::extension::SessionContextExt;
+use ballista_core::execution_plans::DistributedQueryExec;
 use ballista_core::extension::SessionConfigExt;
+use ballista_core::serde::protobuf::CancelJobParams;
+use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion_proto::protobuf::LogicalPlanNode;
 use datafusion::arrow::array::{Array, StringArray};
 use datafusion::dataframe::DataFrame;
 use datafusion::error::DataFusionError;
@@ -86,7 +95,7 @@ impl Engine {
         let scheduler = format!("df://{}:{}", address.host, address.port);
         let ctx = SessionContext::remote_with_state(&scheduler, state).await.map_err(|e| address.unavailable(e.to_string()))?;
         let mut engine = Engine::with_context(ctx, config);
-        engine.cluster = Some(address.url());
+        engine.cluster = Some((address.url(), format!("http://{}:{}", address.host, address.port)));
         Ok(engine)
     }
 }
@@ -125,6 +134,60 @@ pub(crate) async fn explain(dataframe: DataFrame, analyze: bool, address: &str) 
         }
     }
     Ok(text.trim_end().to_string())
+}
+
+/// Runs `dataframe` on the cluster. Dropping the stream before its end (a `--request-timeout`
+/// of `serve`, a client gone) cancels the job on the scheduler, once its id is known.
+pub(crate) async fn execute(dataframe: DataFrame, address: &str, scheduler: &str) -> Result<SendableRecordBatchStream> {
+    let task_ctx = Arc::new(dataframe.task_ctx());
+    let plan = dataframe.create_physical_plan().await?;
+    let stream = datafusion::physical_plan::execute_stream(Arc::clone(&plan), task_ctx)?;
+    let schema = stream.schema();
+    let guarded = CancelOnDrop { inner: stream, plan, scheduler: scheduler.to_string(), finished: false };
+    Ok(name_cluster_failures(Box::pin(RecordBatchStreamAdapter::new(schema, guarded)), address))
+}
+
+/// A job's result stream that cancels the job when dropped before its end.
+struct CancelOnDrop {
+    inner: SendableRecordBatchStream,
+    plan: Arc<dyn ExecutionPlan>,
+    /// `http://HOST:PORT` of the scheduler.
+    scheduler: String,
+    finished: bool,
+}
+
+impl futures::Stream for CancelOnDrop {
+    type Item = datafusion::error::Result<RecordBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let polled = self.inner.as_mut().poll_next(cx);
+        if matches!(polled, Poll::Ready(None) | Poll::Ready(Some(Err(_)))) {
+            self.finished = true;
+        }
+        polled
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let job = self.plan.downcast_ref::<DistributedQueryExec<LogicalPlanNode>>().and_then(|exec| exec.job_id());
+        let (Some(job), Ok(runtime)) = (job, tokio::runtime::Handle::try_current()) else { return };
+        let (job_id, scheduler) = (job.as_str().to_string(), self.scheduler.clone());
+        runtime.spawn(async move {
+            let cancelled = async {
+                let mut client = SchedulerGrpcClient::connect(scheduler).await.map_err(|e| e.to_string())?;
+                client.cancel_job(CancelJobParams { job_id: job_id.clone() }).await.map_err(|e| e.to_string())
+            };
+            match tokio::time::timeout(CONNECT_TIMEOUT, cancelled).await {
+                Ok(Ok(_)) => tracing::info!("cancelled job {job_id} on the cluster"),
+                Ok(Err(e)) => tracing::warn!("could not cancel job {job_id} on the cluster: {e}"),
+                Err(_) => tracing::warn!("could not cancel job {job_id} on the cluster: no answer"),
+            }
+        });
+    }
 }
 
 /// Names failures to reach the cluster while a query streams as 503 `cluster_unavailable`;

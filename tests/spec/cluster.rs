@@ -225,6 +225,7 @@ fn a_cluster_of_child_processes_answers_with_the_bytes_of_a_local_run() {
     assert!(compared >= 10);
 
     drop(remote);
+    a_stream_dropped_early_cancels_its_job(&cluster, &runtime, &local);
     explain_shows_the_stages_and_executors_check_files(&cluster);
     s3_lakes_are_read_by_the_executors_with_their_own_credentials(&cluster, &runtime, &local);
     batch_on_the_cluster_writes_the_files_of_a_local_batch(&cluster);
@@ -232,6 +233,36 @@ fn a_cluster_of_child_processes_answers_with_the_bytes_of_a_local_run() {
     an_executor_killed_while_queries_run_never_gives_a_short_success(&mut cluster, &runtime, &local);
     for (name, clean) in cluster.stop() {
         assert!(clean, "{name} did not stop cleanly on SIGTERM:\n{}", cluster.log(&name));
+    }
+}
+
+/// A response dropped before its end (as `serve` does on `--request-timeout` or when the
+/// client goes away) cancels its job on the scheduler.
+fn a_stream_dropped_early_cancels_its_job(cluster: &Cluster, runtime: &tokio::runtime::Runtime, local: &Engine) {
+    use futures::StreamExt;
+    let w = world();
+    let cancellations = || cluster.log("scheduler").matches("Received cancellation request for job").count();
+    let before = cancellations();
+    let (case, payload) = (0..100u64)
+        .map(random_case)
+        .find(|(case, payload)| {
+            let answer = runtime.block_on(run_bytes(local, &w.root, &case.org, &case.workflow, payload, Format::Ndjson));
+            answer.is_ok_and(|bytes| !bytes.is_empty())
+        })
+        .expect("a case with rows");
+    let address = ClusterAddress::parse(&cluster.address()).expect("address");
+    let remote = runtime.block_on(Engine::on_cluster(&EngineConfig::default(), &address)).expect("cluster engine");
+    runtime.block_on(async {
+        let lake = remote.open_lake(LakeLocation::Local(w.root.clone())).await.expect("lake");
+        let query = Query::from_request(&case.org, &case.workflow, payload.as_bytes()).expect("query");
+        let mut response = remote.execute(&lake, &query).await.expect("response");
+        assert!(matches!(response.batches.next().await, Some(Ok(_))), "the first batch of {payload}");
+        drop(response);
+    });
+    let started = Instant::now();
+    while cancellations() == before {
+        assert!(started.elapsed() < STARTUP_LIMIT, "no job was cancelled:\n{}", cluster.log("scheduler"));
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
