@@ -8,7 +8,7 @@ use datafusion::dataframe::DataFrame;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use tokio::sync::Mutex;
@@ -123,61 +123,78 @@ pub struct Engine {
     memory_limited: bool,
     /// The S3 stores registered so far, by bucket: their request counts and description.
     buckets: Mutex<HashMap<String, (Arc<RequestCounts>, String)>>,
+    /// The scheduler's address (`df://…`, `http://…`) when plans run on a Ballista cluster.
+    #[cfg(feature = "cluster")]
+    pub(crate) cluster: Option<(String, String)>,
+}
+
+/// The session settings and runtime of an engine: flowlake's defaults, `DATAFUSION_*`
+/// variables and the config on top.
+pub(crate) fn session_parts(config: &EngineConfig) -> Result<(SessionConfig, Arc<RuntimeEnv>)> {
+    // DATAFUSION_* environment variables (e.g. DATAFUSION_EXECUTION_PARQUET_PUSHDOWN_FILTERS)
+    // tune the engine; flowlake's own defaults below apply where none is set.
+    let mut session = SessionConfig::from_env()?.with_information_schema(false);
+    if let Some(partitions) = config.target_partitions {
+        session = session.with_target_partitions(partitions.max(1));
+    }
+    // Plans and batches are shaped for the limit only when one was asked for.
+    let bounded = config.memory_limit.is_some() && !config.memory_limit_is_default;
+    match (config.batch_size, bounded) {
+        (Some(rows), _) => session = session.with_batch_size(rows.max(1)),
+        // Under a memory limit, merging spilled sort runs holds a batch per run: smaller
+        // batches let an unlimited answer of any size finish within the limit.
+        (None, true) if std::env::var_os("DATAFUSION_EXECUTION_BATCH_SIZE").is_none() => {
+            session = session.with_batch_size(LIMITED_BATCH_SIZE)
+        }
+        _ => {}
+    }
+    let options = session.options_mut();
+    // Filters are evaluated while decoding Parquet, cheapest first, so rows that fail
+    // them are never materialised.
+    let unset = |name: &str| std::env::var_os(name).is_none();
+    if unset("DATAFUSION_EXECUTION_PARQUET_PUSHDOWN_FILTERS") {
+        options.execution.parquet.pushdown_filters = true;
+    }
+    if unset("DATAFUSION_EXECUTION_PARQUET_REORDER_FILTERS") {
+        options.execution.parquet.reorder_filters = true;
+    }
+    // Reading the page index cost more than it saved on every benchmark query, on
+    // time- and category-sorted lakes alike (5-13%, BENCHMARKS.md): row-group
+    // statistics, bloom filters and the decoder's row filters do the pruning.
+    if unset("DATAFUSION_EXECUTION_PARQUET_ENABLE_PAGE_INDEX") {
+        options.execution.parquet.enable_page_index = false;
+    }
+    let mut runtime = RuntimeEnvBuilder::new();
+    if let Some(bytes) = config.memory_limit {
+        // A fair pool: every spilling operator (the sorts of each partition, the
+        // aggregates) gets its share and spills beyond it, rather than the first one
+        // taking everything and the others failing.
+        let fair = FairSpillPool::new(bytes);
+        let top = std::num::NonZeroUsize::new(5).unwrap_or(std::num::NonZeroUsize::MIN);
+        runtime = runtime.with_memory_pool(Arc::new(TrackConsumersPool::new(fair, top)));
+    }
+    Ok((session, runtime.build_arc()?))
 }
 
 impl Engine {
-    /// Creates the engine and its `SessionContext` (the only place one is made).
+    /// Creates the engine and its `SessionContext` (the only place one is made for local
+    /// runs; `cluster` makes the one that runs plans on a Ballista cluster).
     pub fn new(config: &EngineConfig) -> Result<Engine> {
-        // DATAFUSION_* environment variables (e.g. DATAFUSION_EXECUTION_PARQUET_PUSHDOWN_FILTERS)
-        // tune the engine; flowlake's own defaults below apply where none is set.
-        let mut session = SessionConfig::from_env()?.with_information_schema(false);
-        if let Some(partitions) = config.target_partitions {
-            session = session.with_target_partitions(partitions.max(1));
-        }
-        // Plans and batches are shaped for the limit only when one was asked for.
-        let bounded = config.memory_limit.is_some() && !config.memory_limit_is_default;
-        match (config.batch_size, bounded) {
-            (Some(rows), _) => session = session.with_batch_size(rows.max(1)),
-            // Under a memory limit, merging spilled sort runs holds a batch per run: smaller
-            // batches let an unlimited answer of any size finish within the limit.
-            (None, true) if std::env::var_os("DATAFUSION_EXECUTION_BATCH_SIZE").is_none() => {
-                session = session.with_batch_size(LIMITED_BATCH_SIZE)
-            }
-            _ => {}
-        }
-        let options = session.options_mut();
-        // Filters are evaluated while decoding Parquet, cheapest first, so rows that fail
-        // them are never materialised.
-        let unset = |name: &str| std::env::var_os(name).is_none();
-        if unset("DATAFUSION_EXECUTION_PARQUET_PUSHDOWN_FILTERS") {
-            options.execution.parquet.pushdown_filters = true;
-        }
-        if unset("DATAFUSION_EXECUTION_PARQUET_REORDER_FILTERS") {
-            options.execution.parquet.reorder_filters = true;
-        }
-        // Reading the page index cost more than it saved on every benchmark query, on
-        // time- and category-sorted lakes alike (5-13%, BENCHMARKS.md): row-group
-        // statistics, bloom filters and the decoder's row filters do the pruning.
-        if unset("DATAFUSION_EXECUTION_PARQUET_ENABLE_PAGE_INDEX") {
-            options.execution.parquet.enable_page_index = false;
-        }
-        let mut runtime = RuntimeEnvBuilder::new();
-        if let Some(bytes) = config.memory_limit {
-            // A fair pool: every spilling operator (the sorts of each partition, the
-            // aggregates) gets its share and spills beyond it, rather than the first one
-            // taking everything and the others failing.
-            let fair = FairSpillPool::new(bytes);
-            let top = std::num::NonZeroUsize::new(5).unwrap_or(std::num::NonZeroUsize::MIN);
-            runtime = runtime.with_memory_pool(Arc::new(TrackConsumersPool::new(fair, top)));
-        }
-        let runtime = runtime.build_arc()?;
-        Ok(Engine {
-            ctx: SessionContext::new_with_config_rt(session, runtime),
+        let (session, runtime) = session_parts(config)?;
+        Ok(Engine::with_context(SessionContext::new_with_config_rt(session, runtime), config))
+    }
+
+    /// The engine over an existing context made from [`session_parts`].
+    pub(crate) fn with_context(ctx: SessionContext, config: &EngineConfig) -> Engine {
+        Engine {
+            ctx,
             s3: config.s3.clone(),
             list_cache_ttl: config.list_cache_ttl,
-            memory_limited: bounded,
+            memory_limited: config.memory_limit.is_some() && !config.memory_limit_is_default,
             buckets: Mutex::new(HashMap::new()),
-        })
+            #[cfg(feature = "cluster")]
+            cluster: None,
+        }
     }
 
     /// Opens a lake: registers its store (S3 buckets once each, configured from the
@@ -239,6 +256,11 @@ impl Engine {
         use futures::StreamExt;
 
         let dataframe = self.plan(lake, query).await?;
+        #[cfg(feature = "cluster")]
+        if let Some((address, scheduler)) = &self.cluster {
+            let (physical, batches) = crate::cluster::client::execute(dataframe, address, scheduler).await?;
+            return Ok(ResponseStream { shape: plan::shape_of(query), batches, plan: physical });
+        }
         let task = Arc::new(dataframe.task_ctx());
         let physical = dataframe.create_physical_plan().await?;
         let mut batches = datafusion::physical_plan::execute_stream(Arc::clone(&physical), task)?;
@@ -258,6 +280,10 @@ impl Engine {
         use futures::StreamExt;
 
         let dataframe = self.plan(lake, query).await?;
+        #[cfg(feature = "cluster")]
+        if let Some((address, _)) = &self.cluster {
+            return crate::cluster::client::explain(dataframe, analyze, address).await;
+        }
         let (state, logical) = dataframe.into_parts();
         let optimized = state.optimize(&logical)?;
         let physical = state.create_physical_plan(&logical).await?;

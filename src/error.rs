@@ -66,6 +66,9 @@ pub enum Error {
     /// pipe): the CLI stops quietly, as `cat` and `rg` do.
     #[error("the output was closed before the response was complete")]
     OutputClosed,
+    /// The cluster's scheduler or its executors could not be reached (503).
+    #[error("cluster unavailable at {address}: {message}")]
+    ClusterUnavailable { address: String, message: String },
     /// Anything unexpected: a bug or an unclassified failure (500).
     #[error("{message}")]
     Internal { message: String },
@@ -120,7 +123,7 @@ impl Error {
             | Error::ResourcesExhausted { .. }
             | Error::OutputClosed
             | Error::Internal { .. } => 500,
-            Error::StorageUnavailable { .. } => 503,
+            Error::StorageUnavailable { .. } | Error::ClusterUnavailable { .. } => 503,
         }
     }
 
@@ -144,6 +147,7 @@ impl Error {
             | Error::OutputClosed
             | Error::Internal { .. } => "internal",
             Error::StorageUnavailable { .. } => "storage_unavailable",
+            Error::ClusterUnavailable { .. } => "cluster_unavailable",
         }
     }
 
@@ -355,6 +359,7 @@ mod tests {
             (Error::UnsupportedFilter { property: "p".into(), supported: "label".into() }, 406, "not_implemented"),
             (Error::internal("x"), 500, "internal"),
             (Error::StorageUnavailable { message: "x".into() }, 503, "storage_unavailable"),
+            (Error::ClusterUnavailable { address: "df://h:1".into(), message: "x".into() }, 503, "cluster_unavailable"),
         ];
         for (err, status, code) in cases {
             assert_eq!(err.status(), status, "{err:?}");

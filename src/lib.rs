@@ -23,6 +23,8 @@
 pub mod batch;
 pub mod cli;
 pub mod compact;
+#[cfg(feature = "cluster")]
+pub mod cluster;
 pub mod engine;
 pub mod error;
 pub mod generate;

@@ -64,6 +64,12 @@ enum Command {
     Ingest(ingest::IngestArgs),
     /// Rewrite day folders into the layout queries read fastest, swapping day manifests.
     Compact(compact::CompactArgs),
+    /// Run a cluster scheduler (Apache DataFusion Ballista) for `--cluster` clients.
+    #[cfg(feature = "cluster")]
+    Scheduler(crate::cluster::scheduler::SchedulerArgs),
+    /// Run a cluster executor that joins a `flowlake scheduler`.
+    #[cfg(feature = "cluster")]
+    Executor(crate::cluster::executor::ExecutorArgs),
 }
 
 /// Engine resources, shared by every subcommand that runs queries.
@@ -76,6 +82,11 @@ pub struct ResourceArgs {
     /// Parallelism of scans, joins and sorts (default: number of cores).
     #[arg(long)]
     pub target_partitions: Option<usize>,
+    /// Run the plan on the cluster whose scheduler is at df://HOST:PORT (`flowlake
+    /// scheduler`); the answer is the same bytes as a local run.
+    #[cfg(feature = "cluster")]
+    #[arg(long, value_name = "df://HOST:PORT")]
+    pub cluster: Option<String>,
 }
 
 /// How long listings are reused: only for the faces that answer many queries (`batch`,
@@ -216,7 +227,14 @@ async fn open_lake(resources: &ResourceArgs, lake: &LakeArgs, list_cache_ttl: st
         let what = if folder.exists() { "is not a folder" } else { "does not exist" };
         return Err(Error::Usage { message: format!("--lake {}: the lake folder {what}", folder.display()) });
     }
-    let engine = Engine::new(&engine_config(resources, lake, list_cache_ttl, pool))?;
+    let config = engine_config(resources, lake, list_cache_ttl, pool);
+    #[cfg(feature = "cluster")]
+    let engine = match &resources.cluster {
+        Some(address) => Engine::on_cluster(&config, &crate::cluster::ClusterAddress::parse(address)?).await?,
+        None => Engine::new(&config)?,
+    };
+    #[cfg(not(feature = "cluster"))]
+    let engine = Engine::new(&config)?;
     let opened = engine.open_lake(location).await?;
     Ok((engine, opened))
 }
@@ -298,6 +316,7 @@ pub fn run() -> i32 {
     // The server logs its requests by default; the other commands keep stderr for errors.
     match &cli.command {
         Command::Serve(args) => init_tracing("info", args.log_format),
+        command if command.is_server() => init_tracing("info", LogFormat::Text),
         _ => init_tracing("off", LogFormat::Text),
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -313,6 +332,10 @@ pub fn run() -> i32 {
             Command::Serve(args) => serve::run(args).await,
             Command::Compact(args) => compact::run(args).await,
             Command::Ingest(args) => ingest::run(args).await,
+            #[cfg(feature = "cluster")]
+            Command::Scheduler(args) => crate::cluster::scheduler::run(args).await,
+            #[cfg(feature = "cluster")]
+            Command::Executor(args) => crate::cluster::executor::run(args).await,
         }
     })
 }
@@ -325,6 +348,18 @@ pub enum LogFormat {
     /// One JSON object per line: `timestamp`, `level`, `target`, the event's fields at the
     /// top level, and the request's span (`span.request_id`), for log shippers.
     Json,
+}
+
+impl Command {
+    /// Servers log by default; the other commands keep stderr for errors.
+    fn is_server(&self) -> bool {
+        match self {
+            Command::Serve(_) => true,
+            #[cfg(feature = "cluster")]
+            Command::Scheduler(_) | Command::Executor(_) => true,
+            _ => false,
+        }
+    }
 }
 
 /// Logs go to stderr (`RUST_LOG` overrides `default`), so stdout stays the response.
@@ -391,7 +426,12 @@ mod tests {
             "memory pool 8.0 GiB (default: half of the 24.0 GiB available, less 64.0 MiB for each of 64 queries at once; --memory-limit sets it)"
         );
         let lake = LakeArgs { lake: "data".into(), s3: S3Args { s3_endpoint: None, s3_region: None, s3_allow_http: false, s3_virtual_hosted_style: false, s3_max_retries: 3, s3_retry_timeout: 15 } };
-        let resources = ResourceArgs { memory_limit: None, target_partitions: None };
+        let resources = ResourceArgs {
+            memory_limit: None,
+            target_partitions: None,
+            #[cfg(feature = "cluster")]
+            cluster: None,
+        };
         let config = engine_config(&resources, &lake, std::time::Duration::ZERO, derived);
         assert_eq!((config.memory_limit, config.memory_limit_is_default), (Some(8 << 30), true));
         let config = engine_config(&resources, &lake, std::time::Duration::ZERO, Pool::Asked(1 << 20));

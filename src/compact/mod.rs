@@ -23,7 +23,6 @@ use uuid::Uuid;
 use crate::error::{Error, Result};
 use crate::generate::event::{FileLayout, SortOrder, sort_columns, to_parquet};
 use crate::lake::manifest::{MANIFEST_FILE, Manifest};
-use crate::lake::reader::CheckedReaderFactory;
 use crate::lake::schema::file_schema;
 use crate::lake::writer::{Day, LakeWriter};
 use crate::lake::DayPartitions;
@@ -215,10 +214,9 @@ impl DayReader {
             ScalarValue::Date32(Some((day.date - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()).num_days() as i32)),
         ];
         let files: Vec<PartitionedFile> = files.into_iter().map(|m| PartitionedFile::new_from_meta(m).with_partition_values(partition.clone())).collect();
-        let cache = self.ctx.runtime_env().cache_manager.get_file_metadata_cache();
+        // The scan reads through the checked reader over the store registered for `url`.
         let shown = self.writer.show(&object_store::path::Path::default());
-        let reader = CheckedReaderFactory::new(Arc::clone(self.writer.store()), cache, shown.clone());
-        let table = DayPartitions::new(self.url.clone(), files, Arc::new(reader), &shown);
+        let table = DayPartitions::new(self.url.clone(), files, shown);
         let schema = file_schema();
         let columns: Vec<_> = schema.fields().iter().map(|f| col(f.name().as_str())).collect();
         let order: Vec<_> = sort_columns(sort).iter().map(|c| col(*c).sort(true, false)).collect();

@@ -29,15 +29,20 @@ use object_store::ObjectStore;
 use crate::error::Error;
 
 /// A file source (the Parquet one) whose every error names the file it came from.
-pub(super) struct FileNamingSource {
+pub(crate) struct FileNamingSource {
     inner: Arc<dyn FileSource>,
     /// How file locations are shown to users (`/` for local, `s3://bucket/` for S3).
     display_prefix: Arc<str>,
 }
 
 impl FileNamingSource {
-    pub(super) fn wrapping(inner: Arc<dyn FileSource>, display_prefix: Arc<str>) -> Arc<dyn FileSource> {
+    pub(crate) fn wrapping(inner: Arc<dyn FileSource>, display_prefix: Arc<str>) -> Arc<dyn FileSource> {
         Arc::new(FileNamingSource { inner, display_prefix })
+    }
+
+    /// The wrapped source.
+    pub(crate) fn inner(&self) -> &Arc<dyn FileSource> {
+        &self.inner
     }
 
     fn wrap(&self, inner: Arc<dyn FileSource>) -> Arc<dyn FileSource> {

@@ -4,7 +4,7 @@
 pub mod aws_credentials;
 pub mod catalog;
 pub mod counting;
-mod file_errors;
+pub(crate) mod file_errors;
 mod list_cache;
 mod live_catalog;
 pub mod location;
@@ -320,9 +320,7 @@ impl Lake {
     /// The events table of one organization and interval.
     pub async fn events_table(&self, organization_id: Uuid, interval: &Interval) -> Result<DayPartitions> {
         let files = self.day_files(organization_id, interval).await?;
-        let metadata_cache = self.runtime.cache_manager.get_file_metadata_cache();
-        let reader = reader::CheckedReaderFactory::new(Arc::clone(&self.store), metadata_cache, self.display_prefix.clone());
-        Ok(DayPartitions::new(self.store_url.clone(), files, Arc::new(reader), &self.display_prefix))
+        Ok(DayPartitions::new(self.store_url.clone(), files, self.display_prefix.clone()))
     }
 }
 

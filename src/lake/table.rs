@@ -26,23 +26,39 @@ fn partition_fields() -> Vec<FieldRef> {
     vec![Arc::new(Field::new(ORGANIZATION_ID, DataType::Utf8, false)), Arc::new(Field::new(DATE, DataType::Date32, false))]
 }
 
-/// Event files already listed for one organization and interval.
+/// Event files already listed for one organization and interval. It holds data only (no
+/// store, no reader), so that it can travel inside a plan to a cluster: the checked reader
+/// is made at scan time over the store that the scanning session has for `store_url`.
 #[derive(Debug)]
 pub struct DayPartitions {
     store_url: ObjectStoreUrl,
     files: Vec<PartitionedFile>,
-    reader: Arc<CheckedReaderFactory>,
-    /// How file locations are shown in errors (`/` for local, `s3://bucket/` for S3).
-    display_prefix: Arc<str>,
+    /// How file locations are shown in errors (`/` for local disk, `s3://bucket/` for S3).
+    display_prefix: String,
     schema: SchemaRef,
 }
 
 impl DayPartitions {
     /// A table over `files`, each carrying its `organization_id` and `date` values.
-    pub fn new(store_url: ObjectStoreUrl, files: Vec<PartitionedFile>, reader: Arc<CheckedReaderFactory>, display_prefix: &str) -> Self {
+    pub fn new(store_url: ObjectStoreUrl, files: Vec<PartitionedFile>, display_prefix: String) -> Self {
         let mut fields: Vec<FieldRef> = scan_schema().fields().iter().cloned().collect();
         fields.extend(partition_fields());
-        Self { store_url, files, reader, display_prefix: display_prefix.into(), schema: Arc::new(Schema::new(fields)) }
+        Self { store_url, files, display_prefix, schema: Arc::new(Schema::new(fields)) }
+    }
+
+    /// The store the files are in.
+    pub fn store_url(&self) -> &ObjectStoreUrl {
+        &self.store_url
+    }
+
+    /// The files, sorted by path, with their partition values.
+    pub fn files(&self) -> &[PartitionedFile] {
+        &self.files
+    }
+
+    /// How file locations are shown in errors.
+    pub fn display_prefix(&self) -> &str {
+        &self.display_prefix
     }
 }
 
@@ -70,10 +86,16 @@ impl TableProvider for DayPartitions {
             };
             return Ok(Arc::new(EmptyExec::new(projected)));
         }
-        let parquet = ParquetSource::new(TableSchema::builder(scan_schema()).with_table_partition_cols(partition_fields()).build())
+        let runtime = state.runtime_env();
+        let reader = CheckedReaderFactory::new(
+            runtime.object_store(&self.store_url)?,
+            runtime.cache_manager.get_file_metadata_cache(),
+            self.display_prefix.clone(),
+        );
+        let source = ParquetSource::new(TableSchema::builder(scan_schema()).with_table_partition_cols(partition_fields()).build())
             .with_table_parquet_options(state.table_options().parquet.clone())
-            .with_parquet_file_reader_factory(Arc::clone(&self.reader) as _);
-        let source = FileNamingSource::wrapping(Arc::new(parquet), Arc::clone(&self.display_prefix));
+            .with_parquet_file_reader_factory(Arc::new(reader));
+        let source = FileNamingSource::wrapping(Arc::new(source), Arc::from(self.display_prefix.as_str()));
         // Files are spread round-robin over the target partitions; DataFusion may split
         // large files further by byte range.
         let groups = state.config().target_partitions().clamp(1, self.files.len());

@@ -24,6 +24,11 @@ impl GoalName {
             signature: Signature::exact(vec![DataType::Utf8], Volatility::Immutable),
         })
     }
+
+    /// The goal names this function looks up (what a plan sent to a cluster carries).
+    pub fn names(&self) -> &BTreeMap<String, String> {
+        &self.names
+    }
 }
 
 impl GoalName {

@@ -69,6 +69,11 @@ impl PathMatches {
         let constraints = Arc::new(Constraints::new(steps));
         AggregateUDF::new_from_impl(PathMatches { constraints, signature: Signature::any(4, Volatility::Immutable) })
     }
+
+    /// The step constraints this aggregate checks (what a plan sent to a cluster carries).
+    pub fn steps(&self) -> Vec<StepConstraint> {
+        self.constraints.steps.iter().map(|(index, actions)| StepConstraint { index: *index, actions: actions.iter().cloned().collect() }).collect()
+    }
 }
 
 impl AggregateUDFImpl for PathMatches {

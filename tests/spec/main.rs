@@ -2,6 +2,8 @@
 
 mod batch;
 mod cli;
+#[cfg(feature = "cluster")]
+mod cluster;
 mod differential;
 mod encodings;
 mod fuzz;

@@ -1,0 +1,245 @@
+//! The client side: an [`Engine`] whose plans run on a Ballista cluster (`--cluster`).
+//!
+//! The client lists the day folders and reads the catalog itself, as locally; the plan it
+//! builds (the same one) is sent to the scheduler through flowlake's logical codec, and the
+//! answer streams back from the executors.
+
+use std::time::Duration;
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use ballista::extension::SessionContextExt;
+use ballista_core::execution_plans::DistributedQueryExec;
+use ballista_core::extension::SessionConfigExt;
+use ballista_core::serde::protobuf::CancelJobParams;
+use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion_proto::protobuf::LogicalPlanNode;
+use datafusion::arrow::array::{Array, StringArray};
+use datafusion::dataframe::DataFrame;
+use datafusion::error::DataFusionError;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::prelude::SessionContext;
+use futures::TryStreamExt;
+use std::sync::Arc;
+
+use super::codec::{LogicalCodec, PhysicalCodec};
+use crate::engine::{Engine, EngineConfig, session_parts};
+use crate::error::{Error, Result};
+
+/// How long the client waits for the scheduler to accept a connection.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A scheduler address as `--cluster` takes it: `df://HOST:PORT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterAddress {
+    pub host: String,
+    pub port: u16,
+}
+
+impl ClusterAddress {
+    /// Parses `df://HOST:PORT`; anything else is a 400 that shows the expected form.
+    pub fn parse(text: &str) -> Result<ClusterAddress> {
+        let bad = |why: &str| Error::bad_request(format!("--cluster '{text}': {why}; expected df://HOST:PORT"));
+        let rest = text.strip_prefix("df://").ok_or_else(|| bad("not a df:// address"))?;
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        let (host, port) = rest.rsplit_once(':').ok_or_else(|| bad("no port"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() || host.contains(['/', '@', '?', '#']) {
+            return Err(bad("no valid host"));
+        }
+        let port = port.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| bad("the port is not a number from 1 to 65535"))?;
+        Ok(ClusterAddress { host: host.to_string(), port })
+    }
+
+    /// The address as users write it.
+    pub fn url(&self) -> String {
+        if self.host.contains(':') { format!("df://[{}]:{}", self.host, self.port) } else { format!("df://{}:{}", self.host, self.port) }
+    }
+
+    fn unavailable(&self, message: impl Into<String>) -> Error {
+        Error::ClusterUnavailable { address: self.url(), message: message.into() }
+    }
+
+    /// Checks that the scheduler accepts connections, within [`CONNECT_TIMEOUT`].
+    pub async fn probe(&self) -> Result<()> {
+        let connect = tokio::net::TcpStream::connect((self.host.as_str(), self.port));
+        match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(self.unavailable(format!("the scheduler does not accept connections: {e}"))),
+            Err(_) => Err(self.unavailable(format!("the scheduler did not answer within {} s", CONNECT_TIMEOUT.as_secs()))),
+        }
+    }
+}
+
+impl Engine {
+    /// An engine whose queries run on the cluster whose scheduler is at `address`. Fails
+    /// with 503 `cluster_unavailable` when the scheduler cannot be reached.
+    pub async fn on_cluster(config: &EngineConfig, address: &ClusterAddress) -> Result<Engine> {
+        address.probe().await?;
+        let (session, runtime) = session_parts(config)?;
+        // Ballista's adaptive planner (on by default in 55) neither runs the session's
+        // physical optimizer rules (the checked-scan marker) nor answered every query right
+        // (a filtered top-k before a left join came back empty): the static planner runs
+        // the plan DataFusion makes.
+        let session = session
+            .upgrade_for_ballista()
+            .with_ballista_adaptive_query_planner(false)
+            .with_ballista_logical_extension_codec(Arc::new(LogicalCodec::default()))
+            .with_ballista_physical_extension_codec(Arc::new(PhysicalCodec::default()));
+        let state = SessionStateBuilder::new().with_default_features().with_config(session).with_runtime_env(runtime).build();
+        let scheduler = format!("df://{}:{}", address.host, address.port);
+        let ctx = SessionContext::remote_with_state(&scheduler, state).await.map_err(|e| address.unavailable(e.to_string()))?;
+        let mut engine = Engine::with_context(ctx, config);
+        engine.cluster = Some((address.url(), format!("http://{}:{}", address.host, address.port)));
+        Ok(engine)
+    }
+}
+
+impl Engine {
+    /// What the client sends the scheduler for `query`: the optimized logical plan as the
+    /// logical codec encodes it, then every session setting as `key=value` lines (for
+    /// checking that no secret is ever part of a job).
+    pub async fn cluster_submission(&self, lake: &crate::Lake, query: &crate::Query) -> Result<Vec<u8>> {
+        let (state, logical) = self.plan(lake, query).await?.into_parts();
+        let optimized = state.optimize(&logical)?;
+        let mut bytes =
+            datafusion_proto::bytes::logical_plan_to_bytes_with_extension_codec(&optimized, &LogicalCodec::default())?.to_vec();
+        for entry in state.config().options().entries() {
+            bytes.extend_from_slice(format!("\n{}={}", entry.key, entry.value.unwrap_or_default()).as_bytes());
+        }
+        Ok(bytes)
+    }
+}
+
+/// The plans of a query on the cluster, as the scheduler made them: the logical plan, the
+/// physical plan, and its stages (`distributed_plan`). With `analyze` the job runs and the
+/// stages carry their metrics.
+pub(crate) async fn explain(dataframe: DataFrame, analyze: bool, address: &str) -> Result<String> {
+    let explained = dataframe.explain(false, analyze)?;
+    let schema = explained.schema().inner().clone();
+    let batches = name_cluster_failures(explained.execute_stream().await?, address).try_collect::<Vec<_>>().await?;
+    let mut text = String::new();
+    for batch in &batches {
+        let columns: Vec<&StringArray> = batch.columns().iter().filter_map(|c| c.as_any().downcast_ref::<StringArray>()).collect();
+        let [plan_type, plan] = columns.as_slice() else {
+            return Err(Error::internal(format!("the scheduler's explain has columns {schema:?}")));
+        };
+        for row in 0..batch.num_rows() {
+            text.push_str(&format!("== {} ==\n{}\n\n", plan_type.value(row).replace('_', " "), plan.value(row).trim_end()));
+        }
+    }
+    Ok(text.trim_end().to_string())
+}
+
+/// Runs `dataframe` on the cluster. Dropping the stream before its end (a `--request-timeout`
+/// of `serve`, a client gone) cancels the job on the scheduler, once its id is known.
+/// Returns the (distributed) physical plan with the stream.
+pub(crate) async fn execute(dataframe: DataFrame, address: &str, scheduler: &str) -> Result<(Arc<dyn ExecutionPlan>, SendableRecordBatchStream)> {
+    let task_ctx = Arc::new(dataframe.task_ctx());
+    // The answer's schema is the plan's: a plan the optimizer proved empty comes back from
+    // the cluster as a stream without columns.
+    let schema: datafusion::arrow::datatypes::SchemaRef = Arc::new(dataframe.schema().as_arrow().clone());
+    let plan = dataframe.create_physical_plan().await?;
+    let stream = datafusion::physical_plan::execute_stream(Arc::clone(&plan), task_ctx)?;
+    let guarded = CancelOnDrop { inner: stream, plan: Arc::clone(&plan), scheduler: scheduler.to_string(), finished: false };
+    Ok((plan, name_cluster_failures(Box::pin(RecordBatchStreamAdapter::new(schema, guarded)), address)))
+}
+
+/// A job's result stream that cancels the job when dropped before its end.
+struct CancelOnDrop {
+    inner: SendableRecordBatchStream,
+    plan: Arc<dyn ExecutionPlan>,
+    /// `http://HOST:PORT` of the scheduler.
+    scheduler: String,
+    finished: bool,
+}
+
+impl futures::Stream for CancelOnDrop {
+    type Item = datafusion::error::Result<RecordBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let polled = self.inner.as_mut().poll_next(cx);
+        if matches!(polled, Poll::Ready(None) | Poll::Ready(Some(Err(_)))) {
+            self.finished = true;
+        }
+        polled
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let job = self.plan.downcast_ref::<DistributedQueryExec<LogicalPlanNode>>().and_then(|exec| exec.job_id());
+        let (Some(job), Ok(runtime)) = (job, tokio::runtime::Handle::try_current()) else { return };
+        let (job_id, scheduler) = (job.as_str().to_string(), self.scheduler.clone());
+        runtime.spawn(async move {
+            let cancelled = async {
+                let mut client = SchedulerGrpcClient::connect(scheduler).await.map_err(|e| e.to_string())?;
+                client.cancel_job(CancelJobParams { job_id: job_id.clone() }).await.map_err(|e| e.to_string())
+            };
+            match tokio::time::timeout(CONNECT_TIMEOUT, cancelled).await {
+                Ok(Ok(_)) => tracing::info!("cancelled job {job_id} on the cluster"),
+                Ok(Err(e)) => tracing::warn!("could not cancel job {job_id} on the cluster: {e}"),
+                Err(_) => tracing::warn!("could not cancel job {job_id} on the cluster: no answer"),
+            }
+        });
+    }
+}
+
+/// Names failures to reach the cluster while a query streams as 503 `cluster_unavailable`;
+/// other errors (a corrupt file read by an executor, …) keep their own status.
+pub(crate) fn name_cluster_failures(stream: SendableRecordBatchStream, address: &str) -> SendableRecordBatchStream {
+    let schema = stream.schema();
+    let address = address.to_string();
+    let named = stream.map_err(move |e| match says_cluster_unreachable(&e) {
+        true => DataFusionError::External(Box::new(Error::ClusterUnavailable { address: address.clone(), message: e.to_string() })),
+        false => e,
+    });
+    Box::pin(RecordBatchStreamAdapter::new(schema, named))
+}
+
+/// Whether Ballista's error says the scheduler or an executor could not be reached (its
+/// gRPC errors arrive as text).
+fn says_cluster_unreachable(error: &DataFusionError) -> bool {
+    if let DataFusionError::External(source) = error
+        && source.downcast_ref::<Error>().is_some()
+    {
+        return false;
+    }
+    let text = error.to_string();
+    ["GrpcConnectionError", "Error connecting to Ballista", "tonic::transport", "transport error", "ExecutorLost", "executor lost"]
+        .iter()
+        .any(|phrase| text.contains(phrase))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_df_urls_with_a_port() {
+        assert_eq!(ClusterAddress::parse("df://127.0.0.1:50050").unwrap(), ClusterAddress { host: "127.0.0.1".into(), port: 50050 });
+        assert_eq!(ClusterAddress::parse("df://sched.internal:7/").unwrap().url(), "df://sched.internal:7");
+        assert_eq!(ClusterAddress::parse("df://[::1]:9").unwrap().url(), "df://[::1]:9");
+        for bad in ["127.0.0.1:50050", "df://host", "df://:1", "df://h:0", "df://h:x", "http://h:1"] {
+            assert_eq!(ClusterAddress::parse(bad).unwrap_err().status(), 400, "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_scheduler_is_a_503_naming_it() {
+        // A port just released: nothing listens there.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let address = ClusterAddress { host: "127.0.0.1".into(), port };
+        let err = Engine::on_cluster(&EngineConfig::default(), &address).await.err().unwrap();
+        assert_eq!((err.status(), err.code()), (503, "cluster_unavailable"));
+        assert!(err.to_string().contains(&format!("df://127.0.0.1:{port}")), "{err}");
+    }
+}

@@ -1,0 +1,88 @@
+//! `flowlake scheduler`: Ballista's scheduler with flowlake's codecs and scan rule.
+//!
+//! It plans the queries that clients send (`--cluster`), splits them into stages and hands
+//! their tasks to the executors. Its port serves gRPC and, over HTTP on the same port,
+//! `GET /healthz` (alive) and `GET /readyz` (200 once an executor has registered, 503
+//! before): the readiness check. The line `scheduler ready on HOST:PORT` is logged once the
+//! port accepts connections.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ballista_core::utils::default_session_builder;
+use ballista_scheduler::cluster::BallistaCluster;
+use ballista_scheduler::config::SchedulerConfig;
+use ballista_scheduler::scheduler_process::{create_scheduler, start_grpc_service_with_listener};
+use clap::Args;
+use datafusion::execution::SessionState;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::prelude::SessionConfig;
+use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
+
+use super::codec::{LogicalCodec, PhysicalCodec};
+use super::scan::MarkCheckedScans;
+use super::shutdown_signal;
+use super::stores::LakeStores;
+use crate::cli::S3Args;
+use crate::error::Error;
+
+/// Options of `flowlake scheduler`.
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    /// Address for clients (`--cluster df://HOST:PORT`) and executors (`--scheduler`);
+    /// loopback unless told otherwise. Port 0 picks a free port (logged).
+    #[arg(long, default_value = "127.0.0.1:50050")]
+    pub listen: SocketAddr,
+    /// How S3 lakes are reached (their scans are planned here; no file is read).
+    #[command(flatten)]
+    pub s3: S3Args,
+}
+
+/// The session of each job on the scheduler: Ballista's, over this process's stores, plus
+/// the rule that marks scans for the checked reader.
+fn session_state(config: SessionConfig, stores: &Arc<LakeStores>) -> datafusion::error::Result<SessionState> {
+    let state = default_session_builder(config)?;
+    let runtime = RuntimeEnvBuilder::from_runtime_env(state.runtime_env()).with_object_store_registry(Arc::clone(stores) as _).build_arc()?;
+    Ok(SessionStateBuilder::new_from_existing(state)
+        .with_runtime_env(runtime)
+        .with_physical_optimizer_rule(Arc::new(MarkCheckedScans))
+        .build())
+}
+
+/// Runs the scheduler until SIGTERM or Ctrl-C; returns the exit code.
+pub async fn run(args: SchedulerArgs) -> i32 {
+    match serve(args).await {
+        Ok(()) => 0,
+        Err(error) => crate::cli::report(&error),
+    }
+}
+
+async fn serve(args: SchedulerArgs) -> Result<(), Error> {
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| Error::bad_request(format!("cannot listen on {}: {e}", args.listen)))?;
+    let address = listener.local_addr().map_err(|e| Error::internal(format!("the scheduler's address: {e}")))?;
+    let stores = Arc::new(LakeStores::new(args.s3.options()));
+    let config = SchedulerConfig {
+        bind_host: address.ip().to_string(),
+        bind_port: address.port(),
+        external_host: address.ip().to_string(),
+        override_logical_codec: Some(Arc::new(LogicalCodec::default())),
+        override_physical_codec: Some(Arc::new(PhysicalCodec::default())),
+        override_session_builder: Some(Arc::new(move |session| session_state(session, &stores))),
+        ..SchedulerConfig::default()
+    };
+    let ballista = |e: ballista_core::error::BallistaError| Error::internal(format!("scheduler: {e}"));
+    config.validate().map_err(ballista)?;
+    let cluster = BallistaCluster::new_from_config(&config).await.map_err(ballista)?;
+    let scheduler = create_scheduler::<LogicalPlanNode, PhysicalPlanNode>(cluster, Arc::new(config)).await.map_err(ballista)?;
+    tracing::info!("scheduler ready on {address} (readiness: GET http://{address}/readyz)");
+    tokio::select! {
+        served = start_grpc_service_with_listener(listener, scheduler) => served.map_err(ballista),
+        signal = shutdown_signal() => {
+            tracing::info!("scheduler stopping on {signal}");
+            Ok(())
+        }
+    }
+}

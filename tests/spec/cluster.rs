@@ -1,0 +1,503 @@
+//! SPEC §9: a real cluster from the built binary (`flowlake scheduler` and two `flowlake
+//! executor` processes on 127.0.0.1) answers with the bytes of a local run.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use flowlake::cluster::ClusterAddress;
+use flowlake::output::Format;
+use flowlake::{Engine, EngineConfig, LakeLocation, Query};
+
+use super::differential::{random_case, world};
+use super::s3_server::{S3Server, SECRET_KEY};
+use super::support::{ORG, TestLake, WF_INTERACTION, answer, goal, run_bytes, view};
+
+/// Upper bound for a process to come up; only a guard against hanging, never a measure.
+const STARTUP_LIMIT: Duration = Duration::from_secs(120);
+
+fn flowlake() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_flowlake"))
+}
+
+/// `n` distinct ports that were free a moment ago.
+fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..n).map(|_| TcpListener::bind("127.0.0.1:0").expect("bind")).collect();
+    listeners.iter().map(|l| l.local_addr().expect("addr").port()).collect()
+}
+
+/// The status line and body of `GET path` on 127.0.0.1:port, or `None` if nothing answers.
+fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
+/// A scheduler and two executors, stopped with SIGTERM when dropped. Each reads S3 lakes
+/// from `s3` with the credentials of its own environment.
+struct Cluster<'a> {
+    processes: Vec<(String, Child)>,
+    scheduler_port: u16,
+    logs: tempfile::TempDir,
+    s3: &'a S3Server,
+}
+
+impl<'a> Cluster<'a> {
+    fn start(s3: &'a S3Server) -> Cluster<'a> {
+        let ports = free_ports(5);
+        let logs = tempfile::tempdir().expect("tempdir");
+        let mut cluster = Cluster { processes: Vec::new(), scheduler_port: ports[0], logs, s3 };
+        cluster.spawn("scheduler", &["scheduler", "--listen", &format!("127.0.0.1:{}", ports[0])]);
+        cluster.wait_for("the scheduler to answer /readyz", |c| http_get(c.scheduler_port, "/readyz").is_some());
+        let scheduler = format!("127.0.0.1:{}", ports[0]);
+        for (name, flight, grpc) in [("executor-1", ports[1], ports[2]), ("executor-2", ports[3], ports[4])] {
+            let work_dir = cluster.logs.path().join(name);
+            let work_dir = work_dir.to_str().expect("utf-8 path").to_string();
+            let listen = format!("127.0.0.1:{flight}");
+            let grpc = grpc.to_string();
+            cluster.spawn(name, &[
+                "executor", "--scheduler", &scheduler, "--listen", &listen, "--grpc-port", &grpc,
+                "--concurrent-tasks", "2", "--work-dir", &work_dir,
+            ]);
+        }
+        cluster.wait_for("two executors to register", |c| {
+            http_get(c.scheduler_port, "/readyz").is_some_and(|r| r.starts_with("HTTP/1.1 200") && r.contains("ready: 2 executors"))
+        });
+        cluster
+    }
+
+    fn spawn(&mut self, name: &str, args: &[&str]) {
+        let log = std::fs::File::create(self.logs.path().join(format!("{name}.log"))).expect("log file");
+        let mut command = flowlake();
+        command.args(args);
+        self.s3.command_env(&mut command);
+        let child = command.stdout(Stdio::null()).stderr(log).spawn().expect("start flowlake");
+        self.processes.push((name.to_string(), child));
+    }
+
+    fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.logs.path().join(format!("{name}.log"))).unwrap_or_default()
+    }
+
+    /// Waits until `ready` holds; panics with the logs if a process exits or it never does.
+    fn wait_for(&mut self, what: &str, ready: impl Fn(&Cluster) -> bool) {
+        let started = Instant::now();
+        while !ready(self) {
+            for (name, child) in &mut self.processes {
+                if let Ok(Some(status)) = child.try_wait() {
+                    let log = std::fs::read_to_string(self.logs.path().join(format!("{name}.log"))).unwrap_or_default();
+                    panic!("{name} exited ({status}) while waiting for {what}:\n{log}");
+                }
+            }
+            assert!(started.elapsed() < STARTUP_LIMIT, "gave up waiting for {what}:\n{}", self.log("scheduler"));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn address(&self) -> String {
+        format!("df://127.0.0.1:{}", self.scheduler_port)
+    }
+
+    /// SIGTERM to every process; returns whether each stopped by itself with status 0.
+    fn stop(&mut self) -> Vec<(String, bool)> {
+        for (_, child) in &self.processes {
+            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        }
+        let mut stopped = Vec::new();
+        for (name, child) in &mut self.processes {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let status = loop {
+                match child.try_wait() {
+                    Ok(Some(status)) => break Some(status),
+                    _ if Instant::now() > deadline => break None,
+                    _ => std::thread::sleep(Duration::from_millis(50)),
+                }
+            };
+            if status.is_none() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            stopped.push((name.clone(), status.is_some_and(|s| s.success())));
+        }
+        self.processes.clear();
+        stopped
+    }
+}
+
+impl Drop for Cluster<'_> {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// What differs between two answers, readably: text as text, Arrow streams as batch sizes.
+fn describe(format: Format, local: &[u8], cluster: &[u8]) -> String {
+    if format != Format::Arrow {
+        return format!("local:   {}\ncluster: {}", String::from_utf8_lossy(local), String::from_utf8_lossy(cluster));
+    }
+    let batches = |bytes: &[u8]| -> Vec<usize> {
+        match datafusion::arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes.to_vec()), None) {
+            Ok(reader) => reader.map(|b| b.map(|b| b.num_rows()).unwrap_or(usize::MAX)).collect(),
+            Err(_) => vec![usize::MAX],
+        }
+    };
+    let rows = |bytes: &[u8]| -> Vec<String> {
+        let reader = datafusion::arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes.to_vec()), None).expect("arrow");
+        let batches: Vec<_> = reader.map(|b| b.expect("batch")).collect();
+        datafusion::arrow::util::pretty::pretty_format_batches(&batches).expect("pretty").to_string().lines().map(String::from).collect()
+    };
+    let (a, b) = (rows(local), rows(cluster));
+    let first = a.iter().zip(&b).position(|(x, y)| x != y);
+    format!(
+        "local batches {:?}, cluster batches {:?} ({} vs {} bytes); first differing row: {:?}",
+        batches(local), batches(cluster), local.len(), cluster.len(), first.map(|i| (&a[i], &b[i])), 
+    )
+}
+
+fn query_cli(root: &Path, org: &str, workflow: &str, payload: &Path, format: &str, cluster: Option<&str>) -> std::process::Output {
+    let mut command = flowlake();
+    command.args(["query", "--lake"]).arg(root).args(["--org", org, "--workflow", workflow, "--format", format, "--payload"]).arg(payload);
+    if let Some(address) = cluster {
+        command.args(["--cluster", address]);
+    }
+    command.output().expect("run flowlake query")
+}
+
+/// The differential test's payloads (every target, step pattern, filter kind, limit, time
+/// zone and error status) through the cluster and locally: the same bytes in every
+/// encoding, the same errors. Then the CLI's `--cluster`, and a clean stop on SIGTERM.
+#[test]
+fn a_cluster_of_child_processes_answers_with_the_bytes_of_a_local_run() {
+    let w = world();
+    let s3 = S3Server::start();
+    s3.upload(&w.root, "diff");
+    let mut cluster = Cluster::start(&s3);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let address = ClusterAddress::parse(&cluster.address()).expect("address");
+    let config = EngineConfig { target_partitions: Some(3), ..EngineConfig::default() };
+    let remote = runtime.block_on(Engine::on_cluster(&config, &address)).expect("cluster engine");
+    let local = Engine::new(&config).expect("local engine");
+    let formats = [Format::Json, Format::Ndjson, Format::Csv, Format::Arrow];
+    let (mut answered, mut with_rows, mut errors) = (0, 0, 0);
+    for seed in 0..120u64 {
+        let (case, payload) = random_case(seed);
+        let format = formats[seed as usize % formats.len()];
+        let run = |engine: &Engine| runtime.block_on(run_bytes(engine, &w.root, &case.org, &case.workflow, &payload, format));
+        match (run(&local), run(&remote)) {
+            (Ok(want), Ok(got)) => {
+                assert!(want == got, "seed {seed} ({format:?}): the cluster's bytes differ for {payload}\n{}", describe(format, &want, &got));
+                answered += 1;
+                with_rows += usize::from(want.len() > 200);
+            }
+            (Err(want), Err(got)) => {
+                assert_eq!(want.to_json(), got.to_json(), "seed {seed}: the errors differ for {payload}");
+                errors += 1;
+            }
+            (want, got) => panic!(
+                "seed {seed}: local {:?}, cluster {:?} for {payload}\n{}",
+                want.map(|_| 200).map_err(|e| e.to_json()),
+                got.map(|_| 200).map_err(|e| e.to_json()),
+                cluster.log("executor-1")
+            ),
+        }
+    }
+    assert!(answered >= 80 && with_rows >= 30 && errors >= 3, "answered {answered}, with rows {with_rows}, errors {errors}");
+
+    // The CLI: `query --cluster` prints what `query` prints.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut compared = 0;
+    for seed in (0..40u64).filter(|s| s % 4 == 1) {
+        let (case, payload) = random_case(seed);
+        let file = dir.path().join(format!("{seed}.json"));
+        std::fs::write(&file, &payload).expect("payload file");
+        let local = query_cli(&w.root, &case.org, &case.workflow, &file, "csv", None);
+        let remote = query_cli(&w.root, &case.org, &case.workflow, &file, "csv", Some(&cluster.address()));
+        assert_eq!(local.status.code(), remote.status.code(), "seed {seed}: {}", String::from_utf8_lossy(&remote.stderr));
+        assert!(local.stdout == remote.stdout, "seed {seed}: stdout differs for {payload}");
+        assert_eq!(local.stderr, remote.stderr, "seed {seed}");
+        compared += 1;
+    }
+    assert!(compared >= 10);
+
+    drop(remote);
+    a_stream_dropped_early_cancels_its_job(&cluster, &runtime, &local);
+    explain_shows_the_stages_and_executors_check_files(&cluster);
+    s3_lakes_are_read_by_the_executors_with_their_own_credentials(&cluster, &runtime, &local);
+    batch_on_the_cluster_writes_the_files_of_a_local_batch(&cluster);
+    serve_on_the_cluster_answers_like_serve(&cluster);
+    an_executor_killed_while_queries_run_never_gives_a_short_success(&mut cluster, &runtime, &local);
+    for (name, clean) in cluster.stop() {
+        assert!(clean, "{name} did not stop cleanly on SIGTERM:\n{}", cluster.log(&name));
+    }
+}
+
+/// A response dropped before its end (as `serve` does on `--request-timeout` or when the
+/// client goes away) cancels its job on the scheduler.
+fn a_stream_dropped_early_cancels_its_job(cluster: &Cluster, runtime: &tokio::runtime::Runtime, local: &Engine) {
+    use futures::StreamExt;
+    let w = world();
+    let cancellations = || cluster.log("scheduler").matches("Received cancellation request for job").count();
+    let before = cancellations();
+    let (case, payload) = (0..100u64)
+        .map(random_case)
+        .find(|(case, payload)| {
+            let answer = runtime.block_on(run_bytes(local, &w.root, &case.org, &case.workflow, payload, Format::Ndjson));
+            answer.is_ok_and(|bytes| !bytes.is_empty())
+        })
+        .expect("a case with rows");
+    let address = ClusterAddress::parse(&cluster.address()).expect("address");
+    let remote = runtime.block_on(Engine::on_cluster(&EngineConfig::default(), &address)).expect("cluster engine");
+    runtime.block_on(async {
+        let lake = remote.open_lake(LakeLocation::Local(w.root.clone())).await.expect("lake");
+        let query = Query::from_request(&case.org, &case.workflow, payload.as_bytes()).expect("query");
+        let mut response = remote.execute(&lake, &query).await.expect("response");
+        assert!(matches!(response.batches.next().await, Some(Ok(_))), "the first batch of {payload}");
+        drop(response);
+    });
+    let started = Instant::now();
+    while cancellations() == before {
+        assert!(started.elapsed() < STARTUP_LIMIT, "no job was cancelled:\n{}", cluster.log("scheduler"));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `explain --cluster` shows the stages the scheduler cut, with the checked scans; a corrupt
+/// file read by an executor is a 500 naming the file with the checked reader's own words
+/// (DataFusion's reader, which executors would otherwise use, says something else).
+fn explain_shows_the_stages_and_executors_check_files(cluster: &Cluster) {
+    let lake = TestLake::new();
+    lake.write_events(ORG, "2026-03-01", "a.parquet", &[view("2026-03-01T09:00:00Z", "v", "s1", "A"), goal("2026-03-01T10:00:00Z", "g1", "s1")]);
+    let payload = lake.write_file("p.json", br#"{"filters": [], "interval": {"start": "2026-03-01", "end": "2026-03-01"}}"#);
+    let run = |command: &str| {
+        flowlake()
+            .args([command, "--lake"]).arg(lake.root())
+            .args(["--org", ORG, "--workflow", WF_INTERACTION, "--payload"]).arg(&payload)
+            .args(["--cluster", &cluster.address()])
+            .output()
+            .expect("run flowlake")
+    };
+    let explained = run("explain");
+    assert_eq!(explained.status.code(), Some(0), "{}", String::from_utf8_lossy(&explained.stderr));
+    let text = String::from_utf8_lossy(&explained.stdout);
+    for part in ["== logical plan ==", "== physical plan ==", "== distributed plan ==", "ShuffleWriterExec", "CheckedScanExec"] {
+        assert!(text.contains(part), "explain --cluster lacks {part}:\n{text}");
+    }
+    std::fs::write(lake.root().join(TestLake::day_file(ORG, "2026-03-01", "z.parquet")), b"junk").expect("corrupt file");
+    let out = run("query");
+    assert_eq!(out.status.code(), Some(7), "{}", String::from_utf8_lossy(&out.stderr));
+    let err: serde_json::Value = serde_json::from_slice(&out.stderr).expect("error JSON");
+    assert_eq!(err["status"], 500);
+    let message = err["message"].as_str().unwrap_or_default();
+    assert!(message.contains("z.parquet") && message.contains("no PAR1 footer"), "{message}");
+}
+
+/// An S3 lake: the client lists it, the executors read it with the keys of their own
+/// environment; answers are the local bytes, and the job sent to the scheduler (plan and
+/// settings) never holds the secret key.
+fn s3_lakes_are_read_by_the_executors_with_their_own_credentials(cluster: &Cluster, runtime: &tokio::runtime::Runtime, local: &Engine) {
+    let w = world();
+    let address = ClusterAddress::parse(&cluster.address()).expect("address");
+    let config = EngineConfig { target_partitions: Some(3), s3: cluster.s3.options(), ..EngineConfig::default() };
+    let remote = runtime.block_on(Engine::on_cluster(&config, &address)).expect("cluster engine");
+    let s3_lake = runtime.block_on(remote.open_lake(LakeLocation::parse("s3://lake/diff").expect("location"))).expect("S3 lake");
+    let local_lake = runtime.block_on(local.open_lake(LakeLocation::Local(w.root.clone()))).expect("local lake");
+    let (mut answered, mut jobs_naming_the_bucket) = (0, 0);
+    for seed in 200..260u64 {
+        let (case, payload) = random_case(seed);
+        let format = [Format::Json, Format::Ndjson, Format::Csv, Format::Arrow][seed as usize % 4];
+        let want = runtime.block_on(answer(local, &local_lake, &case.org, &case.workflow, &payload, format));
+        let got = runtime.block_on(answer(&remote, &s3_lake, &case.org, &case.workflow, &payload, format));
+        match (want, got) {
+            (Ok(want), Ok(got)) => {
+                assert!(want == got, "seed {seed}: the S3 lake on the cluster differs for {payload}\n{}", describe(format, &want, &got));
+                answered += 1;
+            }
+            (Err(want), Err(got)) => assert_eq!(want.to_json(), got.to_json(), "seed {seed}"),
+            (want, got) => panic!("seed {seed}: local {:?}, cluster {:?}", want.map(|_| 200).map_err(|e| e.to_json()), got.map(|_| 200).map_err(|e| e.to_json())),
+        }
+        if let Ok(query) = Query::from_request(&case.org, &case.workflow, payload.as_bytes())
+            && let Ok(job) = runtime.block_on(remote.cluster_submission(&s3_lake, &query))
+        {
+            let secret = SECRET_KEY.as_bytes();
+            assert!(!job.windows(secret.len()).any(|w| w == secret), "seed {seed}: the secret key is in the job");
+            jobs_naming_the_bucket += usize::from(job.windows(10).any(|w| w == b"s3://lake/"));
+        }
+    }
+    assert!(answered >= 40, "only {answered} S3 answers");
+    // The check above looked at real jobs: most of them scan the bucket.
+    assert!(jobs_naming_the_bucket >= 30, "only {jobs_naming_the_bucket} jobs name the bucket");
+}
+
+/// SIGKILL of an executor while queries run: each query still gives the local bytes (the
+/// scheduler retries its tasks on the other executor) or fails with a 503; none hangs and
+/// none succeeds with fewer rows.
+fn an_executor_killed_while_queries_run_never_gives_a_short_success(cluster: &mut Cluster, runtime: &tokio::runtime::Runtime, local: &Engine) {
+    let w = world();
+    let address = ClusterAddress::parse(&cluster.address()).expect("address");
+    let config = EngineConfig { target_partitions: Some(3), ..EngineConfig::default() };
+    let remote = runtime.block_on(Engine::on_cluster(&config, &address)).expect("cluster engine");
+    let position = cluster.processes.iter().position(|(name, _)| name == "executor-2").expect("executor-2");
+    let mut victim = Some(cluster.processes.remove(position).1);
+    let (mut killer, mut answered, mut unavailable) = (None, 0, 0);
+    let seeds: Vec<u64> = (300..400u64).filter(|s| random_case(*s).0.limit.is_none()).take(24).collect();
+    for (i, seed) in seeds.iter().enumerate() {
+        if i == 4
+            && let Some(mut child) = victim.take()
+        {
+            // Killed while the next query runs.
+            killer = Some(std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(40));
+                let _ = child.kill();
+                let _ = child.wait();
+            }));
+        }
+        let (case, payload) = random_case(*seed);
+        let format = Format::Csv;
+        let want = runtime.block_on(run_bytes(local, &w.root, &case.org, &case.workflow, &payload, format));
+        let got = runtime.block_on(async {
+            tokio::time::timeout(STARTUP_LIMIT, run_bytes(&remote, &w.root, &case.org, &case.workflow, &payload, format)).await
+        });
+        let got = got.unwrap_or_else(|_| panic!("seed {seed}: the query hung after an executor was killed"));
+        match (want, got) {
+            (Ok(want), Ok(got)) => {
+                assert!(want == got, "seed {seed}: a different answer after an executor was killed");
+                answered += 1;
+            }
+            (_, Err(got)) if got.status() == 503 => unavailable += 1,
+            (Err(want), Err(got)) => assert_eq!(want.to_json(), got.to_json(), "seed {seed}"),
+            (want, got) => panic!("seed {seed}: local {:?}, cluster {:?}", want.map(|_| 200).map_err(|e| e.to_json()), got.map(|_| 200).map_err(|e| e.to_json())),
+        }
+    }
+    if let Some(killer) = killer {
+        let _ = killer.join();
+    }
+    println!("an executor killed: {answered} answers, {unavailable} unavailable");
+    assert!(answered >= 12, "only {answered} answers after the kill ({unavailable} unavailable)");
+}
+
+/// `batch --cluster` over `queries/batch.ndjson` on the sample lake writes the result files
+/// of a local batch run, and the same summary but for the timings.
+fn batch_on_the_cluster_writes_the_files_of_a_local_batch(cluster: &Cluster) {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = tempfile::tempdir().expect("tempdir");
+    let run = |dir: &str, cluster_address: Option<&str>| {
+        let mut command = flowlake();
+        command.current_dir(repo).args(["batch", "--queries", "queries/batch.ndjson", "--out"]).arg(out.path().join(dir));
+        if let Some(address) = cluster_address {
+            command.args(["--cluster", address]);
+        }
+        command.output().expect("run flowlake batch")
+    };
+    let (local, remote) = (run("local", None), run("cluster", Some(&cluster.address())));
+    assert_eq!(local.status.code(), remote.status.code(), "{}", String::from_utf8_lossy(&remote.stderr));
+    let without_timings = |path: &Path| -> serde_json::Value {
+        fn strip(value: &mut serde_json::Value) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    map.retain(|key, _| key != "ms" && key != "elapsed_ms");
+                    map.values_mut().for_each(strip);
+                }
+                serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
+                _ => {}
+            }
+        }
+        let mut summary = serde_json::from_slice(&std::fs::read(path).expect("summary")).expect("summary JSON");
+        strip(&mut summary);
+        summary
+    };
+    let mut files = 0;
+    for entry in std::fs::read_dir(out.path().join("local")).expect("local results") {
+        let name = entry.expect("entry").file_name();
+        let (a, b) = (out.path().join("local").join(&name), out.path().join("cluster").join(&name));
+        if name == "summary.json" {
+            assert_eq!(without_timings(&a), without_timings(&b));
+        } else {
+            assert!(std::fs::read(&a).expect("local file") == std::fs::read(&b).expect("cluster file"), "{name:?} differs");
+            files += 1;
+        }
+    }
+    assert!(files >= 10, "only {files} result files");
+}
+
+/// `serve --cluster` answers a request with the bytes `query` prints locally.
+fn serve_on_the_cluster_answers_like_serve(cluster: &Cluster) {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let port = free_ports(1)[0];
+    let log = std::fs::File::create(cluster.logs.path().join("serve.log")).expect("log");
+    let mut server = flowlake()
+        .current_dir(repo)
+        .args(["serve", "--no-auth", "--listen", &format!("127.0.0.1:{port}"), "--cluster", &cluster.address()])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start serve");
+    let started = Instant::now();
+    while http_get(port, "/healthz").is_none() {
+        assert!(started.elapsed() < STARTUP_LIMIT, "serve did not start: {}", cluster.log("serve"));
+        assert!(server.try_wait().ok().flatten().is_none(), "serve exited: {}", cluster.log("serve"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (org, workflow) = ("8bf400e3-6fa2-4d3f-a8d4-c03c0aa04f6d", "5887c297-1e03-45e4-863e-7a9f784c5a2c");
+    let payload = std::fs::read(repo.join("queries/api-example.json")).expect("payload");
+    let local = flowlake()
+        .current_dir(repo)
+        .args(["query", "--org", org, "--workflow", workflow, "--payload", "queries/api-example.json"])
+        .output()
+        .expect("run flowlake query");
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
+    write!(
+        stream,
+        "POST /api/reporting/workflow/v1/orgs/{org}/workflows/{workflow}/source_data HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        payload.len()
+    )
+    .expect("request");
+    stream.write_all(&payload).expect("body");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).expect("response");
+    let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
+    let _ = server.wait();
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    let body = dechunk(&response[text.find("\r\n\r\n").expect("head") + 4..]);
+    assert!(body == local.stdout, "serve --cluster answered\n{}\nbut query printed\n{}", String::from_utf8_lossy(&body), String::from_utf8_lossy(&local.stdout));
+}
+
+/// The body of a chunked HTTP/1.1 response.
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    loop {
+        let Some(end) = raw.windows(2).position(|w| w == b"\r\n") else { return body };
+        let size = usize::from_str_radix(String::from_utf8_lossy(&raw[..end]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            return body;
+        }
+        body.extend_from_slice(&raw[end + 2..end + 2 + size]);
+        raw = &raw[end + 2 + size + 2..];
+    }
+}
+
+/// No scheduler at the address: 503 `cluster_unavailable` naming it, exit code 8, quickly.
+#[test]
+fn without_a_scheduler_a_cluster_query_is_a_503_naming_the_address() {
+    let w = world();
+    let (case, payload) = random_case(3);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("p.json");
+    std::fs::write(&file, payload).expect("payload file");
+    let port = free_ports(1)[0];
+    let address = format!("df://127.0.0.1:{port}");
+    let out = query_cli(&w.root, &case.org, &case.workflow, &file, "json", Some(&address));
+    assert_eq!(out.status.code(), Some(8), "{}", String::from_utf8_lossy(&out.stderr));
+    let err: serde_json::Value = serde_json::from_slice(&out.stderr).expect("error JSON");
+    assert_eq!(err["status"], 503);
+    assert_eq!(err["error"], "cluster_unavailable");
+    assert!(err["message"].as_str().unwrap_or_default().contains(&address), "{err}");
+    assert!(out.stdout.is_empty());
+}
