@@ -40,7 +40,8 @@ impl FileNamingSource {
         Arc::new(FileNamingSource { inner, display_prefix })
     }
 
-    /// The wrapped source.
+    /// The wrapped source (the cluster's scan marker carries it without the wrapper).
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
     pub(crate) fn inner(&self) -> &Arc<dyn FileSource> {
         &self.inner
     }
