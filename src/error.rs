@@ -198,7 +198,8 @@ fn tidy(error: Error) -> Error {
                 message = message.replace(&twice, wrapper);
             }
         }
-        message
+        // DataFusion's and arrow's spellings of the same wrapper, one after the other.
+        message.replace("Io error: IO error: ", "IO error: ")
     }
     match error {
         Error::ResourcesExhausted { message } => {
@@ -381,6 +382,8 @@ mod tests {
         let err: Error = DataFusionError::Execution("Parquet error: Parquet error: EOF in x.parquet".into()).into();
         assert!(!err.to_string().contains("Parquet error: Parquet error"), "{err}");
         assert!(err.to_string().contains("Parquet error: EOF in x.parquet"), "{err}");
+        let err: Error = DataFusionError::Execution("Io error: IO error: No space left on device (os error 28)".into()).into();
+        assert!(err.to_string().contains("IO error: No space left") && !err.to_string().contains("Io error"), "{err}");
     }
 
     #[test]
