@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Local vs cluster (1 scheduler + 2 executors on this machine) on the 30 M-event lake.
+# Local vs cluster (1 scheduler + 2 executors on this machine) on the 30 M-event lake of
+# BENCHMARKS.md (`generate --orgs 1 --days 30 --events-per-day 1000000 --seed 5`). Run it in
+# an empty folder after `python3 scripts/cluster_bench_queries.py` wrote the payloads there:
+#   B=target/release/flowlake L=/path/to/lake scripts/cluster_bench.sh
+# (B built with --features cluster). Not a test: the figures go to BENCHMARKS.md.
 set -euo pipefail
 B=${B:-/work/rel-target/release/flowlake}
 L=${L:-/work/bench/big}
 ORG=4d4a5880-3df8-43ec-9f61-7073b8e1a849
 WF=fa9358bd-f12b-44fa-8e7e-42d889bb0eb1
 $B scheduler --listen 127.0.0.1:50150 > sched.log 2>&1 & S=$!
-$B executor --scheduler 127.0.0.1:50150 --listen 127.0.0.1:50151 --grpc-port 50152 --work-dir /work/bench/cb/e1 > e1.log 2>&1 & E1=$!
-$B executor --scheduler 127.0.0.1:50150 --listen 127.0.0.1:50161 --grpc-port 50162 --work-dir /work/bench/cb/e2 > e2.log 2>&1 & E2=$!
+$B executor --scheduler 127.0.0.1:50150 --listen 127.0.0.1:50151 --grpc-port 50152 --work-dir "$PWD/e1" > e1.log 2>&1 & E1=$!
+$B executor --scheduler 127.0.0.1:50150 --listen 127.0.0.1:50161 --grpc-port 50162 --work-dir "$PWD/e2" > e2.log 2>&1 & E2=$!
 trap 'kill $S $E1 $E2 2>/dev/null || true' EXIT
 for _ in $(seq 60); do curl -sf http://127.0.0.1:50150/readyz | grep -q "2 executors" && break; sleep 0.5; done
 curl -s http://127.0.0.1:50150/readyz; echo
