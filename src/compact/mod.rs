@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 use crate::generate::event::{FileLayout, SortOrder, sort_columns, to_parquet};
-use crate::lake::manifest::{MANIFEST_FILE, Manifest};
+use crate::lake::manifest::Manifest;
 use crate::lake::schema::file_schema;
 use crate::lake::writer::{Day, LakeWriter};
 use crate::lake::DayPartitions;
@@ -183,8 +183,7 @@ async fn collect_garbage(writer: &LakeWriter, day: Day, options: &CompactOptions
 
 /// The name of a visible Parquet file of a day folder (not a manifest, not in flight).
 pub fn event_file_name(meta: &ObjectMeta) -> Option<String> {
-    let name = meta.location.filename()?;
-    (name.ends_with(".parquet") && !name.starts_with('.') && !name.starts_with('_') && name != MANIFEST_FILE).then(|| name.to_string())
+    crate::lake::is_event_file(&meta.location).then(|| meta.location.filename().map(str::to_string)).flatten()
 }
 
 /// A name from the content: the same rows in the same layout always get the same name.

@@ -218,6 +218,8 @@ fn read_csv(source: &Source, time_zone: Option<Tz>, each: &mut dyn FnMut(Record)
     let (header, _) = Format::default().with_header(true).infer_schema(&mut file, Some(1)).map_err(|e| io_error(source, e))?;
     file.rewind().map_err(|e| io_error(source, e))?;
     let names: Vec<String> = header.fields().iter().map(|f| f.name().clone()).collect();
+    // Columns are looked up by name for every cell: once per file, not once per row.
+    let at: std::collections::HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
     let schema = Arc::new(Schema::new(names.iter().map(|n| Field::new(n, DataType::Utf8, true)).collect::<Vec<_>>()));
     let reader = ReaderBuilder::new(schema).with_header(true).with_batch_size(8192).build(file).map_err(|e| io_error(source, e))?;
     let mut row = 0u64;
@@ -226,7 +228,7 @@ fn read_csv(source: &Source, time_zone: Option<Tz>, each: &mut dyn FnMut(Record)
         let columns: Vec<_> = batch.columns().iter().map(|c| c.as_string::<i32>().clone()).collect();
         for i in 0..batch.num_rows() {
             row += 1;
-            let cell = |c: &str| names.iter().position(|n| n == c).map(|at| &columns[at]).filter(|a| !a.is_null(i)).map(|a| a.value(i));
+            let cell = |c: &str| at.get(c).map(|&at| &columns[at]).filter(|a| !a.is_null(i)).map(|a| a.value(i));
             let outcome = check_row(&mut |c| cell(c).map(|v| Raw::Text(v.to_string())).unwrap_or(Raw::Null), Cells::Text, time_zone).map_err(|r| {
                 let original = names.iter().map(|n| (n.clone(), cell(n).map(|v| serde_json::Value::String(v.into())).unwrap_or(serde_json::Value::Null))).collect();
                 (r, serde_json::Value::Object(original))
@@ -278,9 +280,10 @@ fn read_parquet(source: &Source, time_zone: Option<Tz>, each: &mut dyn FnMut(Rec
                 Ok((name.clone(), cast(column, as_type).map_err(|e| io_error(source, format!("column '{name}': {e}")))?, *zoned))
             })
             .collect::<Result<_>>()?;
+        let at: std::collections::HashMap<&str, usize> = columns.iter().enumerate().map(|(i, (n, _, _))| (n.as_str(), i)).collect();
         for i in 0..batch.num_rows() {
             row += 1;
-            let value = |c: &str| match columns.iter().find(|(name, _, _)| name == c) {
+            let value = |c: &str| match at.get(c).map(|&k| &columns[k]) {
                 Some((_, array, zoned)) => arrow_raw(array.as_ref(), i, *zoned),
                 None => Raw::Null,
             };

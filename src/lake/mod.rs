@@ -199,12 +199,12 @@ impl Lake {
 
     /// The folder of one organization's days.
     fn org_prefix(&self, organization_id: Uuid) -> Path {
-        self.root.clone().join("events").join(format!("organization_id={organization_id}"))
+        org_folder(&self.root, organization_id)
     }
 
     /// The folder of one organization's day.
     fn day_prefix(&self, organization_id: Uuid, day: NaiveDate) -> Path {
-        self.org_prefix(organization_id).join(format!("date={}", day.format("%Y-%m-%d")))
+        day_folder(&self.root, organization_id, day)
     }
 
     /// The Parquet files of the organization's days that the interval touches, sorted by
@@ -326,8 +326,18 @@ impl Lake {
 
 /// `<any-name>.parquet`, skipping hidden and underscore-prefixed names (files being
 /// written, `_SUCCESS` markers), as Spark and Hive do.
-fn is_event_file(path: &Path) -> bool {
+pub(crate) fn is_event_file(path: &Path) -> bool {
     path.filename().is_some_and(|name| name.ends_with(".parquet") && !name.starts_with('.') && !name.starts_with('_'))
+}
+
+/// `<root>/events/organization_id=<org>` (SPEC §1), for readers and writers alike.
+pub(crate) fn org_folder(root: &Path, organization_id: Uuid) -> Path {
+    root.clone().join("events").join(format!("organization_id={organization_id}"))
+}
+
+/// `<root>/events/organization_id=<org>/date=<YYYY-MM-DD>`.
+pub(crate) fn day_folder(root: &Path, organization_id: Uuid, day: NaiveDate) -> Path {
+    org_folder(root, organization_id).join(format!("date={}", day.format("%Y-%m-%d")))
 }
 
 /// The first and last UTC dates the interval touches (none when it holds no instant).

@@ -75,7 +75,7 @@ impl LakeWriter {
 
     /// The folder of a day.
     pub fn day_prefix(&self, day: Day) -> Path {
-        self.root.clone().join("events").join(format!("organization_id={}", day.organization_id)).join(format!("date={}", day.date.format("%Y-%m-%d")))
+        super::day_folder(&self.root, day.organization_id, day.date)
     }
 
     /// The objects directly in a day folder.
@@ -101,7 +101,7 @@ impl LakeWriter {
         };
         let mut days = Vec::new();
         for organization_id in organizations {
-            let folder = events.clone().join(format!("organization_id={organization_id}"));
+            let folder = super::org_folder(&self.root, organization_id);
             for name in self.subfolders(&folder).await? {
                 if let Some(date) = name.strip_prefix("date=").and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()) {
                     days.push(Day { organization_id, date });
