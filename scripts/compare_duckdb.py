@@ -86,11 +86,32 @@ EVENT_FILTER_COLUMNS = {"label", "action", "category", "vendor", "source", "even
                         "ip_organization"}
 
 
+def event_files(lake, org, first_day, last_day):
+    """The event files of the organization's days in [first_day, last_day], as SPEC §1 has a
+    reader take them: a day with `_manifest.json` is exactly the files it names, otherwise
+    every `*.parquet` not starting with `.` or `_` (so a compacted lake is read as flowlake
+    reads it, without the replaced files still in their grace period)."""
+    files = []
+    for day in sorted((lake / "events" / f"organization_id={org}").glob("date=*")):
+        if not first_day <= dt.date.fromisoformat(day.name[5:]) <= last_day:
+            continue
+        manifest = day / "_manifest.json"
+        if manifest.exists():
+            files += [day / name for name in json.loads(manifest.read_text())["files"]]
+        else:
+            files += [f for f in sorted(day.glob("*.parquet")) if not f.name.startswith((".", "_"))]
+    return files
+
+
 def to_sql(lake, org, workflow, payload, goals_file):
     """The SPEC §3 query as DuckDB SQL over the same files."""
     start, end = iso_us(payload["interval"]["start"]), iso_us(payload["interval"]["end"])
     first_day, last_day = start.astimezone(dt.timezone.utc).date(), end.astimezone(dt.timezone.utc).date()
-    source = (f"read_parquet('{lake}/events/organization_id={org}/*/*.parquet', hive_partitioning = true, "
+    if any((lake / "events" / f"organization_id={org}").glob("date=*/_manifest.json")):
+        files = "[" + ", ".join(sql_str(str(f)) for f in event_files(lake, org, first_day, last_day)) + "]"
+    else:  # the glob, as the measurements before manifests existed ran it
+        files = f"'{lake}/events/organization_id={org}/*/*.parquet'"
+    source = (f"read_parquet({files}, hive_partitioning = true, "
               f"hive_types = {{'organization_id': VARCHAR, 'date': DATE}})")
     kind = workflow["type"]
     if kind == "interaction":
@@ -219,8 +240,7 @@ def floor_seconds(lake, org, payload, runs):
     import pyarrow.parquet as pq
 
     start, end = iso_us(payload["interval"]["start"]).date(), iso_us(payload["interval"]["end"]).date()
-    files = [str(f) for d in sorted((lake / "events" / f"organization_id={org}").iterdir())
-             if start <= dt.date.fromisoformat(d.name[5:]) <= end for f in sorted(d.glob("*.parquet"))]
+    files = [str(f) for f in event_files(lake, org, start, end)]
     columns = ["timestamp", "event_id", "category", "action", "label", "session_id", "view_uid", "page_url", "dim5"]
     if payload.get("basic"):
         columns += ["value", "visitor_id", "geo_country", "geo_city", "device_type", "browser_name"]
