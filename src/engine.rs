@@ -2,9 +2,11 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::ExecutionPlan;
@@ -16,9 +18,9 @@ use tokio::sync::Mutex;
 
 use crate::error::{Error, Result};
 use crate::lake::counting::RequestCounts;
-use crate::lake::{Lake, LakeLocation, LakeOptions, S3Options, WorkflowKind, store};
+use crate::lake::{DayPartitions, Lake, LakeLocation, LakeOptions, S3Options, WorkflowKind, store};
 use crate::output::Shape;
-use crate::plan;
+use crate::plan::{self, Reading};
 use crate::query::{Query, Target};
 
 /// Rows per batch when a memory limit is set and no batch size is.
@@ -225,7 +227,7 @@ impl Engine {
     /// The plan of a validated query: checks the workflow (404, then 406 for its type),
     /// lists the day folders, and builds the DataFrame.
     pub async fn plan(&self, lake: &Lake, query: &Query) -> Result<DataFrame> {
-        self.prepare(lake, query).await?.build(&self.ctx, None, query, self.memory_limited)
+        self.prepare(lake, query).await?.build(&self.ctx, Reading::default(), query, self.memory_limited)
     }
 
     /// What a plan of the query is built from: the workflow (checked), the listed event
@@ -260,22 +262,79 @@ impl Engine {
     /// every file has been read (or pruned): a file that changed under the caches is found
     /// here, while the query can still be run again.
     async fn execute_until_first_batch(&self, lake: &Lake, query: &Query) -> Result<ResponseStream> {
-        use futures::StreamExt;
-
         let prepared = self.prepare(lake, query).await?;
         if let Some(answer) = self.answer_from_first_days(&prepared, query).await? {
             return Ok(answer);
         }
-        let dataframe = prepared.build(&self.ctx, None, query, self.memory_limited)?;
+        if query.basic && query.limit.is_some_and(|n| n <= COLLECTED_MAX_LIMIT) && !self.runs_on_cluster() {
+            let (plan, schema, batches) = self.collected(&prepared, query, None).await?;
+            return Ok(ResponseStream::of_batches(plan::shape_of(query), plan, schema, batches));
+        }
+        self.answer(&prepared, query, None, false).await
+    }
+
+    /// The whole answer of a query with a small `limit`, collected. A basic answer does not
+    /// show event ids, which only break ties in time: it is first ordered by time alone,
+    /// without reading them (the widest column of most lakes), taking one row more than
+    /// the limit. When no two of those rows share a time, that order is the answer's;
+    /// otherwise the query runs again, ordered by time and event id.
+    async fn collected(&self, prepared: &Prepared, query: &Query, goal_events_from: Option<DayPartitions>) -> Result<(Arc<dyn ExecutionPlan>, SchemaRef, Vec<RecordBatch>)> {
+        use futures::TryStreamExt;
+
+        let limit = query.limit.unwrap_or(usize::MAX);
+        if query.basic && !self.runs_on_cluster() && limit < usize::MAX {
+            let one_more = Query { limit: Some(limit + 1), ..query.clone() };
+            let answer = self.answer(prepared, &one_more, goal_events_from.clone(), true).await?;
+            let (physical, schema) = (answer.plan, answer.batches.schema());
+            let batches: Vec<RecordBatch> = answer.batches.try_collect().await?;
+            if !times_tie(&batches)? {
+                return Ok((physical, Arc::clone(&schema), first_rows(&schema, &batches, limit)?));
+            }
+            tracing::debug!(target: "flowlake::plan", "answer rows tie in time; running again ordered by event id too");
+        }
+        let answer = self.answer(prepared, query, goal_events_from, false).await?;
+        let (physical, schema) = (answer.plan, answer.batches.schema());
+        let batches = answer.batches.try_collect().await?;
+        Ok((physical, schema, batches))
+    }
+
+    /// The answer, up to its first batch, with goal events from `goal_events_from` (all
+    /// days when `None`). Path events are first ordered without reading event ids, the
+    /// widest column of most lakes, which only break timestamp ties; when a tie could
+    /// decide a step, the query runs again with them. (On a cluster, always with them.)
+    async fn answer(&self, prepared: &Prepared, query: &Query, goal_events_from: Option<DayPartitions>, time_alone: bool) -> Result<ResponseStream> {
+        let ties = (!self.runs_on_cluster() && !query.steps.is_empty()).then(|| Arc::new(AtomicBool::new(false)));
+        let reading = Reading { goal_events_from: goal_events_from.clone(), ties: ties.clone(), time_alone };
+        let answer = self.first_batch(prepared, reading, query).await?;
+        if !ties.is_some_and(|t| t.load(Ordering::Relaxed)) {
+            return Ok(answer);
+        }
+        drop(answer);
+        tracing::debug!(target: "flowlake::plan", "timestamps tie on a session's path; running again with event ids");
+        self.first_batch(prepared, Reading { goal_events_from, ties: None, time_alone }, query).await
+    }
+
+    /// Runs one plan up to its first batch (on a cluster: starts it).
+    async fn first_batch(&self, prepared: &Prepared, reading: Reading, query: &Query) -> Result<ResponseStream> {
+        use futures::StreamExt;
+
+        let dataframe = prepared.build(&self.ctx, reading, query, self.memory_limited)?;
         let (physical, mut batches) = self.run(dataframe).await?;
-        #[cfg(feature = "cluster")]
-        if self.cluster.is_some() {
+        if self.runs_on_cluster() {
             return Ok(ResponseStream { shape: plan::shape_of(query), batches, plan: physical });
         }
         let schema = batches.schema();
         let first = batches.next().await.transpose()?;
         let all = futures::stream::iter(first.map(Ok)).chain(batches);
         Ok(ResponseStream { shape: plan::shape_of(query), batches: Box::pin(RecordBatchStreamAdapter::new(schema, all)), plan: physical })
+    }
+
+    /// Whether plans run on a cluster.
+    fn runs_on_cluster(&self) -> bool {
+        #[cfg(feature = "cluster")]
+        return self.cluster.is_some();
+        #[cfg(not(feature = "cluster"))]
+        false
     }
 
     /// Runs a plan here, or on the cluster when there is one.
@@ -314,15 +373,10 @@ impl Engine {
             if first_days * 2 > days {
                 break;
             }
-            let goal_events = prepared.events.first_days(first_days);
-            let (physical, stream) = self.run(prepared.build(&self.ctx, Some(goal_events), query, self.memory_limited)?).await?;
-            let schema = stream.schema();
-            let batches: Vec<RecordBatch> = stream.try_collect().await?;
+            let (physical, schema, batches) = self.collected(prepared, query, Some(prepared.events.first_days(first_days))).await?;
             let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
             if rows >= limit {
-                let batches = futures::stream::iter(batches.into_iter().map(Ok));
-                let batches = Box::pin(RecordBatchStreamAdapter::new(schema, batches));
-                return Ok(Some(ResponseStream { shape: plan::shape_of(query), batches, plan: physical }));
+                return Ok(Some(ResponseStream::of_batches(plan::shape_of(query), physical, schema, batches)));
             }
             if rows == 0 {
                 break;
@@ -335,21 +389,57 @@ impl Engine {
     }
 }
 
-/// Queries with a limit above this are not tried on their first days first: their answer
-/// is collected before it is sent.
+/// Queries with a limit above this are not tried on their first days first, nor ordered by
+/// time alone: either collects the answer before it is sent.
 const FIRST_DAYS_MAX_LIMIT: usize = 10_000;
+const COLLECTED_MAX_LIMIT: usize = FIRST_DAYS_MAX_LIMIT;
+
+/// Whether two consecutive rows of a basic answer (sorted by `time`) share a time.
+fn times_tie(batches: &[RecordBatch]) -> Result<bool> {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::TimestampMicrosecondType;
+
+    let mut previous: Option<i64> = None;
+    for batch in batches {
+        let Some(times) = batch.column_by_name("time").and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>()) else {
+            return Err(Error::internal("a basic answer without a microsecond `time` column"));
+        };
+        for row in 0..times.len() {
+            let time = times.is_valid(row).then(|| times.value(row));
+            if time.is_some() && time == previous {
+                return Ok(true);
+            }
+            previous = time;
+        }
+    }
+    Ok(false)
+}
+
+/// The first `limit` rows of `batches`.
+fn first_rows(schema: &SchemaRef, batches: &[RecordBatch], limit: usize) -> Result<Vec<RecordBatch>> {
+    let all = datafusion::arrow::compute::concat_batches(schema, batches).map_err(datafusion::error::DataFusionError::from)?;
+    Ok(vec![all.slice(0, limit.min(all.num_rows()))])
+}
+
+impl ResponseStream {
+    /// A response over rows already collected.
+    fn of_batches(shape: crate::output::Shape, plan: Arc<dyn ExecutionPlan>, schema: SchemaRef, batches: Vec<RecordBatch>) -> ResponseStream {
+        let batches = Box::pin(RecordBatchStreamAdapter::new(schema, futures::stream::iter(batches.into_iter().map(Ok))));
+        ResponseStream { shape, batches, plan }
+    }
+}
 
 /// A query's checked workflow, listed event files and goal names: what its plans are built
 /// from.
 struct Prepared {
     workflow: crate::lake::Workflow,
-    events: crate::lake::DayPartitions,
+    events: DayPartitions,
     goal_names: std::collections::BTreeMap<String, String>,
 }
 
 impl Prepared {
-    fn build(&self, ctx: &SessionContext, goal_events: Option<crate::lake::DayPartitions>, query: &Query, memory_limited: bool) -> Result<DataFrame> {
-        plan::build(ctx, self.events.clone(), goal_events, query, &self.workflow, self.goal_names.clone(), memory_limited)
+    fn build(&self, ctx: &SessionContext, reading: Reading, query: &Query, memory_limited: bool) -> Result<DataFrame> {
+        plan::build(ctx, self.events.clone(), reading, query, &self.workflow, self.goal_names.clone(), memory_limited)
     }
 }
 

@@ -22,6 +22,21 @@ use crate::lake::schema::{ColumnKind, DATE, EVENT_COLUMNS, ORGANIZATION_ID, even
 use crate::query::{Interval, Query, Target};
 use workflow::{ENTRY_TIME, WF_SESSION, WorkflowEvents};
 
+/// How a plan reads the lake beyond what the query says (see `Engine::execute`): both
+/// change what is read, never the answer.
+#[derive(Debug, Default, Clone)]
+pub struct Reading {
+    /// Goal events come from this table (the first days of the events) instead of all.
+    pub goal_events_from: Option<DayPartitions>,
+    /// Path events are ordered without reading event ids, and this is set when a
+    /// timestamp tie could decide a step (see `workflow::matching_sessions`).
+    pub ties: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// A basic answer is ordered by time alone, without reading event ids; the caller
+    /// checks that no two of its rows tie in time (and asks for one row more than the
+    /// limit, to see a tie at the cut).
+    pub time_alone: bool,
+}
+
 /// The response shape of a query.
 pub fn shape_of(query: &Query) -> Shape {
     Shape { basic: query.basic, workflow_related: query.target == Target::AffectedGoalTotal }
@@ -42,12 +57,11 @@ fn in_interval(interval: &Interval) -> Expr {
 }
 
 /// Builds the whole query over `events`: workflow sessions, goal events, the target's
-/// join, order, limit, and the response columns. With `goal_events_from`, goal events are
-/// read from that table instead (the first days of `events`; see `Engine::execute`).
+/// join, order, limit, and the response columns, reading the lake as `reading` says.
 pub fn build(
     ctx: &SessionContext,
     events: DayPartitions,
-    goal_events_from: Option<DayPartitions>,
+    reading: Reading,
     query: &Query,
     workflow: &Workflow,
     goal_names: BTreeMap<String, String>,
@@ -62,19 +76,21 @@ pub fn build(
         Ok(DataFrame::new(ctx.state(), scan).filter(in_interval(&query.interval))?)
     };
     let all_events = org_events(events)?;
+    let Reading { goal_events_from, ties, time_alone } = reading;
+    let time_alone = time_alone && query.basic;
     let goal_side = match goal_events_from {
         Some(table) => org_events(table)?,
         None => all_events.clone(),
     };
 
     let workflow_events = all_events.filter(rules.predicate.clone())?;
-    let sessions = workflow::matching_sessions(workflow_events, &rules, &query.steps)?;
+    let sessions = workflow::matching_sessions(workflow_events, &rules, &query.steps, ties)?;
     let goal_events = goal_side.filter(goals::goal_predicate(&query.filters))?;
     // With affected_goal_total every goal event is answered exactly once (sessions are
     // unique), so the first `limit` of them are the answer's rows: take them before the
     // join, where the Top-K's dynamic filter reaches the Parquet scan and skips row groups.
     let goal_events = match (query.target, query.limit) {
-        (Target::AffectedGoalTotal, Some(n)) => goal_events.sort(answer_order("timestamp", "event_id"))?.limit(0, Some(n))?,
+        (Target::AffectedGoalTotal, Some(n)) => goal_events.sort(answer_order("timestamp", "event_id", time_alone))?.limit(0, Some(n))?,
         _ => goal_events,
     };
 
@@ -109,7 +125,7 @@ pub fn build(
     // above the sort would invite the optimizer to spread the sorted stream over several
     // partitions and lose its order.
     let shape = shape_of(query);
-    let (columns, order) = presort_columns(shape, goal_names);
+    let (columns, order) = presort_columns(shape, goal_names, time_alone);
     let ordered = joined.select(columns)?.sort(order)?;
     let limited = match query.limit {
         Some(n) => ordered.limit(0, Some(n))?,
@@ -120,7 +136,7 @@ pub fn build(
 
 /// The response columns of SPEC §4 under their final names, plus what the sort needs, and
 /// the sort: `timestamp`, then `event_id`.
-fn presort_columns(shape: Shape, goal_names: BTreeMap<String, String>) -> (Vec<Expr>, Vec<SortExpr>) {
+fn presort_columns(shape: Shape, goal_names: BTreeMap<String, String>, time_alone: bool) -> (Vec<Expr>, Vec<SortExpr>) {
     let wire = |column: &str, name: &str| -> Expr {
         match event_column(column).map(|c| c.kind) {
             Some(ColumnKind::String) => cast(col(column), DataType::Utf8).alias(name),
@@ -135,7 +151,7 @@ fn presort_columns(shape: Shape, goal_names: BTreeMap<String, String>) -> (Vec<E
                 BasicSource::Column(column) => wire(column, name),
                 BasicSource::GoalName => goal_name.call(vec![col("label")]).alias(*name),
             })
-            .chain([col("event_id").alias(SORT_EVENT_ID)])
+            .chain((!time_alone).then(|| col("event_id").alias(SORT_EVENT_ID)))
             .collect()
     } else {
         EVENT_COLUMNS.iter().map(|c| wire(c.name, c.name)).chain([col(ORGANIZATION_ID), col(DATE)]).collect()
@@ -143,11 +159,15 @@ fn presort_columns(shape: Shape, goal_names: BTreeMap<String, String>) -> (Vec<E
     if shape.workflow_related {
         columns.push(col(WORKFLOW_RELATED));
     }
-    let order = if shape.basic { answer_order("time", SORT_EVENT_ID) } else { answer_order("timestamp", "event_id") };
+    let order = if shape.basic { answer_order("time", SORT_EVENT_ID, time_alone) } else { answer_order("timestamp", "event_id", false) };
     (columns, order)
 }
 
-/// SPEC §3's order of the answer: time ascending, then event id.
-fn answer_order(time: &str, event_id: &str) -> Vec<SortExpr> {
-    vec![col(time).sort(true, false), col(event_id).sort(true, false)]
+/// SPEC §3's order of the answer: time ascending, then event id (not with `time_alone`).
+fn answer_order(time: &str, event_id: &str, time_alone: bool) -> Vec<SortExpr> {
+    let mut order = vec![col(time).sort(true, false)];
+    if !time_alone {
+        order.push(col(event_id).sort(true, false));
+    }
+    order
 }

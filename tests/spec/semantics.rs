@@ -156,6 +156,27 @@ async fn filters_are_anded_and_their_values_ored() {
     assert!(ids(&lake, WF_INTERACTION, f(json!([{"property": "user_id", "values": ["u"]}]))).await.is_empty());
 }
 
+/// Basic answers do not show event ids but are ordered by them within a time: a limit
+/// that cuts between two goals of the same instant keeps the one with the smaller id, and
+/// so does a web workflow's first-days answer.
+#[tokio::test]
+async fn a_basic_limit_cutting_a_tie_in_time_keeps_the_smaller_event_id() {
+    let lake = TestLake::new();
+    // Written with the larger id first, each goal in its own session.
+    lake.write_events(ORG, DAY, "a.parquet", &[
+        view("2026-03-01T09:00:00Z", "v1", "s1", "A"), view("2026-03-01T09:00:01Z", "v2", "s2", "A"),
+        goal("2026-03-01T10:00:00Z", "b", "s1"), goal("2026-03-01T10:00:00Z", "a", "s2"), goal("2026-03-01T11:00:00Z", "c", "s1"),
+    ]);
+    async fn sessions(lake: &TestLake, extra: serde_json::Value) -> Vec<String> {
+        let answer = run(lake.root(), ORG, WF_INTERACTION, &payload(WHOLE_DAY.0, WHOLE_DAY.1, extra)).await.json();
+        answer["data"].as_array().expect("rows").iter().map(|r| r["session_id"].as_str().unwrap_or_default().to_string()).collect()
+    }
+    assert_eq!(sessions(&lake, json!({"basic": true, "limit": 1})).await, ["s2"]);
+    assert_eq!(sessions(&lake, json!({"basic": true, "limit": 2})).await, ["s2", "s1"]);
+    assert_eq!(sessions(&lake, json!({"basic": true, "limit": 3, "target": "affected_goal_total"})).await, ["s2", "s1", "s1"]);
+    assert_eq!(sessions(&lake, json!({"basic": true, "limit": 1, "target": "affected_goal_total"})).await, ["s2"]);
+}
+
 #[tokio::test]
 async fn order_is_timestamp_then_event_id_and_limit_keeps_the_first() {
     let lake = TestLake::new();
