@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use datafusion::arrow::array::RecordBatch;
@@ -20,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::lake::counting::RequestCounts;
 use crate::lake::{DayPartitions, Lake, LakeLocation, LakeOptions, S3Options, WorkflowKind, store};
 use crate::output::Shape;
+use crate::plan::time_order::{self, Ties};
 use crate::plan::{self, Reading};
 use crate::query::{Query, Target};
 
@@ -274,10 +274,10 @@ impl Engine {
     }
 
     /// The whole answer of a query with a small `limit`, collected. A basic answer does not
-    /// show event ids, which only break ties in time: it is first ordered by time alone,
-    /// without reading them (the widest column of most lakes), taking one row more than
-    /// the limit. When no two of those rows share a time, that order is the answer's;
-    /// otherwise the query runs again, ordered by time and event id.
+    /// show event ids, which only order goal events of the same instant: it is first taken
+    /// in time order without reading them, then tied rows are ordered by their ids, read
+    /// for those few events only (`plan::time_order`). A tie at the cut runs the query
+    /// again, ordered by time and event id.
     async fn collected(&self, prepared: &Prepared, query: &Query, goal_events_from: Option<DayPartitions>) -> Result<(Arc<dyn ExecutionPlan>, SchemaRef, Vec<RecordBatch>)> {
         use futures::TryStreamExt;
 
@@ -287,10 +287,19 @@ impl Engine {
             let answer = self.answer(prepared, &one_more, goal_events_from.clone(), true).await?;
             let (physical, schema) = (answer.plan, answer.batches.schema());
             let batches: Vec<RecordBatch> = answer.batches.try_collect().await?;
-            if !times_tie(&batches)? {
-                return Ok((physical, Arc::clone(&schema), first_rows(&schema, &batches, limit)?));
+            let rows = datafusion::arrow::compute::concat_batches(&schema, &batches).map_err(datafusion::error::DataFusionError::from)?;
+            match time_order::ties_of(&rows, limit)? {
+                Ties::None => return Ok((physical, schema, vec![rows.slice(0, rows.num_rows().min(limit))])),
+                Ties::Inside(groups) => {
+                    let times = time_order::tied_times(&rows, &groups)?;
+                    let events = time_order::goal_events_at(&self.ctx, prepared.events.clone(), query, &times)?.collect().await?;
+                    if let Some(ordered) = time_order::order_ties(&rows, limit, &groups, &events)? {
+                        return Ok((physical, schema, vec![ordered]));
+                    }
+                }
+                Ties::AtTheCut => {}
             }
-            tracing::debug!(target: "flowlake::plan", "answer rows tie in time; running again ordered by event id too");
+            tracing::debug!(target: "flowlake::plan", "the answer's last row ties in time with the next; running again ordered by event id");
         }
         let answer = self.answer(prepared, query, goal_events_from, false).await?;
         let (physical, schema) = (answer.plan, answer.batches.schema());
@@ -299,19 +308,9 @@ impl Engine {
     }
 
     /// The answer, up to its first batch, with goal events from `goal_events_from` (all
-    /// days when `None`). Path events are first ordered without reading event ids, the
-    /// widest column of most lakes, which only break timestamp ties; when a tie could
-    /// decide a step, the query runs again with them. (On a cluster, always with them.)
+    /// days when `None`), ordered by time alone with `time_alone` (see [`Self::collected`]).
     async fn answer(&self, prepared: &Prepared, query: &Query, goal_events_from: Option<DayPartitions>, time_alone: bool) -> Result<ResponseStream> {
-        let ties = (!self.runs_on_cluster() && !query.steps.is_empty()).then(|| Arc::new(AtomicBool::new(false)));
-        let reading = Reading { goal_events_from: goal_events_from.clone(), ties: ties.clone(), time_alone };
-        let answer = self.first_batch(prepared, reading, query).await?;
-        if !ties.is_some_and(|t| t.load(Ordering::Relaxed)) {
-            return Ok(answer);
-        }
-        drop(answer);
-        tracing::debug!(target: "flowlake::plan", "timestamps tie on a session's path; running again with event ids");
-        self.first_batch(prepared, Reading { goal_events_from, ties: None, time_alone }, query).await
+        self.first_batch(prepared, Reading { goal_events_from, time_alone }, query).await
     }
 
     /// Runs one plan up to its first batch (on a cluster: starts it).
@@ -361,8 +360,6 @@ impl Engine {
     /// time-sorted lake: BENCHMARKS.md). At most two tries, each over at most half of the
     /// days; then the whole interval, as without this.
     async fn answer_from_first_days(&self, prepared: &Prepared, query: &Query) -> Result<Option<ResponseStream>> {
-        use futures::TryStreamExt;
-
         let Some(limit) = query.limit.filter(|&n| n <= FIRST_DAYS_MAX_LIMIT) else { return Ok(None) };
         if query.target != Target::AffectedGoal || !query.filters.is_empty() {
             return Ok(None);
@@ -393,33 +390,6 @@ impl Engine {
 /// time alone: either collects the answer before it is sent.
 const FIRST_DAYS_MAX_LIMIT: usize = 10_000;
 const COLLECTED_MAX_LIMIT: usize = FIRST_DAYS_MAX_LIMIT;
-
-/// Whether two consecutive rows of a basic answer (sorted by `time`) share a time.
-fn times_tie(batches: &[RecordBatch]) -> Result<bool> {
-    use datafusion::arrow::array::{Array, AsArray};
-    use datafusion::arrow::datatypes::TimestampMicrosecondType;
-
-    let mut previous: Option<i64> = None;
-    for batch in batches {
-        let Some(times) = batch.column_by_name("time").and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>()) else {
-            return Err(Error::internal("a basic answer without a microsecond `time` column"));
-        };
-        for row in 0..times.len() {
-            let time = times.is_valid(row).then(|| times.value(row));
-            if time.is_some() && time == previous {
-                return Ok(true);
-            }
-            previous = time;
-        }
-    }
-    Ok(false)
-}
-
-/// The first `limit` rows of `batches`.
-fn first_rows(schema: &SchemaRef, batches: &[RecordBatch], limit: usize) -> Result<Vec<RecordBatch>> {
-    let all = datafusion::arrow::compute::concat_batches(schema, batches).map_err(datafusion::error::DataFusionError::from)?;
-    Ok(vec![all.slice(0, limit.min(all.num_rows()))])
-}
 
 impl ResponseStream {
     /// A response over rows already collected.

@@ -3,6 +3,7 @@
 pub mod goal_name;
 pub mod goals;
 pub mod path_steps;
+pub mod time_order;
 pub mod workflow;
 
 use std::collections::BTreeMap;
@@ -28,9 +29,6 @@ use workflow::{ENTRY_TIME, WF_SESSION, WorkflowEvents};
 pub struct Reading {
     /// Goal events come from this table (the first days of the events) instead of all.
     pub goal_events_from: Option<DayPartitions>,
-    /// Path events are ordered without reading event ids, and this is set when a
-    /// timestamp tie could decide a step (see `workflow::matching_sessions`).
-    pub ties: Option<Arc<std::sync::atomic::AtomicBool>>,
     /// A basic answer is ordered by time alone, without reading event ids; the caller
     /// checks that no two of its rows tie in time (and asks for one row more than the
     /// limit, to see a tie at the cut).
@@ -76,7 +74,7 @@ pub fn build(
         Ok(DataFrame::new(ctx.state(), scan).filter(in_interval(&query.interval))?)
     };
     let all_events = org_events(events)?;
-    let Reading { goal_events_from, ties, time_alone } = reading;
+    let Reading { goal_events_from, time_alone } = reading;
     let time_alone = time_alone && query.basic;
     let goal_side = match goal_events_from {
         Some(table) => org_events(table)?,
@@ -84,7 +82,7 @@ pub fn build(
     };
 
     let workflow_events = all_events.filter(rules.predicate.clone())?;
-    let sessions = workflow::matching_sessions(workflow_events, &rules, &query.steps, ties)?;
+    let sessions = workflow::matching_sessions(workflow_events, &rules, &query.steps)?;
     let goal_events = goal_side.filter(goals::goal_predicate(&query.filters))?;
     // With affected_goal_total every goal event is answered exactly once (sessions are
     // unique), so the first `limit` of them are the answer's rows: take them before the

@@ -5,9 +5,7 @@
 //! function: one pass, no sort, memory per session bounded by the number of steps.
 
 use std::collections::BTreeSet;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, BooleanBuilder, Int64Builder, LargeStringArray, ListBuilder, StringArray,
@@ -107,45 +105,17 @@ impl Constraints {
 }
 
 /// The aggregate function over one query's constraints.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq, Hash)]
 pub struct PathMatches {
     constraints: Arc<Constraints>,
-    /// Set when event ids are not passed (`event_id` is a null literal) and two path
-    /// events of one session had the same timestamp where it could decide a step: the
-    /// answer then depends on the ids, and the query must run again with them.
-    ties: Option<Arc<AtomicBool>>,
     signature: Signature,
 }
 
-impl PartialEq for PathMatches {
-    fn eq(&self, other: &Self) -> bool {
-        self.constraints == other.constraints && self.ties.is_some() == other.ties.is_some()
-    }
-}
-
-impl Eq for PathMatches {}
-
-impl Hash for PathMatches {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.constraints.hash(state);
-        self.ties.is_some().hash(state);
-    }
-}
-
 impl PathMatches {
-    /// The aggregate for these constraints (`steps` must not be empty), ordering path
-    /// events by timestamp, then event id.
+    /// The aggregate for these constraints (`steps` must not be empty).
     pub fn udaf(steps: &[StepConstraint]) -> AggregateUDF {
         let constraints = Arc::new(Constraints::new(steps));
-        AggregateUDF::new_from_impl(PathMatches { constraints, ties: None, signature: Signature::any(4, Volatility::Immutable) })
-    }
-
-    /// The aggregate for plans that pass no event ids (the widest column of foreign
-    /// lakes, read only to break timestamp ties): path events are ordered by timestamp,
-    /// and `ties` is set when a tie could decide a step (see [`Sessions::offer`]).
-    pub fn udaf_without_ids(steps: &[StepConstraint], ties: Arc<AtomicBool>) -> AggregateUDF {
-        let constraints = Arc::new(Constraints::new(steps));
-        AggregateUDF::new_from_impl(PathMatches { constraints, ties: Some(ties), signature: Signature::any(4, Volatility::Immutable) })
+        AggregateUDF::new_from_impl(PathMatches { constraints, signature: Signature::any(4, Volatility::Immutable) })
     }
 
     /// The step constraints this aggregate checks (what a plan sent to a cluster carries).
@@ -168,7 +138,7 @@ impl AggregateUDFImpl for PathMatches {
     }
 
     fn accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(SingleSession { groups: Sessions::new(Arc::clone(&self.constraints)).watching(self.ties.clone()) }))
+        Ok(Box::new(SingleSession { groups: Sessions::new(Arc::clone(&self.constraints)) }))
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
@@ -183,7 +153,7 @@ impl AggregateUDFImpl for PathMatches {
     }
 
     fn create_groups_accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(Sessions::new(Arc::clone(&self.constraints)).watching(self.ties.clone())))
+        Ok(Box::new(Sessions::new(Arc::clone(&self.constraints))))
     }
 }
 
@@ -199,23 +169,11 @@ struct Sessions {
     dropped_id_bytes: usize,
     /// Steps held outside their session's inline space, for `size`.
     spilled_steps: usize,
-    /// Where to say that a timestamp tie could decide a step (when ids are not passed).
-    ties: Option<Arc<AtomicBool>>,
 }
 
 impl Sessions {
     fn new(constraints: Arc<Constraints>) -> Sessions {
-        Sessions { constraints, first_steps: Vec::new(), ids: Vec::new(), dropped_id_bytes: 0, spilled_steps: 0, ties: None }
-    }
-
-    fn watching(self, ties: Option<Arc<AtomicBool>>) -> Sessions {
-        Sessions { ties, ..self }
-    }
-
-    fn tie(&self) {
-        if let Some(ties) = &self.ties {
-            ties.store(true, Ordering::Relaxed);
-        }
+        Sessions { constraints, first_steps: Vec::new(), ids: Vec::new(), dropped_id_bytes: 0, spilled_steps: 0 }
     }
 
     fn id(ids: &[u8], id: IdRef) -> Option<&[u8]> {
@@ -237,13 +195,6 @@ impl Sessions {
         let last_step = self.constraints.last_step;
         let key: StepKey<'_> = (timestamp, event_id.is_none(), event_id.map_or(&[][..], str::as_bytes));
         let kept = &self.first_steps[group];
-        // Without ids, an event whose timestamp equals a kept step's may belong before or
-        // after it. A tie with a kept step, or with the last one when full, is the only way
-        // such an order can reach the first `last_step`: an event dropped or refused with a
-        // timestamp strictly after `last_step` kept ones stays behind them for good.
-        if self.ties.is_some() && kept.iter().any(|s| s.timestamp == timestamp) {
-            self.tie();
-        }
         if kept.len() == last_step && kept.last().is_some_and(|last| key >= Self::key(&self.ids, last)) {
             return;
         }
@@ -398,7 +349,7 @@ impl GroupsAccumulator for Sessions {
     fn convert_to_state(&self, values: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> Result<Vec<ArrayRef>> {
         // Each row on its own: a state of at most one step.
         let rows = values.first().map_or(0, |v| v.len());
-        let mut alone = Sessions::new(Arc::clone(&self.constraints)).watching(self.ties.clone());
+        let mut alone = Sessions::new(Arc::clone(&self.constraints));
         let groups: Vec<usize> = (0..rows).collect();
         alone.update_batch(values, &groups, opt_filter, rows)?;
         Ok(alone.state_arrays(&alone.first_steps))
@@ -541,38 +492,6 @@ mod tests {
         assert_eq!(kept(&s, 0), [(0, Some("event-00000000".into()), Some("a".into())), (1, Some("event-00000001".into()), Some("b".into()))]);
         assert!(s.matches(&s.first_steps[0]));
         assert!(s.ids.len() < 1 << 18, "the arena holds {} bytes for 2 kept ids", s.ids.len());
-    }
-
-    #[test]
-    fn without_ids_a_tie_that_could_decide_a_step_is_reported_and_no_other() {
-        let watched = || {
-            let ties = Arc::new(AtomicBool::new(false));
-            let mut s = sessions(&[(1, &["a"]), (2, &["b"])]).watching(Some(Arc::clone(&ties)));
-            s.grow(1);
-            (s, ties)
-        };
-        // Two steps kept at 1 and 2; a third event at 3 is refused; a fourth at 3 again
-        // ties only with a refused event, behind both kept steps for good.
-        let (mut s, ties) = watched();
-        for (t, action) in [(2, "b"), (1, "a"), (3, "x"), (3, "y")] {
-            s.offer(0, t, None, Some(action));
-        }
-        assert!(!ties.load(Ordering::Relaxed), "no tie within the first two steps");
-        assert!(s.matches(&s.first_steps[0]));
-        // A tie with the last kept step decides step 2.
-        let (mut s, ties) = watched();
-        for (t, action) in [(1, "a"), (2, "b"), (2, "y")] {
-            s.offer(0, t, None, Some(action));
-        }
-        assert!(ties.load(Ordering::Relaxed));
-        // Partial states that tie across partitions meet in the merge.
-        let (mut left, _) = watched();
-        left.offer(0, 1, None, Some("a"));
-        let state = left.state(EmitTo::All).unwrap();
-        let (mut right, ties) = watched();
-        right.offer(0, 1, None, Some("b"));
-        right.merge_batch(&state, &[0], 1).unwrap();
-        assert!(ties.load(Ordering::Relaxed));
     }
 
     #[test]

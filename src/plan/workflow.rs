@@ -1,10 +1,6 @@
 //! The workflow side of SPEC §3: which events belong to the workflow, each session's entry
 //! time, and which sessions match `step_data`.
 
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-
-use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
 use datafusion::functions_aggregate::expr_fn::min;
 use datafusion::logical_expr::{Expr, col, lit};
@@ -74,25 +70,14 @@ fn label_is_one_of<'a>(ids: impl IntoIterator<Item = &'a str>) -> Expr {
 /// Sessions in the workflow that match `steps`, as (`wf_session`, `entry_time`): one row
 /// per session. `workflow_events` are the workflow events of the interval; they are read
 /// once: entry times and step matches come out of one aggregate (see `path_steps`).
-/// With `ties`, event ids are not read: path events are ordered by timestamp alone, and
-/// `ties` is set if a tie could decide a step (the caller then plans again without it).
-pub fn matching_sessions(
-    workflow_events: DataFrame,
-    rules: &WorkflowEvents,
-    steps: &[StepConstraint],
-    ties: Option<Arc<AtomicBool>>,
-) -> Result<DataFrame> {
+pub fn matching_sessions(workflow_events: DataFrame, rules: &WorkflowEvents, steps: &[StepConstraint]) -> Result<DataFrame> {
     let mut per_session = vec![min(col("timestamp")).alias(ENTRY_TIME)];
     // Without a constrained step, or for a workflow type whose step_data is ignored, every
     // session in the workflow matches.
     let path = rules.path.as_ref().filter(|_| !steps.is_empty());
     if let Some((path_predicate, action_column)) = path {
-        let (event_id, udaf) = match ties {
-            Some(ties) => (lit(ScalarValue::Utf8(None)), PathMatches::udaf_without_ids(steps, ties)),
-            None => (col("event_id"), PathMatches::udaf(steps)),
-        };
-        let arguments = vec![path_predicate.clone(), col("timestamp"), event_id, col(*action_column)];
-        per_session.push(udaf.call(arguments).alias(MATCHED));
+        let arguments = vec![path_predicate.clone(), col("timestamp"), col("event_id"), col(*action_column)];
+        per_session.push(PathMatches::udaf(steps).call(arguments).alias(MATCHED));
     }
     let sessions = workflow_events.aggregate(vec![col("session_id")], per_session)?;
     let sessions = if path.is_some() { sessions.filter(col(MATCHED))? } else { sessions };
