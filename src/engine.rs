@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use datafusion::arrow::array::RecordBatch;
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::physical_plan::ExecutionPlan;
@@ -18,7 +19,7 @@ use crate::lake::counting::RequestCounts;
 use crate::lake::{Lake, LakeLocation, LakeOptions, S3Options, WorkflowKind, store};
 use crate::output::Shape;
 use crate::plan;
-use crate::query::Query;
+use crate::query::{Query, Target};
 
 /// Rows per batch when a memory limit is set and no batch size is.
 const LIMITED_BATCH_SIZE: usize = 1024;
@@ -224,15 +225,21 @@ impl Engine {
     /// The plan of a validated query: checks the workflow (404, then 406 for its type),
     /// lists the day folders, and builds the DataFrame.
     pub async fn plan(&self, lake: &Lake, query: &Query) -> Result<DataFrame> {
+        self.prepare(lake, query).await?.build(&self.ctx, None, query, self.memory_limited)
+    }
+
+    /// What a plan of the query is built from: the workflow (checked), the listed event
+    /// files and the goal names.
+    async fn prepare(&self, lake: &Lake, query: &Query) -> Result<Prepared> {
         // One version of the catalog for the whole query, whatever reloads happen meanwhile.
         let catalog = lake.catalog();
-        let workflow = catalog.workflow(query.organization_id, query.workflow_id)?;
+        let workflow = catalog.workflow(query.organization_id, query.workflow_id)?.clone();
         if let WorkflowKind::Unsupported { kind } = &workflow.kind {
             return Err(Error::UnsupportedWorkflowType { workflow_id: workflow.id.to_string(), kind: kind.clone() });
         }
         let events = lake.events_table(query.organization_id, &query.interval).await?;
         let goal_names = catalog.goal_names(query.organization_id).into_iter().collect();
-        plan::build(&self.ctx, events, query, workflow, goal_names, self.memory_limited)
+        Ok(Prepared { workflow, events, goal_names })
     }
 
     /// Runs a query: its rows arrive batch by batch. When an event file turns out to have
@@ -255,19 +262,94 @@ impl Engine {
     async fn execute_until_first_batch(&self, lake: &Lake, query: &Query) -> Result<ResponseStream> {
         use futures::StreamExt;
 
-        let dataframe = self.plan(lake, query).await?;
+        let prepared = self.prepare(lake, query).await?;
+        if let Some(answer) = self.answer_from_first_days(&prepared, query).await? {
+            return Ok(answer);
+        }
+        let dataframe = prepared.build(&self.ctx, None, query, self.memory_limited)?;
+        let (physical, mut batches) = self.run(dataframe).await?;
         #[cfg(feature = "cluster")]
-        if let Some((address, scheduler)) = &self.cluster {
-            let (physical, batches) = crate::cluster::client::execute(dataframe, address, scheduler).await?;
+        if self.cluster.is_some() {
             return Ok(ResponseStream { shape: plan::shape_of(query), batches, plan: physical });
         }
-        let task = Arc::new(dataframe.task_ctx());
-        let physical = dataframe.create_physical_plan().await?;
-        let mut batches = datafusion::physical_plan::execute_stream(Arc::clone(&physical), task)?;
         let schema = batches.schema();
         let first = batches.next().await.transpose()?;
         let all = futures::stream::iter(first.map(Ok)).chain(batches);
         Ok(ResponseStream { shape: plan::shape_of(query), batches: Box::pin(RecordBatchStreamAdapter::new(schema, all)), plan: physical })
+    }
+
+    /// Runs a plan here, or on the cluster when there is one.
+    async fn run(&self, dataframe: DataFrame) -> Result<(Arc<dyn ExecutionPlan>, SendableRecordBatchStream)> {
+        #[cfg(feature = "cluster")]
+        if let Some((address, scheduler)) = &self.cluster {
+            return crate::cluster::client::execute(dataframe, address, scheduler).await;
+        }
+        let task = Arc::new(dataframe.task_ctx());
+        let physical = dataframe.create_physical_plan().await?;
+        let batches = datafusion::physical_plan::execute_stream(Arc::clone(&physical), task)?;
+        Ok((physical, batches))
+    }
+
+    /// The answer of an `affected_goal` query with a small limit and no goal filters, read
+    /// from goal events of the interval's first days only, when those hold enough rows.
+    ///
+    /// The answer is the first `limit` affected goal events in time order, and every event
+    /// lives in the folder of its UTC date (SPEC §1): when the goal events of the first *d*
+    /// days already give `limit` affected ones, no later goal event can be among the first
+    /// `limit`. The workflow side still reads the whole interval (a session's path may go on
+    /// after its goal). Unfiltered goal events usually fill a small limit from one day, so
+    /// the goal scan reads one day instead of all (a 30-day, limit-1000 query on a
+    /// time-sorted lake: BENCHMARKS.md). At most two tries, each over at most half of the
+    /// days; then the whole interval, as without this.
+    async fn answer_from_first_days(&self, prepared: &Prepared, query: &Query) -> Result<Option<ResponseStream>> {
+        use futures::TryStreamExt;
+
+        let Some(limit) = query.limit.filter(|&n| n <= FIRST_DAYS_MAX_LIMIT) else { return Ok(None) };
+        if query.target != Target::AffectedGoal || !query.filters.is_empty() {
+            return Ok(None);
+        }
+        let days = prepared.events.days().len();
+        let mut first_days = 1;
+        for _ in 0..2 {
+            if first_days * 2 > days {
+                break;
+            }
+            let goal_events = prepared.events.first_days(first_days);
+            let (physical, stream) = self.run(prepared.build(&self.ctx, Some(goal_events), query, self.memory_limited)?).await?;
+            let schema = stream.schema();
+            let batches: Vec<RecordBatch> = stream.try_collect().await?;
+            let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+            if rows >= limit {
+                let batches = futures::stream::iter(batches.into_iter().map(Ok));
+                let batches = Box::pin(RecordBatchStreamAdapter::new(schema, batches));
+                return Ok(Some(ResponseStream { shape: plan::shape_of(query), batches, plan: physical }));
+            }
+            if rows == 0 {
+                break;
+            }
+            // Rows came at about rows / first_days a day: ask for half as many days again
+            // as that predicts are needed.
+            first_days = (first_days * limit).div_ceil(rows).saturating_mul(3).div_ceil(2).max(first_days * 2);
+        }
+        Ok(None)
+    }
+}
+
+/// Queries with a limit above this are not tried on their first days first: their answer
+/// is collected before it is sent.
+const FIRST_DAYS_MAX_LIMIT: usize = 10_000;
+
+/// A query's checked workflow, listed event files and goal names: what its plans are built
+/// from.
+struct Prepared {
+    workflow: crate::lake::Workflow,
+    events: crate::lake::DayPartitions,
+    goal_names: std::collections::BTreeMap<String, String>,
+}
+
+impl Prepared {
+    fn build(&self, ctx: &SessionContext, goal_events: Option<crate::lake::DayPartitions>, query: &Query, memory_limited: bool) -> Result<DataFrame> {
+        plan::build(ctx, self.events.clone(), goal_events, query, &self.workflow, self.goal_names.clone(), memory_limited)
     }
 }
 

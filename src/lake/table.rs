@@ -29,7 +29,7 @@ fn partition_fields() -> Vec<FieldRef> {
 /// Event files already listed for one organization and interval. It holds data only (no
 /// store, no reader), so that it can travel inside a plan to a cluster: the checked reader
 /// is made at scan time over the store that the scanning session has for `store_url`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct DayPartitions {
     store_url: ObjectStoreUrl,
     files: Vec<PartitionedFile>,
@@ -59,6 +59,31 @@ impl DayPartitions {
     /// How file locations are shown in errors.
     pub fn display_prefix(&self) -> &str {
         &self.display_prefix
+    }
+
+    /// The days (`date` partition values) that have files, in order.
+    pub fn days(&self) -> Vec<i32> {
+        let mut days: Vec<i32> = self.files.iter().filter_map(day_of).collect();
+        days.sort_unstable();
+        days.dedup();
+        days
+    }
+
+    /// The same table cut to the files of its first `days` days: the events of the
+    /// interval up to the end of the last of those days, since every event lives in the
+    /// folder of its UTC date (SPEC §1).
+    pub fn first_days(&self, days: usize) -> DayPartitions {
+        let last = self.days().get(days.saturating_sub(1)).copied();
+        let files = self.files.iter().filter(|f| matches!((day_of(f), last), (Some(d), Some(l)) if d <= l)).cloned().collect();
+        DayPartitions::new(self.store_url.clone(), files, self.display_prefix.clone())
+    }
+}
+
+/// The `date` partition value of a file (days since 1970-01-01).
+fn day_of(file: &PartitionedFile) -> Option<i32> {
+    match file.partition_values.get(1) {
+        Some(datafusion::common::ScalarValue::Date32(day)) => *day,
+        _ => None,
     }
 }
 

@@ -42,10 +42,12 @@ fn in_interval(interval: &Interval) -> Expr {
 }
 
 /// Builds the whole query over `events`: workflow sessions, goal events, the target's
-/// join, order, limit, and the response columns.
+/// join, order, limit, and the response columns. With `goal_events_from`, goal events are
+/// read from that table instead (the first days of `events`; see `Engine::execute`).
 pub fn build(
     ctx: &SessionContext,
     events: DayPartitions,
+    goal_events_from: Option<DayPartitions>,
     query: &Query,
     workflow: &Workflow,
     goal_names: BTreeMap<String, String>,
@@ -55,12 +57,19 @@ pub fn build(
         Error::internal("plan built for an unsupported workflow type; the engine checks the type first")
     })?;
     // Scanned under a name, so that plans say `TableScan: events` rather than `?table?`.
-    let scan = LogicalPlanBuilder::scan(EVENTS_TABLE, provider_as_source(Arc::new(events)), None)?.build()?;
-    let org_events = DataFrame::new(ctx.state(), scan).filter(in_interval(&query.interval))?;
+    let org_events = |table: DayPartitions| -> Result<DataFrame> {
+        let scan = LogicalPlanBuilder::scan(EVENTS_TABLE, provider_as_source(Arc::new(table)), None)?.build()?;
+        Ok(DataFrame::new(ctx.state(), scan).filter(in_interval(&query.interval))?)
+    };
+    let all_events = org_events(events)?;
+    let goal_side = match goal_events_from {
+        Some(table) => org_events(table)?,
+        None => all_events.clone(),
+    };
 
-    let workflow_events = org_events.clone().filter(rules.predicate.clone())?;
+    let workflow_events = all_events.filter(rules.predicate.clone())?;
     let sessions = workflow::matching_sessions(workflow_events, &rules, &query.steps)?;
-    let goal_events = org_events.filter(goals::goal_predicate(&query.filters))?;
+    let goal_events = goal_side.filter(goals::goal_predicate(&query.filters))?;
     // With affected_goal_total every goal event is answered exactly once (sessions are
     // unique), so the first `limit` of them are the answer's rows: take them before the
     // join, where the Top-K's dynamic filter reaches the Parquet scan and skips row groups.

@@ -15,44 +15,92 @@ use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int64Type, Timesta
 use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility};
+use smallvec::SmallVec;
 
 use crate::query::StepConstraint;
 
-/// One path event: its order key and its action.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A kept step's action: its index in [`Constraints::actions`], or [`OTHER`] for an action
+/// no constraint names (such a step fails every constraint alike).
+type ActionCode = u32;
+const OTHER: ActionCode = ActionCode::MAX;
+
+/// Where a kept step's event id is in its accumulator's byte arena.
+#[derive(Debug, Clone, Copy)]
+struct IdRef {
+    start: u32,
+    /// [`NO_ID`] for a step without an event id.
+    len: u32,
+}
+const NO_ID: u32 = u32::MAX;
+
+/// One kept path event: its order key and its action. Plain data: the id's bytes are in
+/// the accumulator's arena, so keeping a step allocates nothing of its own.
+#[derive(Debug, Clone, Copy)]
 struct Step {
     timestamp: i64,
-    event_id: Option<String>,
-    action: String,
+    id: IdRef,
+    action: ActionCode,
 }
 
 /// The order of path events: time, then event id, a missing id last (`ASC NULLS LAST`).
-type StepKey<'a> = (i64, bool, &'a str);
+type StepKey<'a> = (i64, bool, &'a [u8]);
 
-impl Step {
-    fn key(&self) -> StepKey<'_> {
-        (self.timestamp, self.event_id.is_none(), self.event_id.as_deref().unwrap_or(""))
-    }
-}
+/// The kept steps of one session. Most queries constrain two or three steps, which fit
+/// inline: no allocation per session.
+type Kept = SmallVec<[Step; 3]>;
 
 /// For each constrained step (from 1), the actions it may have.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct Constraints {
-    steps: Vec<(usize, BTreeSet<String>)>,
+    /// Each constrained step with the codes of its allowed actions, sorted.
+    steps: Vec<(usize, Vec<ActionCode>)>,
+    /// Every action some step allows, sorted: a code is an index in it.
+    actions: Vec<String>,
     /// The highest constrained step: how many path events a session needs to keep.
     last_step: usize,
 }
 
 impl Constraints {
     fn new(steps: &[StepConstraint]) -> Constraints {
-        let steps: Vec<(usize, BTreeSet<String>)> = steps.iter().map(|s| (s.index, s.actions.iter().cloned().collect())).collect();
+        let actions: Vec<String> =
+            steps.iter().flat_map(|s| s.actions.iter().cloned()).collect::<BTreeSet<_>>().into_iter().collect();
+        let steps: Vec<(usize, Vec<ActionCode>)> = steps
+            .iter()
+            .map(|s| {
+                let mut codes: Vec<ActionCode> =
+                    s.actions.iter().filter_map(|a| actions.binary_search(a).ok()).map(|i| i as ActionCode).collect();
+                codes.sort_unstable();
+                codes.dedup();
+                (s.index, codes)
+            })
+            .collect();
         let last_step = steps.iter().map(|(k, _)| *k).max().unwrap_or(0);
-        Constraints { steps, last_step }
+        Constraints { steps, actions, last_step }
+    }
+
+    fn code(&self, action: &str) -> ActionCode {
+        self.actions.binary_search_by(|a| a.as_str().cmp(action)).map_or(OTHER, |i| i as ActionCode)
+    }
+
+    /// The action a code stands for (`None` for [`OTHER`]).
+    fn action(&self, code: ActionCode) -> Option<&str> {
+        self.actions.get(code as usize).map(String::as_str)
     }
 
     /// Whether a session whose first path events are `kept` matches.
     fn matches(&self, kept: &[Step]) -> bool {
-        self.steps.iter().all(|(k, actions)| kept.get(k - 1).is_some_and(|step| actions.contains(&step.action)))
+        self.steps.iter().all(|(k, codes)| kept.get(k - 1).is_some_and(|step| codes.binary_search(&step.action).is_ok()))
+    }
+
+    /// The constraints as given (what a plan sent to a cluster carries).
+    fn step_constraints(&self) -> Vec<StepConstraint> {
+        self.steps
+            .iter()
+            .map(|(index, codes)| StepConstraint {
+                index: *index,
+                actions: codes.iter().filter_map(|&c| self.action(c)).map(str::to_string).collect(),
+            })
+            .collect()
     }
 }
 
@@ -72,7 +120,7 @@ impl PathMatches {
 
     /// The step constraints this aggregate checks (what a plan sent to a cluster carries).
     pub fn steps(&self) -> Vec<StepConstraint> {
-        self.constraints.steps.iter().map(|(index, actions)| StepConstraint { index: *index, actions: actions.iter().cloned().collect() }).collect()
+        self.constraints.step_constraints()
     }
 }
 
@@ -113,40 +161,96 @@ impl AggregateUDFImpl for PathMatches {
 #[derive(Debug)]
 struct Sessions {
     constraints: Arc<Constraints>,
-    first_steps: Vec<Vec<Step>>,
-    /// Bytes held by the kept steps, for `size` (which must not walk every group).
-    held_bytes: usize,
+    first_steps: Vec<Kept>,
+    /// The bytes of kept steps' event ids, appended as steps are kept.
+    ids: Vec<u8>,
+    /// Bytes of `ids` that no kept step refers to any more; compacted away when they
+    /// are half of it.
+    dropped_id_bytes: usize,
+    /// Steps held outside their session's inline space, for `size`.
+    spilled_steps: usize,
 }
 
 impl Sessions {
     fn new(constraints: Arc<Constraints>) -> Sessions {
-        Sessions { constraints, first_steps: Vec::new(), held_bytes: 0 }
+        Sessions { constraints, first_steps: Vec::new(), ids: Vec::new(), dropped_id_bytes: 0, spilled_steps: 0 }
     }
 
-    /// Keeps a path event of `group` if it is among the group's first `last_step`; strings
-    /// are copied only then, so the many later events of a session cost no allocation.
-    fn offer(&mut self, group: usize, timestamp: i64, event_id: Option<&str>, action: &str) {
+    fn id(ids: &[u8], id: IdRef) -> Option<&[u8]> {
+        (id.len != NO_ID).then(|| &ids[id.start as usize..id.start as usize + id.len as usize])
+    }
+
+    fn key<'a>(ids: &'a [u8], step: &Step) -> StepKey<'a> {
+        match Self::id(ids, step.id) {
+            Some(bytes) => (step.timestamp, false, bytes),
+            None => (step.timestamp, true, &[]),
+        }
+    }
+
+    /// Keeps a path event of `group` if it is among the group's first `last_step`. Only a
+    /// kept event costs anything beyond a comparison: its id is appended to the arena and
+    /// its action becomes a code. `action` is `None` for one no constraint names (as
+    /// partial states carry it).
+    fn offer(&mut self, group: usize, timestamp: i64, event_id: Option<&str>, action: Option<&str>) {
         let last_step = self.constraints.last_step;
-        let kept = &mut self.first_steps[group];
-        let key: StepKey<'_> = (timestamp, event_id.is_none(), event_id.unwrap_or(""));
-        if kept.len() == last_step && kept.last().is_some_and(|last| key >= last.key()) {
+        let key: StepKey<'_> = (timestamp, event_id.is_none(), event_id.map_or(&[][..], str::as_bytes));
+        let kept = &self.first_steps[group];
+        if kept.len() == last_step && kept.last().is_some_and(|last| key >= Self::key(&self.ids, last)) {
             return;
         }
-        let at = kept.partition_point(|s| s.key() < key);
-        let step = Step { timestamp, event_id: event_id.map(str::to_string), action: action.to_string() };
-        self.held_bytes += step_bytes(&step);
+        let at = kept.partition_point(|s| Self::key(&self.ids, s) < key);
+        if event_id.is_some_and(|text| self.ids.len() + text.len() >= NO_ID as usize) {
+            self.compact();
+        }
+        let id = match event_id {
+            Some(text) => {
+                let start = self.ids.len() as u32;
+                self.ids.extend_from_slice(text.as_bytes());
+                IdRef { start, len: text.len() as u32 }
+            }
+            None => IdRef { start: 0, len: NO_ID },
+        };
+        let step = Step { timestamp, id, action: action.map_or(OTHER, |a| self.constraints.code(a)) };
+        let kept = &mut self.first_steps[group];
+        let was_spilled = kept.spilled();
         kept.insert(at, step);
         if kept.len() > last_step
             && let Some(dropped) = kept.pop()
+            && dropped.id.len != NO_ID
         {
-            self.held_bytes -= step_bytes(&dropped);
+            self.dropped_id_bytes += dropped.id.len as usize;
+        }
+        if kept.spilled() && !was_spilled {
+            self.spilled_steps += kept.capacity();
+        }
+        if self.dropped_id_bytes > 1 << 16 && self.dropped_id_bytes > self.ids.len() / 2 {
+            self.compact();
         }
     }
 
-    fn take(&mut self, emit_to: EmitTo) -> Vec<Vec<Step>> {
-        let taken = emit_to.take_needed(&mut self.first_steps);
-        self.held_bytes -= taken.iter().flatten().map(step_bytes).sum::<usize>();
-        taken
+    /// Rewrites the arena with only the ids of kept steps.
+    fn compact(&mut self) {
+        let mut ids = Vec::with_capacity(self.ids.len().saturating_sub(self.dropped_id_bytes));
+        for step in self.first_steps.iter_mut().flatten() {
+            if let Some(bytes) = Self::id(&self.ids, step.id) {
+                step.id = IdRef { start: ids.len() as u32, len: bytes.len() as u32 };
+                ids.extend_from_slice(bytes);
+            }
+        }
+        self.ids = ids;
+        self.dropped_id_bytes = 0;
+    }
+
+    /// Accounts for `groups`, just taken out: their ids are garbage now, and the arena is
+    /// emptied once no group is left.
+    fn forget(&mut self, groups: &[Kept]) {
+        self.dropped_id_bytes += groups.iter().flatten().filter(|s| s.id.len != NO_ID).map(|s| s.id.len as usize).sum::<usize>();
+        let spilled: usize = groups.iter().filter(|k| k.spilled()).map(|k| k.capacity()).sum();
+        self.spilled_steps = self.spilled_steps.saturating_sub(spilled);
+        if self.first_steps.is_empty() {
+            self.ids.clear();
+            self.dropped_id_bytes = 0;
+        }
     }
 
     fn matches(&self, kept: &[Step]) -> bool {
@@ -155,8 +259,28 @@ impl Sessions {
 
     fn grow(&mut self, total_num_groups: usize) {
         if self.first_steps.len() < total_num_groups {
-            self.first_steps.resize_with(total_num_groups, Vec::new);
+            self.first_steps.resize_with(total_num_groups, Kept::new);
         }
+    }
+
+    /// The partial state of `groups`: three list columns, one element per kept step; an
+    /// action no constraint names is a null.
+    fn state_arrays(&self, groups: &[Kept]) -> Vec<ArrayRef> {
+        let mut timestamps = ListBuilder::new(Int64Builder::new());
+        let mut event_ids = ListBuilder::new(StringBuilder::new());
+        let mut actions = ListBuilder::new(StringBuilder::new());
+        for kept in groups {
+            for step in kept {
+                timestamps.values().append_value(step.timestamp);
+                // The arena holds whole ids copied from `&str`s: valid UTF-8.
+                event_ids.values().append_option(Self::id(&self.ids, step.id).map(String::from_utf8_lossy));
+                actions.values().append_option(self.constraints.action(step.action));
+            }
+            timestamps.append(true);
+            event_ids.append(true);
+            actions.append(true);
+        }
+        vec![Arc::new(timestamps.finish()), Arc::new(event_ids.finish()), Arc::new(actions.finish())]
     }
 }
 
@@ -181,23 +305,26 @@ impl GroupsAccumulator for Sessions {
                 continue;
             }
             let Some(action) = actions.get(row) else { continue };
-            self.offer(group, timestamps.value(row), event_ids.get(row), action);
+            self.offer(group, timestamps.value(row), event_ids.get(row), Some(action));
         }
         Ok(())
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let groups = self.take(emit_to);
+        let groups = emit_to.take_needed(&mut self.first_steps);
         let mut out = BooleanBuilder::with_capacity(groups.len());
         for kept in &groups {
             out.append_value(self.matches(kept));
         }
+        self.forget(&groups);
         Ok(Arc::new(out.finish()))
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        let groups = self.take(emit_to);
-        Ok(state_arrays(&groups))
+        let groups = emit_to.take_needed(&mut self.first_steps);
+        let state = self.state_arrays(&groups);
+        self.forget(&groups);
+        Ok(state)
     }
 
     fn merge_batch(&mut self, values: &[ArrayRef], group_indices: &[usize], total_num_groups: usize) -> Result<()> {
@@ -213,7 +340,7 @@ impl GroupsAccumulator for Sessions {
             let (ts, ids, acts) = (timestamps.value(row), event_ids.value(row), actions.value(row));
             let (ts, ids, acts) = (ts.as_primitive::<Int64Type>(), ids.as_string::<i32>(), acts.as_string::<i32>());
             for i in 0..ts.len() {
-                self.offer(group, ts.value(i), ids.is_valid(i).then(|| ids.value(i)), acts.value(i));
+                self.offer(group, ts.value(i), ids.is_valid(i).then(|| ids.value(i)), acts.is_valid(i).then(|| acts.value(i)));
             }
         }
         Ok(())
@@ -225,34 +352,14 @@ impl GroupsAccumulator for Sessions {
         let mut alone = Sessions::new(Arc::clone(&self.constraints));
         let groups: Vec<usize> = (0..rows).collect();
         alone.update_batch(values, &groups, opt_filter, rows)?;
-        Ok(state_arrays(&alone.first_steps))
+        Ok(alone.state_arrays(&alone.first_steps))
     }
 
     fn size(&self) -> usize {
-        self.first_steps.capacity() * std::mem::size_of::<Vec<Step>>() + self.held_bytes
+        self.first_steps.capacity() * std::mem::size_of::<Kept>()
+            + self.spilled_steps * std::mem::size_of::<Step>()
+            + self.ids.capacity()
     }
-}
-
-fn step_bytes(step: &Step) -> usize {
-    std::mem::size_of::<Step>() + step.event_id.as_ref().map_or(0, String::len) + step.action.len()
-}
-
-/// The partial state of groups: three list columns, one element per kept step.
-fn state_arrays(groups: &[Vec<Step>]) -> Vec<ArrayRef> {
-    let mut timestamps = ListBuilder::new(Int64Builder::new());
-    let mut event_ids = ListBuilder::new(StringBuilder::new());
-    let mut actions = ListBuilder::new(StringBuilder::new());
-    for kept in groups {
-        for step in kept {
-            timestamps.values().append_value(step.timestamp);
-            event_ids.values().append_option(step.event_id.as_deref());
-            actions.values().append_value(&step.action);
-        }
-        timestamps.append(true);
-        event_ids.append(true);
-        actions.append(true);
-    }
-    vec![Arc::new(timestamps.finish()), Arc::new(event_ids.finish()), Arc::new(actions.finish())]
 }
 
 /// The same logic for a single group, for aggregates without GROUP BY.
@@ -278,9 +385,7 @@ impl Accumulator for SingleSession {
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
         self.groups.grow(1);
-        let kept = self.groups.first_steps[0].clone();
-        let state = self.groups.state(EmitTo::All)?;
-        self.groups.first_steps = vec![kept];
+        let state = self.groups.state_arrays(&self.groups.first_steps[..1]);
         state.iter().map(|array| ScalarValue::try_from_array(array, 0)).collect()
     }
 
@@ -330,32 +435,75 @@ mod tests {
         Sessions::new(Arc::new(Constraints::new(&steps)))
     }
 
+    /// The kept steps of `group` as (timestamp, id, action), `None` for an unnamed action.
+    fn kept(s: &Sessions, group: usize) -> Vec<(i64, Option<String>, Option<String>)> {
+        s.first_steps[group]
+            .iter()
+            .map(|step| {
+                let id = Sessions::id(&s.ids, step.id).map(|b| String::from_utf8(b.to_vec()).unwrap());
+                (step.timestamp, id, s.constraints.action(step.action).map(str::to_string))
+            })
+            .collect()
+    }
+
     #[test]
     fn keeps_the_first_steps_in_time_then_id_order() {
         let mut s = sessions(&[(1, &["a"]), (2, &["b", "c"])]);
         s.grow(1);
         for (timestamp, id, action) in [step(5, "e5", "x"), step(2, "e2", "b"), step(1, "e9", "a"), step(2, "e1", "c")] {
-            s.offer(0, timestamp, id, action);
+            s.offer(0, timestamp, id, Some(action));
         }
         // Order: (1,e9,a), (2,e1,c), (2,e2,b), (5,e5,x) → steps 1 and 2 are a and c.
-        assert_eq!(s.first_steps[0].iter().map(|s| s.action.as_str()).collect::<Vec<_>>(), ["a", "c"]);
+        let actions: Vec<Option<String>> = kept(&s, 0).into_iter().map(|(_, _, a)| a).collect();
+        assert_eq!(actions, [Some("a".to_string()), Some("c".to_string())]);
         assert!(s.matches(&s.first_steps[0]));
         let mut missing = sessions(&[(3, &["a"])]);
         missing.grow(1);
-        missing.offer(0, 1, Some("e"), "a");
+        missing.offer(0, 1, Some("e"), Some("a"));
         assert!(!missing.matches(&missing.first_steps[0]), "step 3 does not exist");
+    }
+
+    #[test]
+    fn an_action_no_constraint_names_holds_its_place_and_fails() {
+        let mut s = sessions(&[(1, &["a"]), (2, &["b"])]);
+        s.grow(2);
+        // Session 0: an unnamed action first pushes `a` to step 2, where `b` is needed.
+        s.offer(0, 2, Some("e2"), Some("a"));
+        s.offer(0, 1, Some("e1"), Some("unnamed"));
+        assert!(!s.matches(&s.first_steps[0]));
+        // Its state says null for it, and merging the state keeps the same answer.
+        let state = s.state(EmitTo::First(1)).unwrap();
+        assert!(state[2].as_list::<i32>().value(0).is_null(0), "an unnamed action travels as null");
+        let mut merged = sessions(&[(1, &["a"]), (2, &["b"])]);
+        merged.merge_batch(&state, &[0], 1).unwrap();
+        assert_eq!(kept(&merged, 0), [(1, Some("e1".into()), None), (2, Some("e2".into()), Some("a".into()))]);
+        assert!(!merged.matches(&merged.first_steps[0]));
+    }
+
+    #[test]
+    fn the_id_arena_is_compacted_and_keeps_the_right_ids() {
+        let mut s = sessions(&[(1, &["a"]), (2, &["b"])]);
+        s.grow(1);
+        // Events in falling time order: every one displaces a kept step.
+        for t in (0..20_000i64).rev() {
+            let id = format!("event-{t:08}");
+            s.offer(0, t, Some(&id), Some(if t == 0 { "a" } else { "b" }));
+        }
+        assert_eq!(kept(&s, 0), [(0, Some("event-00000000".into()), Some("a".into())), (1, Some("event-00000001".into()), Some("b".into()))]);
+        assert!(s.matches(&s.first_steps[0]));
+        assert!(s.ids.len() < 1 << 18, "the arena holds {} bytes for 2 kept ids", s.ids.len());
     }
 
     #[test]
     fn partial_states_merge_into_the_same_answer() {
         let mut left = sessions(&[(1, &["a"]), (2, &["b"])]);
         left.grow(1);
-        left.offer(0, 3, Some("e3"), "b");
+        left.offer(0, 3, Some("e3"), Some("b"));
         let state = left.state(EmitTo::All).unwrap();
         let mut right = sessions(&[(1, &["a"]), (2, &["b"])]);
         right.grow(1);
-        right.offer(0, 1, Some("e1"), "a");
-        right.offer(0, 9, Some("e9"), "z");
+        right.offer(0, 1, Some("e1"), Some("a"));
+        right.offer(0, 9, Some("e9"), Some("z"));
         right.merge_batch(&state, &[0], 1).unwrap();
         let answer = right.evaluate(EmitTo::All).unwrap();
         assert!(answer.as_boolean().value(0));
@@ -376,8 +524,17 @@ mod tests {
         merged.merge_batch(&states, &[0, 0, 0, 0], 1).unwrap();
         let mut direct = sessions(&[(1, &["a"]), (2, &["b"])]);
         direct.update_batch(&values, &[0, 0, 0, 0], None, 1).unwrap();
-        assert_eq!(merged.first_steps, direct.first_steps);
+        assert_eq!(kept(&merged, 0), kept(&direct, 0));
         assert!(merged.evaluate(EmitTo::All).unwrap().as_boolean().value(0), "steps a then b; the off-path row is ignored");
-        assert_eq!(merged.size(), std::mem::size_of::<Vec<Step>>() * merged.first_steps.capacity());
+        assert_eq!(merged.size(), std::mem::size_of::<Kept>() * merged.first_steps.capacity() + merged.ids.capacity());
+    }
+
+    #[test]
+    fn constraints_travel_as_given() {
+        let given = vec![StepConstraint { index: 2, actions: vec!["b".into(), "a".into()] }, StepConstraint { index: 1, actions: vec!["c".into()] }];
+        let back = Constraints::new(&given).step_constraints();
+        assert_eq!(back.len(), 2);
+        assert_eq!((back[0].index, back[0].actions.clone()), (2, vec!["a".to_string(), "b".to_string()]));
+        assert_eq!((back[1].index, back[1].actions.clone()), (1, vec!["c".to_string()]));
     }
 }

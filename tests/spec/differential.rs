@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, TimeZone};
 use chrono_tz::Tz;
 use flowlake::generate::{Event, FileLayout, GenerateOptions, SortOrder, generate};
 use flowlake::output::Format;
-use flowlake::{Engine, EngineConfig};
+use flowlake::{Engine, EngineConfig, LakeLocation};
 use object_store::local::LocalFileSystem;
 use proptest::prelude::*;
 use rand::seq::{IndexedRandom, SliceRandom};
@@ -262,11 +262,15 @@ pub fn random_case(seed: u64) -> (Case, String) {
 }
 
 fn check(seed: u64, engine: &Engine, runtime: &tokio::runtime::Runtime) -> Result<(), TestCaseError> {
-    let w = world();
     let (case, payload) = random_case(seed);
+    check_case(&case, &payload, engine, runtime)
+}
+
+fn check_case(case: &Case, payload: &str, engine: &Engine, runtime: &tokio::runtime::Runtime) -> Result<(), TestCaseError> {
+    let w = world();
     let rows = &w.orgs.iter().find(|(o, _)| *o == case.org).expect("org").1;
-    let expected = reference::evaluate(&w.root, rows, &case);
-    let actual = runtime.block_on(super::support::run_bytes(engine, &w.root, &case.org, &case.workflow, &payload, Format::Json));
+    let expected = reference::evaluate(&w.root, rows, case);
+    let actual = runtime.block_on(super::support::run_bytes(engine, &w.root, &case.org, &case.workflow, payload, Format::Json));
     match (expected, actual) {
         (Ok(want), Ok(bytes)) => {
             let got: Value = serde_json::from_slice(&bytes).map_err(|e| TestCaseError::fail(format!("bad JSON: {e}")))?;
@@ -380,6 +384,55 @@ fn generated_only() -> std::path::PathBuf {
         dir
     });
     copy.path().to_path_buf()
+}
+
+/// `affected_goal` under a small limit and without goal filters is first answered from the
+/// goal events of the interval's first days (`Engine::execute`): with enough rows there,
+/// the answer is theirs; otherwise more days, then the whole interval. Every limit from 1 to
+/// past the whole answer, over intervals of one to three days, answers like the reference,
+/// and the first-days plan is the one that answered some of them.
+#[test]
+fn small_limits_answered_from_the_first_days_answer_like_the_reference() {
+    use flowlake::Query;
+
+    let w = world();
+    let engine = Engine::new(&EngineConfig { batch_size: Some(37), ..EngineConfig::default() }).expect("engine");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let lake = runtime.block_on(engine.open_lake(LakeLocation::Local(w.root.clone()))).expect("lake");
+    let (mut checked, mut from_first_days) = (0, 0);
+    for seed in 0..200u64 {
+        let (case, payload) = random_case(seed);
+        let mut payload: Value = serde_json::from_str(&payload).expect("payload");
+        let rows = &w.orgs.iter().find(|(o, _)| *o == case.org).expect("org").1;
+        let stamps: Vec<i64> = rows.iter().map(|r| r.ts).collect();
+        // The whole lake's days, or the random interval; limits from tiny to past the answer.
+        let (start_us, end_us) = if seed % 2 == 0 {
+            (stamps.iter().min().copied().unwrap_or(0) - 1, stamps.iter().max().copied().unwrap_or(0) + 1)
+        } else {
+            (case.start_us, case.end_us)
+        };
+        let limit = [1, 2, 5, 20, 60, 200][(seed % 6) as usize];
+        payload["filters"] = json!([]);
+        payload["target"] = json!("affected_goal");
+        payload["limit"] = json!(limit);
+        payload["interval"] = json!({"start": render(start_us, &mut ChaCha8Rng::seed_from_u64(seed), None), "end": render(end_us, &mut ChaCha8Rng::seed_from_u64(seed + 1), None)});
+        let case = Case { filters: Vec::new(), total: false, limit: Some(limit), start_us, end_us, ..case };
+        let payload = payload.to_string();
+        if let Err(failure) = check_case(&case, &payload, &engine, &runtime) {
+            panic!("seed {seed}: {failure}");
+        }
+        checked += 1;
+        // Which plan answered: one whose goal scan reads fewer day folders than its workflow scan.
+        if let Ok(query) = Query::from_request(&case.org, &case.workflow, payload.as_bytes())
+            && let Ok(response) = runtime.block_on(engine.execute(&lake, &query))
+        {
+            let plan = datafusion::physical_plan::displayable(response.plan.as_ref()).indent(true).to_string();
+            let days: Vec<usize> = plan.lines().filter(|l| l.contains("DataSourceExec")).map(|l| l.matches("date=").count()).collect();
+            from_first_days += usize::from(days.len() == 2 && days.iter().min() < days.iter().max());
+        }
+    }
+    assert_eq!(checked, 200);
+    assert!(from_first_days >= 10, "only {from_first_days} of 200 answers came from the first days");
 }
 
 /// Under a memory limit the plans take the join order whose memory does not grow with the
