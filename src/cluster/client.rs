@@ -255,14 +255,40 @@ impl futures::Stream for CancelOnDrop {
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
+        let submitted = self.awaiting_id || self.identified;
         self.stop_awaiting_id();
-        let (false, Some(job_id), Ok(runtime)) = (self.finished, self.job_id(), tokio::runtime::Handle::try_current()) else {
+        let (false, true, Ok(runtime)) = (self.finished, submitted, tokio::runtime::Handle::try_current()) else {
             outstanding_add(-1);
             return;
         };
         let scheduler = self.scheduler.clone();
+        let plan = Arc::clone(&self.plan);
+        // A job dropped before its id arrived (a `--request-timeout` during submission) is
+        // still driven, for a bounded time, until the scheduler names it; then cancelled.
+        let mut inner: SendableRecordBatchStream =
+            std::mem::replace(&mut self.inner, Box::pin(RecordBatchStreamAdapter::new(self.inner.schema(), futures::stream::empty())));
         // Still outstanding until the scheduler answered (or did not, within the bound).
         runtime.spawn(async move {
+            use futures::StreamExt;
+            let job_id = |plan: &Arc<dyn ExecutionPlan>| {
+                plan.downcast_ref::<DistributedQueryExec<LogicalPlanNode>>().and_then(|e| e.job_id()).map(|j| j.as_str().to_string())
+            };
+            let identified = async {
+                loop {
+                    if let Some(id) = job_id(&plan) {
+                        return Some(id);
+                    }
+                    if inner.next().await.is_none_or(|r| r.is_err()) {
+                        return job_id(&plan);
+                    }
+                }
+            };
+            let Ok(Some(job_id)) = tokio::time::timeout(IDENTIFY_TIMEOUT, identified).await else {
+                tracing::warn!("a cluster job was dropped before the scheduler named it; it was not cancelled");
+                outstanding_add(-1);
+                return;
+            };
+            drop(inner);
             let cancelled = async {
                 let mut client = SchedulerGrpcClient::connect(scheduler).await.map_err(|e| e.to_string())?;
                 client.cancel_job(CancelJobParams { job_id: job_id.clone() }).await.map_err(|e| e.to_string())
@@ -279,6 +305,10 @@ impl Drop for CancelOnDrop {
         });
     }
 }
+
+/// How long a dropped job stream is driven for the scheduler to name its job, so that it
+/// can be cancelled.
+const IDENTIFY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Names failures to reach the cluster while a query streams as 503 `cluster_unavailable`;
 /// other errors (a corrupt file read by an executor, …) keep their own status.
