@@ -265,8 +265,9 @@ impl Drop for CancelOnDrop {
         let plan = Arc::clone(&self.plan);
         // A job dropped before its id arrived (a `--request-timeout` during submission) is
         // still driven, for a bounded time, until the scheduler names it; then cancelled.
+        let schema = self.inner.schema();
         let mut inner: SendableRecordBatchStream =
-            std::mem::replace(&mut self.inner, Box::pin(RecordBatchStreamAdapter::new(self.inner.schema(), futures::stream::empty())));
+            std::mem::replace(&mut self.inner, Box::pin(RecordBatchStreamAdapter::new(schema, futures::stream::empty())));
         // Still outstanding until the scheduler answered (or did not, within the bound).
         runtime.spawn(async move {
             use futures::StreamExt;
