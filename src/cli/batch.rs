@@ -9,14 +9,12 @@ use std::time::Duration;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{EXIT_USAGE, LakeArgs, ListingArgs, Pool, ResourceArgs, open_lake, report};
+use super::{EXIT_USAGE, LakeArgs, ListingArgs, Pool, ResourceArgs, identify_jobs, open_lake, report, stop_requested, stopped};
 use crate::batch::{self, BatchOptions, OutputDir, Outcome, Progress, Status, Summary};
 use crate::output::Format;
 
 /// Exit code of a batch in which at least one query failed.
 pub const EXIT_SOME_FAILED: i32 = 9;
-/// Exit code of a batch stopped by Ctrl-C.
-pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// Options of `flowlake batch`.
 #[derive(Debug, Args)]
@@ -65,24 +63,26 @@ pub(super) async fn run(args: BatchArgs) -> i32 {
     eprintln!("flowlake: {}", pool.describe());
     let options = BatchOptions { format: args.format, jobs, resume: args.resume };
     let progress = Arc::new(Reporter::new(queries.len()));
-    let run = batch::run(engine, lake, queries, Arc::clone(&out), &options, Arc::clone(&progress) as Arc<dyn Progress>);
-    tokio::select! {
-        summary = run => {
+    let mut run = Box::pin(batch::run(engine, lake, queries, Arc::clone(&out), &options, Arc::clone(&progress) as Arc<dyn Progress>));
+    let stop = tokio::select! {
+        summary = &mut run => {
             progress.done();
-            match summary {
+            return match summary {
                 Ok(summary) => {
                     print_table(&summary, out.path());
                     if summary.failed > 0 { EXIT_SOME_FAILED } else { 0 }
                 }
                 Err(error) => report(&error),
-            }
+            };
         }
-        _ = tokio::signal::ctrl_c() => {
-            progress.done();
-            note!("flowlake: interrupted; complete results are kept, run again with --resume to finish");
-            EXIT_INTERRUPTED
-        }
-    }
+        stop = stop_requested() => stop,
+    };
+    progress.done();
+    // Dropping the run stops its queries: their partial files are removed and, on a
+    // cluster, their jobs cancelled (once the jobs just submitted know their ids).
+    identify_jobs(run.as_mut()).await;
+    drop(run);
+    stopped(stop, "complete results are kept, run again with --resume to finish").await
 }
 
 fn usage(message: &str) -> i32 {

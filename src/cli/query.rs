@@ -2,7 +2,7 @@
 
 use std::io::{Read, Write};
 
-use super::{EXIT_USAGE, Pool, QueryArgs, RequestArgs, report, open_lake};
+use super::{EXIT_USAGE, Pool, QueryArgs, RequestArgs, identify_jobs, open_lake, report, stop_requested, stopped};
 use crate::error::{Error, Result};
 use crate::output::write_response;
 use crate::query::Query;
@@ -30,8 +30,24 @@ pub(super) async fn run(args: QueryArgs) -> i32 {
         Err(code) => return code,
     };
     let mut sink = std::io::BufWriter::new(std::io::stdout());
-    let outcome = answer(&args, &payload, &mut sink).await;
+    let outcome = {
+        let answering = answer(&args, &payload, &mut sink);
+        tokio::pin!(answering);
+        tokio::select! {
+            outcome = &mut answering => Ok(outcome),
+            stop = stop_requested() => {
+                // The answer runs a moment more if its cluster job has no id yet; dropped
+                // then, it cancels the job.
+                identify_jobs(answering.as_mut()).await;
+                Err(stop)
+            }
+        }
+    };
     let _ = sink.flush();
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(stop) => return stopped(stop, "the output is incomplete").await,
+    };
     match outcome {
         Ok(_) | Err(Error::OutputClosed) => 0,
         Err(error) => report(&error),

@@ -4,10 +4,11 @@
 //! builds (the same one) is sent to the scheduler through flowlake's logical codec, and the
 //! answer streams back from the executors.
 
-use std::time::Duration;
-
 use std::pin::Pin;
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use ballista::extension::SessionContextExt;
 use ballista_core::execution_plans::DistributedQueryExec;
@@ -26,6 +27,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
 use std::sync::Arc;
+use tokio::sync::watch;
 
 use super::codec::{LogicalCodec, PhysicalCodec};
 use crate::engine::{Engine, EngineConfig, session_parts};
@@ -65,14 +67,34 @@ impl ClusterAddress {
         Error::ClusterUnavailable { address: self.url(), message: message.into() }
     }
 
-    /// Checks that the scheduler accepts connections, within [`CONNECT_TIMEOUT`].
+    /// Checks, within [`CONNECT_TIMEOUT`], that the scheduler accepts connections and has
+    /// an executor: a job submitted to a cluster without one would wait for it forever
+    /// (Ballista fails only the jobs that were running when the last executor was lost).
     pub async fn probe(&self) -> Result<()> {
-        let connect = tokio::net::TcpStream::connect((self.host.as_str(), self.port));
-        match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+        match tokio::time::timeout(CONNECT_TIMEOUT, self.readiness()).await {
+            Ok(Ok(Some(status))) if status.starts_with("HTTP/1.1 503") || status.starts_with("HTTP/1.0 503") => {
+                let said = status.lines().last().unwrap_or_default().trim().to_string();
+                Err(self.unavailable(format!("the scheduler has no executor to run the query (GET /readyz: {said})")))
+            }
+            // A scheduler that does not answer HTTP (behind a gRPC-only proxy) is not judged.
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(self.unavailable(format!("the scheduler does not accept connections: {e}"))),
             Err(_) => Err(self.unavailable(format!("the scheduler did not answer within {} s", CONNECT_TIMEOUT.as_secs()))),
         }
+    }
+
+    /// The scheduler's answer to `GET /readyz` (on its one port), or `None` when it gives
+    /// none; an error when it does not accept connections.
+    async fn readiness(&self) -> std::io::Result<Option<String>> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect((self.host.as_str(), self.port)).await?;
+        let request = format!("GET /readyz HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.host);
+        let mut answer = Vec::new();
+        let exchanged = async {
+            stream.write_all(request.as_bytes()).await?;
+            (&mut stream).take(4096).read_to_end(&mut answer).await
+        };
+        Ok(exchanged.await.ok().map(|_| String::from_utf8_lossy(&answer).into_owned()).filter(|a| a.starts_with("HTTP/")))
     }
 }
 
@@ -146,8 +168,42 @@ pub(crate) async fn execute(dataframe: DataFrame, address: &str, scheduler: &str
     let schema: datafusion::arrow::datatypes::SchemaRef = Arc::new(dataframe.schema().as_arrow().clone());
     let plan = dataframe.create_physical_plan().await?;
     let stream = datafusion::physical_plan::execute_stream(Arc::clone(&plan), task_ctx)?;
-    let guarded = CancelOnDrop { inner: stream, plan: Arc::clone(&plan), scheduler: scheduler.to_string(), finished: false };
+    outstanding_add(1);
+    let guarded = CancelOnDrop { inner: stream, plan: Arc::clone(&plan), scheduler: scheduler.to_string(), finished: false, awaiting_id: false, identified: false };
     Ok((plan, name_cluster_failures(Box::pin(RecordBatchStreamAdapter::new(schema, guarded)), address)))
+}
+
+/// Result streams of cluster jobs that are open, plus cancellations under way: a command
+/// stopping on a signal waits until this is zero, or its runtime (and with it the
+/// cancellation requests) would end with the process.
+static OUTSTANDING: LazyLock<watch::Sender<usize>> = LazyLock::new(|| watch::Sender::new(0));
+
+/// Result streams that started their job but have not yet learnt its id from the scheduler
+/// (it comes with the job's first status): dropped now, their job could not be cancelled.
+static AWAITING_ID: LazyLock<watch::Sender<usize>> = LazyLock::new(|| watch::Sender::new(0));
+
+/// Waits, at most `limit`, until every job stream that has started its job knows the job's
+/// id. The streams must go on being polled meanwhile (they receive the id).
+pub(crate) async fn jobs_identified(limit: Duration) {
+    let mut awaiting = AWAITING_ID.subscribe();
+    let _ = tokio::time::timeout(limit, awaiting.wait_for(|n| *n == 0)).await;
+}
+
+/// Cancellations sent since the process started (for the stopping command's message).
+static CANCELLED: AtomicUsize = AtomicUsize::new(0);
+
+/// Waits, at most `limit`, until every dropped job stream has had its job cancelled on the
+/// scheduler; returns how many jobs were cancelled so far.
+pub(crate) async fn cancellations_settled(limit: Duration) -> usize {
+    let mut outstanding = OUTSTANDING.subscribe();
+    if tokio::time::timeout(limit, outstanding.wait_for(|n| *n == 0)).await.is_err() {
+        tracing::warn!("gave up waiting after {limit:?} for the cluster to confirm cancelled jobs");
+    }
+    CANCELLED.load(Ordering::Relaxed)
+}
+
+fn outstanding_add(delta: isize) {
+    OUTSTANDING.send_modify(|n| *n = n.saturating_add_signed(delta));
 }
 
 /// A job's result stream that cancels the job when dropped before its end.
@@ -157,15 +213,41 @@ struct CancelOnDrop {
     /// `http://HOST:PORT` of the scheduler.
     scheduler: String,
     finished: bool,
+    /// Polled at least once (the job is submitted on the first poll) without its id known.
+    awaiting_id: bool,
+    /// The job's id has been seen.
+    identified: bool,
+}
+
+impl CancelOnDrop {
+    fn job_id(&self) -> Option<String> {
+        let exec = self.plan.downcast_ref::<DistributedQueryExec<LogicalPlanNode>>()?;
+        exec.job_id().map(|job| job.as_str().to_string())
+    }
+
+    fn stop_awaiting_id(&mut self) {
+        if self.awaiting_id {
+            self.awaiting_id = false;
+            AWAITING_ID.send_modify(|n| *n = n.saturating_sub(1));
+        }
+    }
 }
 
 impl futures::Stream for CancelOnDrop {
     type Item = datafusion::error::Result<RecordBatch>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if !self.identified && !self.awaiting_id {
+            self.awaiting_id = true;
+            AWAITING_ID.send_modify(|n| *n += 1);
+        }
         let polled = self.inner.as_mut().poll_next(cx);
         if matches!(polled, Poll::Ready(None) | Poll::Ready(Some(Err(_)))) {
             self.finished = true;
+        }
+        if self.awaiting_id && (self.finished || self.job_id().is_some()) {
+            self.identified = true;
+            self.stop_awaiting_id();
         }
         polled
     }
@@ -173,25 +255,61 @@ impl futures::Stream for CancelOnDrop {
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
-        if self.finished {
+        let submitted = self.awaiting_id || self.identified;
+        self.stop_awaiting_id();
+        let (false, true, Ok(runtime)) = (self.finished, submitted, tokio::runtime::Handle::try_current()) else {
+            outstanding_add(-1);
             return;
-        }
-        let job = self.plan.downcast_ref::<DistributedQueryExec<LogicalPlanNode>>().and_then(|exec| exec.job_id());
-        let (Some(job), Ok(runtime)) = (job, tokio::runtime::Handle::try_current()) else { return };
-        let (job_id, scheduler) = (job.as_str().to_string(), self.scheduler.clone());
+        };
+        let scheduler = self.scheduler.clone();
+        let plan = Arc::clone(&self.plan);
+        // A job dropped before its id arrived (a `--request-timeout` during submission) is
+        // still driven, for a bounded time, until the scheduler names it; then cancelled.
+        let schema = self.inner.schema();
+        let mut inner: SendableRecordBatchStream =
+            std::mem::replace(&mut self.inner, Box::pin(RecordBatchStreamAdapter::new(schema, futures::stream::empty())));
+        // Still outstanding until the scheduler answered (or did not, within the bound).
         runtime.spawn(async move {
+            use futures::StreamExt;
+            let job_id = |plan: &Arc<dyn ExecutionPlan>| {
+                plan.downcast_ref::<DistributedQueryExec<LogicalPlanNode>>().and_then(|e| e.job_id()).map(|j| j.as_str().to_string())
+            };
+            let identified = async {
+                loop {
+                    if let Some(id) = job_id(&plan) {
+                        return Some(id);
+                    }
+                    if inner.next().await.is_none_or(|r| r.is_err()) {
+                        return job_id(&plan);
+                    }
+                }
+            };
+            let Ok(Some(job_id)) = tokio::time::timeout(IDENTIFY_TIMEOUT, identified).await else {
+                tracing::warn!("a cluster job was dropped before the scheduler named it; it was not cancelled");
+                outstanding_add(-1);
+                return;
+            };
+            drop(inner);
             let cancelled = async {
                 let mut client = SchedulerGrpcClient::connect(scheduler).await.map_err(|e| e.to_string())?;
                 client.cancel_job(CancelJobParams { job_id: job_id.clone() }).await.map_err(|e| e.to_string())
             };
             match tokio::time::timeout(CONNECT_TIMEOUT, cancelled).await {
-                Ok(Ok(_)) => tracing::info!("cancelled job {job_id} on the cluster"),
+                Ok(Ok(_)) => {
+                    CANCELLED.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!("cancelled job {job_id} on the cluster");
+                }
                 Ok(Err(e)) => tracing::warn!("could not cancel job {job_id} on the cluster: {e}"),
                 Err(_) => tracing::warn!("could not cancel job {job_id} on the cluster: no answer"),
             }
+            outstanding_add(-1);
         });
     }
 }
+
+/// How long a dropped job stream is driven for the scheduler to name its job, so that it
+/// can be cancelled.
+const IDENTIFY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Names failures to reach the cluster while a query streams as 503 `cluster_unavailable`;
 /// other errors (a corrupt file read by an executor, …) keep their own status.
@@ -214,7 +332,16 @@ fn says_cluster_unreachable(error: &DataFusionError) -> bool {
         return false;
     }
     let text = error.to_string();
-    ["GrpcConnectionError", "Error connecting to Ballista", "tonic::transport", "transport error", "ExecutorLost", "executor lost"]
+    // "all executors were lost": Ballista failing the jobs of a cluster left without executors.
+    [
+        "GrpcConnectionError",
+        "Error connecting to Ballista",
+        "tonic::transport",
+        "transport error",
+        "ExecutorLost",
+        "executor lost",
+        "executors were lost",
+    ]
         .iter()
         .any(|phrase| text.contains(phrase))
 }

@@ -43,6 +43,10 @@ pub struct ExecutorArgs {
     /// Folder for shuffle files (default: a temporary folder, removed on exit).
     #[arg(long)]
     pub work_dir: Option<PathBuf>,
+    /// Seconds between heartbeats to the scheduler; shorter than the scheduler's
+    /// --executor-timeout, which counts missed heartbeats to tell that an executor is lost.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub heartbeat_interval: u64,
     /// How S3 lakes are reached, with this executor's own `AWS_*` credentials.
     #[command(flatten)]
     pub s3: S3Args,
@@ -119,6 +123,7 @@ async fn serve(args: ExecutorArgs) -> Result<(), Error> {
         scheduler_port,
         scheduler_connect_timeout_seconds: SCHEDULER_CONNECT_SECONDS,
         vcores: args.concurrent_tasks.unwrap_or(defaults.vcores).max(1),
+        executor_heartbeat_interval_seconds: args.heartbeat_interval,
         work_dir,
         override_logical_codec: Some(Arc::new(LogicalCodec::default())),
         override_physical_codec: Some(Arc::new(PhysicalCodec::default())),

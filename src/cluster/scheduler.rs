@@ -34,10 +34,21 @@ pub struct SchedulerArgs {
     /// loopback unless told otherwise. Port 0 picks a free port (logged).
     #[arg(long, default_value = "127.0.0.1:50050")]
     pub listen: SocketAddr,
+    /// Seconds without a heartbeat after which an executor counts as lost (its tasks run
+    /// again elsewhere); when the last one is lost, running jobs fail with 503 after as
+    /// many seconds more unless an executor joins. Longer than the executors'
+    /// --heartbeat-interval.
+    #[arg(long, default_value_t = DEFAULT_EXECUTOR_TIMEOUT, value_parser = clap::value_parser!(u64).range(2..))]
+    pub executor_timeout: u64,
     /// How S3 lakes are reached (their scans are planned here; no file is read).
     #[command(flatten)]
     pub s3: S3Args,
 }
+
+/// Default of `--executor-timeout`, seconds. Ballista's own default (180 s, then as long
+/// again before failing jobs of a cluster without executors) let a query whose executors
+/// all died wait six minutes.
+pub const DEFAULT_EXECUTOR_TIMEOUT: u64 = 20;
 
 /// The session of each job on the scheduler: Ballista's, over this process's stores, plus
 /// the rule that marks scans for the checked reader.
@@ -71,6 +82,12 @@ async fn serve(args: SchedulerArgs) -> Result<(), Error> {
         override_logical_codec: Some(Arc::new(LogicalCodec::default())),
         override_physical_codec: Some(Arc::new(PhysicalCodec::default())),
         override_session_builder: Some(Arc::new(move |session| session_state(session, &stores))),
+        executor_timeout_seconds: args.executor_timeout,
+        // Checked often enough that a lost executor is noticed soon after its timeout.
+        expire_dead_executor_interval_seconds: (args.executor_timeout / 4).max(1),
+        // Ballista's advice: no shorter than the executor timeout, so that an executor
+        // dropped after a failed task launch can re-register before jobs are failed.
+        no_executors_grace_period_seconds: args.executor_timeout,
         ..SchedulerConfig::default()
     };
     let ballista = |e: ballista_core::error::BallistaError| Error::internal(format!("scheduler: {e}"));

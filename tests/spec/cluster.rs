@@ -44,15 +44,21 @@ struct Cluster<'a> {
     processes: Vec<(String, Child)>,
     scheduler_port: u16,
     logs: tempfile::TempDir,
-    s3: &'a S3Server,
+    s3: Option<&'a S3Server>,
 }
 
 impl<'a> Cluster<'a> {
     fn start(s3: &'a S3Server) -> Cluster<'a> {
+        Cluster::start_with(Some(s3), &[], &[])
+    }
+
+    /// A cluster whose scheduler and executors get `scheduler_flags` and `executor_flags`.
+    fn start_with(s3: Option<&'a S3Server>, scheduler_flags: &[&str], executor_flags: &[&str]) -> Cluster<'a> {
         let ports = free_ports(5);
         let logs = tempfile::tempdir().expect("tempdir");
         let mut cluster = Cluster { processes: Vec::new(), scheduler_port: ports[0], logs, s3 };
-        cluster.spawn("scheduler", &["scheduler", "--listen", &format!("127.0.0.1:{}", ports[0])]);
+        let listen = format!("127.0.0.1:{}", ports[0]);
+        cluster.spawn("scheduler", &[&["scheduler", "--listen", &listen], scheduler_flags].concat());
         cluster.wait_for("the scheduler to answer /readyz", |c| http_get(c.scheduler_port, "/readyz").is_some());
         let scheduler = format!("127.0.0.1:{}", ports[0]);
         for (name, flight, grpc) in [("executor-1", ports[1], ports[2]), ("executor-2", ports[3], ports[4])] {
@@ -60,10 +66,11 @@ impl<'a> Cluster<'a> {
             let work_dir = work_dir.to_str().expect("utf-8 path").to_string();
             let listen = format!("127.0.0.1:{flight}");
             let grpc = grpc.to_string();
-            cluster.spawn(name, &[
+            let flags = [
                 "executor", "--scheduler", &scheduler, "--listen", &listen, "--grpc-port", &grpc,
                 "--concurrent-tasks", "2", "--work-dir", &work_dir,
-            ]);
+            ];
+            cluster.spawn(name, &[&flags, executor_flags].concat());
         }
         cluster.wait_for("two executors to register", |c| {
             http_get(c.scheduler_port, "/readyz").is_some_and(|r| r.starts_with("HTTP/1.1 200") && r.contains("ready: 2 executors"))
@@ -75,7 +82,9 @@ impl<'a> Cluster<'a> {
         let log = std::fs::File::create(self.logs.path().join(format!("{name}.log"))).expect("log file");
         let mut command = flowlake();
         command.args(args);
-        self.s3.command_env(&mut command);
+        if let Some(s3) = self.s3 {
+            s3.command_env(&mut command);
+        }
         let child = command.stdout(Stdio::null()).stderr(log).spawn().expect("start flowlake");
         self.processes.push((name.to_string(), child));
     }
@@ -273,22 +282,31 @@ fn explain_shows_the_stages_and_executors_check_files(cluster: &Cluster) {
     let lake = TestLake::new();
     lake.write_events(ORG, "2026-03-01", "a.parquet", &[view("2026-03-01T09:00:00Z", "v", "s1", "A"), goal("2026-03-01T10:00:00Z", "g1", "s1")]);
     let payload = lake.write_file("p.json", br#"{"filters": [], "interval": {"start": "2026-03-01", "end": "2026-03-01"}}"#);
-    let run = |command: &str| {
+    let run = |command: &[&str]| {
         flowlake()
-            .args([command, "--lake"]).arg(lake.root())
+            .args(command).arg("--lake").arg(lake.root())
             .args(["--org", ORG, "--workflow", WF_INTERACTION, "--payload"]).arg(&payload)
             .args(["--cluster", &cluster.address()])
             .output()
             .expect("run flowlake")
     };
-    let explained = run("explain");
+    let explained = run(&["explain"]);
     assert_eq!(explained.status.code(), Some(0), "{}", String::from_utf8_lossy(&explained.stderr));
     let text = String::from_utf8_lossy(&explained.stdout);
     for part in ["== logical plan ==", "== physical plan ==", "== distributed plan ==", "ShuffleWriterExec", "CheckedScanExec"] {
         assert!(text.contains(part), "explain --cluster lacks {part}:\n{text}");
     }
+    // --analyze: every stage the job ran, each operator with its metrics summed over tasks.
+    let analyzed = run(&["explain", "--analyze"]);
+    assert_eq!(analyzed.status.code(), Some(0), "{}", String::from_utf8_lossy(&analyzed.stderr));
+    let text = String::from_utf8_lossy(&analyzed.stdout);
+    let stages = text.matches("SuccessfulStage[stage_id=").count();
+    assert!(stages >= 2, "explain --cluster --analyze shows {stages} stages:\n{text}");
+    for part in ["== Plan with Metrics ==", "ShuffleWriterExec", "CheckedScanExec", "metrics=[output_rows=", "elapsed_compute="] {
+        assert!(text.contains(part), "explain --cluster --analyze lacks {part}:\n{text}");
+    }
     std::fs::write(lake.root().join(TestLake::day_file(ORG, "2026-03-01", "z.parquet")), b"junk").expect("corrupt file");
-    let out = run("query");
+    let out = run(&["query"]);
     assert_eq!(out.status.code(), Some(7), "{}", String::from_utf8_lossy(&out.stderr));
     let err: serde_json::Value = serde_json::from_slice(&out.stderr).expect("error JSON");
     assert_eq!(err["status"], 500);
@@ -302,7 +320,7 @@ fn explain_shows_the_stages_and_executors_check_files(cluster: &Cluster) {
 fn s3_lakes_are_read_by_the_executors_with_their_own_credentials(cluster: &Cluster, runtime: &tokio::runtime::Runtime, local: &Engine) {
     let w = world();
     let address = ClusterAddress::parse(&cluster.address()).expect("address");
-    let config = EngineConfig { target_partitions: Some(3), s3: cluster.s3.options(), ..EngineConfig::default() };
+    let config = EngineConfig { target_partitions: Some(3), s3: cluster.s3.expect("an S3 server").options(), ..EngineConfig::default() };
     let remote = runtime.block_on(Engine::on_cluster(&config, &address)).expect("cluster engine");
     let s3_lake = runtime.block_on(remote.open_lake(LakeLocation::parse("s3://lake/diff").expect("location"))).expect("S3 lake");
     let local_lake = runtime.block_on(local.open_lake(LakeLocation::Local(w.root.clone()))).expect("local lake");
@@ -500,4 +518,256 @@ fn without_a_scheduler_a_cluster_query_is_a_503_naming_the_address() {
     assert_eq!(err["error"], "cluster_unavailable");
     assert!(err["message"].as_str().unwrap_or_default().contains(&address), "{err}");
     assert!(out.stdout.is_empty());
+}
+
+/// Seconds the fault tests' scheduler waits for a heartbeat before it counts an executor as
+/// lost (their executors beat every second).
+const FAULT_EXECUTOR_TIMEOUT: u64 = 4;
+
+/// A lake on which one query runs for seconds on the cluster (written by `flowlake
+/// generate`), with a payload that reads all of it.
+struct BigLake {
+    dir: tempfile::TempDir,
+    org: String,
+    workflow: String,
+    payload: std::path::PathBuf,
+}
+
+impl BigLake {
+    fn generate() -> BigLake {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("lake");
+        let out = flowlake()
+            .args(["generate", "--out"]).arg(&root)
+            .args(["--orgs", "1", "--days", "7", "--events-per-day", "60000"])
+            .output()
+            .expect("run flowlake generate");
+        assert!(out.status.success(), "generate: {}", String::from_utf8_lossy(&out.stderr));
+        let workflows: serde_json::Value = serde_json::from_slice(&std::fs::read(root.join("workflows.json")).expect("workflows.json")).expect("JSON");
+        let workflow = workflows.as_array().and_then(|all| all.iter().find(|w| w["type"] == "interaction")).expect("an interaction workflow");
+        let (org, workflow) = (workflow["organization_id"].as_str().expect("org").to_string(), workflow["id"].as_str().expect("id").to_string());
+        let payload = dir.path().join("all.json");
+        std::fs::write(&payload, r#"{"filters": [], "interval": {"start": "2026-03-01", "end": "2026-03-07"}}"#).expect("payload");
+        BigLake { dir, org, workflow, payload }
+    }
+
+    fn root(&self) -> std::path::PathBuf {
+        self.dir.path().join("lake")
+    }
+
+    /// `flowlake query --cluster …` over the whole lake, its stdout and stderr into `files`.
+    fn query(&self, cluster: &Cluster, files: &Path) -> Child {
+        flowlake()
+            .args(["query", "--format", "csv", "--lake"]).arg(self.root())
+            .args(["--org", &self.org, "--workflow", &self.workflow, "--payload"]).arg(&self.payload)
+            .args(["--cluster", &cluster.address()])
+            .stdout(std::fs::File::create(files.join("stdout")).expect("stdout file"))
+            .stderr(std::fs::File::create(files.join("stderr")).expect("stderr file"))
+            .spawn()
+            .expect("start flowlake query")
+    }
+}
+
+impl Cluster<'_> {
+    /// Ids of the jobs the scheduler accepted, in order.
+    fn jobs(&self) -> Vec<String> {
+        let log = self.log("scheduler");
+        log.lines().filter_map(|line| line.split_once("Job submitted: [")).map(|(_, rest)| rest.trim_end().trim_end_matches(']').to_string()).collect()
+    }
+
+    /// The first job accepted after the first `known` ones; panics if `client` exits before.
+    fn next_job(&self, known: usize, client: &mut Child) -> String {
+        let started = Instant::now();
+        loop {
+            if let Some(job) = self.jobs().get(known) {
+                return job.clone();
+            }
+            if let Ok(Some(status)) = client.try_wait() {
+                panic!("the client exited ({status}) before its job was submitted:\n{}", self.log("scheduler"));
+            }
+            assert!(started.elapsed() < STARTUP_LIMIT, "no job was submitted:\n{}", self.log("scheduler"));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn was_cancelled(&self, job: &str) -> bool {
+        self.log("scheduler").contains(&format!("Received cancellation request for job {job}"))
+    }
+}
+
+fn signal(child: &Child, name: &str) {
+    let sent = Command::new("kill").args([&format!("-{name}"), &child.id().to_string()]).status().expect("run kill");
+    assert!(sent.success(), "kill -{name}");
+}
+
+/// The exit status of `child` and how long it took, or `None` if it runs past `limit`
+/// (then it is killed).
+fn exit_within(child: &mut Child, limit: Duration) -> Option<(std::process::ExitStatus, Duration)> {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some((status, started.elapsed()));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+/// How fast a stopped client must exit: it waits only for the scheduler to confirm the
+/// cancellation.
+const STOP_LIMIT: Duration = Duration::from_secs(15);
+
+/// Ctrl-C, SIGTERM and `--request-timeout` cancel the job on the cluster; every executor
+/// lost mid-query is a 503 `cluster_unavailable` within a bound, never a hang or a success.
+#[test]
+fn signals_timeouts_and_lost_executors_end_cluster_jobs() {
+    let lake = BigLake::generate();
+    let timeout = FAULT_EXECUTOR_TIMEOUT.to_string();
+    let mut cluster = Cluster::start_with(None, &["--executor-timeout", &timeout], &["--heartbeat-interval", "1"]);
+    let files = tempfile::tempdir().expect("tempdir");
+    let started = Instant::now();
+    let mut whole = lake.query(&cluster, files.path());
+    let status = exit_within(&mut whole, STARTUP_LIMIT).expect("the query finished");
+    let answer = std::fs::read(files.path().join("stdout")).expect("stdout");
+    assert!(status.0.success(), "{}", std::fs::read_to_string(files.path().join("stderr")).unwrap_or_default());
+    println!("the whole query on the cluster: {:.1} s, {} bytes", started.elapsed().as_secs_f64(), answer.len());
+
+    query_stopped_by_ctrl_c_cancels_its_job(&cluster, &lake);
+    batch_stopped_by_sigterm_cancels_its_job_and_keeps_no_partial_result(&cluster, &lake);
+    serve_request_timeout_cancels_the_job(&cluster, &lake);
+    every_executor_lost_is_a_503_within_a_bound(&mut cluster, &lake, &answer);
+}
+
+fn query_stopped_by_ctrl_c_cancels_its_job(cluster: &Cluster, lake: &BigLake) {
+    let files = tempfile::tempdir().expect("tempdir");
+    let known = cluster.jobs().len();
+    let mut client = lake.query(cluster, files.path());
+    let job = cluster.next_job(known, &mut client);
+    signal(&client, "INT");
+    let (status, took) = exit_within(&mut client, STOP_LIMIT).expect("query --cluster did not exit after SIGINT");
+    let stderr = std::fs::read_to_string(files.path().join("stderr")).unwrap_or_default();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("stopped by SIGINT; 1 job(s) cancelled on the cluster"), "{stderr}");
+    // The client exits once the scheduler has taken the cancellation.
+    assert!(cluster.was_cancelled(&job), "job {job} was not cancelled:\n{}", cluster.log("scheduler"));
+    println!("query --cluster stopped by SIGINT in {:.2} s, job {job} cancelled", took.as_secs_f64());
+}
+
+fn batch_stopped_by_sigterm_cancels_its_job_and_keeps_no_partial_result(cluster: &Cluster, lake: &BigLake) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let payload: serde_json::Value = serde_json::from_slice(&std::fs::read(&lake.payload).expect("payload")).expect("JSON");
+    let lines: Vec<String> = (1..=3)
+        .map(|i| serde_json::json!({"name": format!("q{i}"), "organization_id": lake.org, "workflow_id": lake.workflow, "payload": payload}).to_string())
+        .collect();
+    let queries = dir.path().join("queries.ndjson");
+    std::fs::write(&queries, lines.join("\n")).expect("queries");
+    let out = dir.path().join("out");
+    let known = cluster.jobs().len();
+    let mut client = flowlake()
+        .args(["batch", "--jobs", "1", "--format", "csv", "--lake"]).arg(lake.root())
+        .arg("--queries").arg(&queries).arg("--out").arg(&out)
+        .args(["--cluster", &cluster.address()])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("stderr")).expect("stderr file"))
+        .spawn()
+        .expect("start flowlake batch");
+    let job = cluster.next_job(known, &mut client);
+    signal(&client, "TERM");
+    let (status, _) = exit_within(&mut client, STOP_LIMIT).expect("batch --cluster did not exit after SIGTERM");
+    let stderr = std::fs::read_to_string(dir.path().join("stderr")).unwrap_or_default();
+    assert_eq!(status.code(), Some(143), "{stderr}");
+    assert!(stderr.contains("--resume"), "{stderr}");
+    assert!(cluster.was_cancelled(&job), "job {job} was not cancelled:\n{}", cluster.log("scheduler"));
+    let left: Vec<String> = std::fs::read_dir(&out).expect("out").map(|e| e.expect("entry").file_name().to_string_lossy().into_owned()).collect();
+    assert!(!left.iter().any(|name| name.ends_with(".csv") || name.contains("partial") || name == "summary.json"), "left behind: {left:?}");
+}
+
+fn serve_request_timeout_cancels_the_job(cluster: &Cluster, lake: &BigLake) {
+    let port = free_ports(1)[0];
+    let log = std::fs::File::create(cluster.logs.path().join("serve-timeout.log")).expect("log");
+    let mut server = Stopped(flowlake()
+        .args(["serve", "--no-auth", "--listen", &format!("127.0.0.1:{port}"), "--request-timeout", "1", "--lake"])
+        .arg(lake.root())
+        .args(["--cluster", &cluster.address()])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start serve"));
+    let started = Instant::now();
+    while http_get(port, "/healthz").is_none() {
+        assert!(started.elapsed() < STARTUP_LIMIT, "serve did not start: {}", cluster.log("serve-timeout"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let known = cluster.jobs().len();
+    let payload = std::fs::read(&lake.payload).expect("payload");
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
+    write!(
+        stream,
+        "POST /api/reporting/workflow/v1/orgs/{}/workflows/{}/source_data HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        lake.org, lake.workflow, payload.len()
+    )
+    .expect("request");
+    stream.write_all(&payload).expect("body");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).expect("response");
+    // A 503 `timeout` before the first row, or a body cut off (no last chunk) after it.
+    let text = String::from_utf8_lossy(&response[..response.len().min(400)]);
+    let timed_out = text.starts_with("HTTP/1.1 503") && text.contains("\"timeout\"");
+    assert!(timed_out || (text.starts_with("HTTP/1.1 200") && !response.ends_with(b"0\r\n\r\n")), "{text}");
+    let job = cluster.jobs().get(known).cloned().unwrap_or_else(|| panic!("no job was submitted:\n{}", cluster.log("scheduler")));
+    let waited = Instant::now();
+    while !cluster.was_cancelled(&job) {
+        assert!(waited.elapsed() < STOP_LIMIT, "job {job} was not cancelled after the request timed out:\n{}", cluster.log("scheduler"));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    signal(&server.0, "TERM");
+    let _ = exit_within(&mut server.0, STOP_LIMIT);
+}
+
+/// A child process killed when dropped, so that a failed test leaves none behind (children
+/// inherit the build lock's descriptor from `flock cargo test`).
+struct Stopped(Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn every_executor_lost_is_a_503_within_a_bound(cluster: &mut Cluster, lake: &BigLake, answer: &[u8]) {
+    let files = tempfile::tempdir().expect("tempdir");
+    let known = cluster.jobs().len();
+    let mut client = lake.query(cluster, files.path());
+    let job = cluster.next_job(known, &mut client);
+    for (name, executor) in cluster.processes.iter_mut().filter(|(name, _)| name.starts_with("executor")) {
+        executor.kill().unwrap_or_else(|e| panic!("SIGKILL {name}: {e}"));
+        let _ = executor.wait();
+    }
+    // Lost after missing heartbeats for the timeout (checked every second), then as long
+    // again for an executor to come back: well within this.
+    let limit = Duration::from_secs(4 * FAULT_EXECUTOR_TIMEOUT + 10);
+    let (status, took) = exit_within(&mut client, limit).unwrap_or_else(|| panic!("the query hung after every executor was lost:\n{}", cluster.log("scheduler")));
+    let stderr = std::fs::read_to_string(files.path().join("stderr")).unwrap_or_default();
+    assert_eq!(status.code(), Some(8), "{stderr}");
+    let err: serde_json::Value = serde_json::from_str(stderr.trim()).expect("error JSON");
+    assert_eq!((err["status"].as_u64(), err["error"].as_str()), (Some(503), Some("cluster_unavailable")), "{stderr}");
+    let message = err["message"].as_str().unwrap_or_default();
+    assert!(message.contains(&cluster.address()) && message.contains("executors were lost"), "{message}");
+    assert!(message.contains(&job), "{message}");
+    let printed = std::fs::read(files.path().join("stdout")).expect("stdout");
+    assert!(printed != answer, "a failed query printed the whole answer");
+    println!("every executor lost: 503 after {:.1} s ({message})", took.as_secs_f64());
+
+    // A query sent to the cluster without executors is refused at once.
+    let files = tempfile::tempdir().expect("tempdir");
+    let mut client = lake.query(cluster, files.path());
+    let (status, _) = exit_within(&mut client, STOP_LIMIT).expect("a query to a cluster without executors hung");
+    let stderr = std::fs::read_to_string(files.path().join("stderr")).unwrap_or_default();
+    assert_eq!(status.code(), Some(8), "{stderr}");
+    assert!(stderr.contains("no executor"), "{stderr}");
 }
