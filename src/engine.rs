@@ -289,7 +289,9 @@ impl Engine {
             let batches: Vec<RecordBatch> = answer.batches.try_collect().await?;
             let rows = datafusion::arrow::compute::concat_batches(&schema, &batches).map_err(datafusion::error::DataFusionError::from)?;
             match time_order::ties_of(&rows, limit)? {
-                Ties::None => return Ok((physical, schema, vec![rows.slice(0, rows.num_rows().min(limit))])),
+                // Taken into fresh arrays: a slice would carry its parent's bits past its
+                // end into the Arrow encoding, and answers are the same bytes everywhere.
+                Ties::None => return Ok((physical, schema, vec![time_order::first_rows(&rows, limit)?])),
                 Ties::Inside(groups) => {
                     let times = time_order::tied_times(&rows, &groups)?;
                     let events = time_order::goal_events_at(&self.ctx, prepared.events.clone(), query, &times)?.collect().await?;

@@ -40,6 +40,12 @@ pub enum Ties {
     AtTheCut,
 }
 
+/// The first `limit` of `rows`, in arrays of their own.
+pub fn first_rows(rows: &RecordBatch, limit: usize) -> Result<RecordBatch> {
+    let order = UInt32Array::from_iter_values(0..rows.num_rows().min(limit) as u32);
+    Ok(take_record_batch(rows, &order).map_err(datafusion::error::DataFusionError::from)?)
+}
+
 /// The ties of `rows` (sorted by `time`, up to `limit + 1` of them) for an answer of
 /// `limit` rows.
 pub fn ties_of(rows: &RecordBatch, limit: usize) -> Result<Ties> {
