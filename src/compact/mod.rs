@@ -99,6 +99,25 @@ async fn compact_day(writer: &LakeWriter, reader: &DayReader, day: Day, options:
         None => listing.iter().filter_map(event_file_name).collect(),
     };
     let already = manifest.is_some() && inputs.len() == 1 && inputs[0].starts_with(COMPACT_PREFIX);
+    // A day without a manifest first gets one that names its files as they are. The new
+    // file must stay invisible until the manifest names it instead of them: a reader
+    // listing the folder between the new file's upload and the manifest would otherwise
+    // read both, every event twice.
+    if manifest.is_none() && !inputs.is_empty() {
+        let mut created = false;
+        writer
+            .update_manifest(day, |current| {
+                created = current.is_none();
+                Ok(created.then(|| Manifest::new(inputs.clone())))
+            })
+            .await?;
+        if !created {
+            // Another writer made one first: its files are the inputs now; a later run
+            // compacts them.
+            let deleted = collect_garbage(writer, day, options).await?;
+            return Ok(DayOutcome { day, status: DayStatus::Raced, deleted });
+        }
+    }
     let status = if inputs.is_empty() {
         DayStatus::Empty
     } else if already {
