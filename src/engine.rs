@@ -20,7 +20,7 @@ use crate::lake::counting::RequestCounts;
 use crate::lake::{DayPartitions, Lake, LakeLocation, LakeOptions, S3Options, WorkflowKind, store};
 use crate::output::Shape;
 use crate::plan::time_order::{self, Ties};
-use crate::plan::{self, Reading};
+use crate::plan::{self, FirstDays, Reading};
 use crate::query::{Query, Target};
 
 /// Rows per batch when a memory limit is set and no batch size is.
@@ -278,13 +278,13 @@ impl Engine {
     /// in time order without reading them, then tied rows are ordered by their ids, read
     /// for those few events only (`plan::time_order`). A tie at the cut runs the query
     /// again, ordered by time and event id.
-    async fn collected(&self, prepared: &Prepared, query: &Query, goal_events_from: Option<DayPartitions>) -> Result<(Arc<dyn ExecutionPlan>, SchemaRef, Vec<RecordBatch>)> {
+    async fn collected(&self, prepared: &Prepared, query: &Query, first_days: Option<FirstDays>) -> Result<(Arc<dyn ExecutionPlan>, SchemaRef, Vec<RecordBatch>)> {
         use futures::TryStreamExt;
 
         let limit = query.limit.unwrap_or(usize::MAX);
         if query.basic && !self.runs_on_cluster() && limit < usize::MAX {
             let one_more = Query { limit: Some(limit + 1), ..query.clone() };
-            let answer = self.answer(prepared, &one_more, goal_events_from.clone(), true).await?;
+            let answer = self.answer(prepared, &one_more, first_days.clone(), true).await?;
             let (physical, schema) = (answer.plan, answer.batches.schema());
             let batches: Vec<RecordBatch> = answer.batches.try_collect().await?;
             let rows = datafusion::arrow::compute::concat_batches(&schema, &batches).map_err(datafusion::error::DataFusionError::from)?;
@@ -303,16 +303,16 @@ impl Engine {
             }
             tracing::debug!(target: "flowlake::plan", "the answer's last row ties in time with the next; running again ordered by event id");
         }
-        let answer = self.answer(prepared, query, goal_events_from, false).await?;
+        let answer = self.answer(prepared, query, first_days, false).await?;
         let (physical, schema) = (answer.plan, answer.batches.schema());
         let batches = answer.batches.try_collect().await?;
         Ok((physical, schema, batches))
     }
 
-    /// The answer, up to its first batch, with goal events from `goal_events_from` (all
-    /// days when `None`), ordered by time alone with `time_alone` (see [`Self::collected`]).
-    async fn answer(&self, prepared: &Prepared, query: &Query, goal_events_from: Option<DayPartitions>, time_alone: bool) -> Result<ResponseStream> {
-        self.first_batch(prepared, Reading { goal_events_from, time_alone }, query).await
+    /// The answer, up to its first batch, over `first_days` (all days when `None`), ordered
+    /// by time alone with `time_alone` (see [`Self::collected`]).
+    async fn answer(&self, prepared: &Prepared, query: &Query, first_days: Option<FirstDays>, time_alone: bool) -> Result<ResponseStream> {
+        self.first_batch(prepared, Reading { first_days, time_alone }, query).await
     }
 
     /// Runs one plan up to its first batch (on a cluster: starts it).
@@ -350,20 +350,24 @@ impl Engine {
         Ok((physical, batches))
     }
 
-    /// The answer of an `affected_goal` query with a small limit and no goal filters, read
-    /// from goal events of the interval's first days only, when those hold enough rows.
+    /// The answer of a query with a small limit, read from the interval's first days
+    /// only, when those hold enough rows.
     ///
-    /// The answer is the first `limit` affected goal events in time order, and every event
-    /// lives in the folder of its UTC date (SPEC §1): when the goal events of the first *d*
-    /// days already give `limit` affected ones, no later goal event can be among the first
-    /// `limit`. The workflow side still reads the whole interval (a session's path may go on
-    /// after its goal). Unfiltered goal events usually fill a small limit from one day, so
-    /// the goal scan reads one day instead of all (a 30-day, limit-1000 query on a
-    /// time-sorted lake: BENCHMARKS.md). At most two tries, each over at most half of the
-    /// days; then the whole interval, as without this.
+    /// The answer is the first `limit` goal events in time order (of those affected), and
+    /// every event lives in the folder of its UTC date (SPEC §1): when the goal events of
+    /// the first *d* days already give `limit` rows, no later goal event can be among the
+    /// first `limit`. Without step constraints, whether a goal at time *t* is affected (or
+    /// workflow-related) depends only on workflow events up to *t*, so both sides are cut:
+    /// a try reads *d* days instead of the whole interval, whatever the filters and target.
+    /// With step constraints a session's path may go on after its goal, so the workflow
+    /// side reads the whole interval and only unfiltered `affected_goal` queries try (their
+    /// goal events usually fill a small limit from one day; a failed try costs a workflow
+    /// scan). At most two tries, each over at most half of the days; then the whole
+    /// interval, as without this.
     async fn answer_from_first_days(&self, prepared: &Prepared, query: &Query) -> Result<Option<ResponseStream>> {
         let Some(limit) = query.limit.filter(|&n| n <= FIRST_DAYS_MAX_LIMIT) else { return Ok(None) };
-        if query.target != Target::AffectedGoal || !query.filters.is_empty() {
+        let constrained = !query.steps.is_empty() && !matches!(prepared.workflow.kind, WorkflowKind::UserGenerated);
+        if constrained && (query.target != Target::AffectedGoal || !query.filters.is_empty()) {
             return Ok(None);
         }
         let days = prepared.events.days().len();
@@ -372,7 +376,8 @@ impl Engine {
             if first_days * 2 > days {
                 break;
             }
-            let (physical, schema, batches) = self.collected(prepared, query, Some(prepared.events.first_days(first_days))).await?;
+            let cut = FirstDays { events: prepared.events.first_days(first_days), workflow_too: !constrained };
+            let (physical, schema, batches) = self.collected(prepared, query, Some(cut)).await?;
             let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
             if rows >= limit {
                 return Ok(Some(ResponseStream::of_batches(plan::shape_of(query), physical, schema, batches)));

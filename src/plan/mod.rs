@@ -27,12 +27,21 @@ use workflow::{ENTRY_TIME, WF_SESSION, WorkflowEvents};
 /// change what is read, never the answer.
 #[derive(Debug, Default, Clone)]
 pub struct Reading {
-    /// Goal events come from this table (the first days of the events) instead of all.
-    pub goal_events_from: Option<DayPartitions>,
+    /// Only the first days of the events: for goal events, or for both sides.
+    pub first_days: Option<FirstDays>,
     /// A basic answer is ordered by time alone, without reading event ids; the caller
-    /// checks that no two of its rows tie in time (and asks for one row more than the
-    /// limit, to see a tie at the cut).
+    /// orders the rows that tie (`time_order`) and asks for one row more than the limit,
+    /// to see a tie at the cut.
     pub time_alone: bool,
+}
+
+/// The events of the interval's first days (a cut of the query's table).
+#[derive(Debug, Clone)]
+pub struct FirstDays {
+    pub events: DayPartitions,
+    /// Workflow events are cut too (without step constraints a goal's answer depends on
+    /// workflow events up to its time only); otherwise only goal events.
+    pub workflow_too: bool,
 }
 
 /// The response shape of a query.
@@ -73,12 +82,18 @@ pub fn build(
         let scan = LogicalPlanBuilder::scan(EVENTS_TABLE, provider_as_source(Arc::new(table)), None)?.build()?;
         Ok(DataFrame::new(ctx.state(), scan).filter(in_interval(&query.interval))?)
     };
-    let all_events = org_events(events)?;
-    let Reading { goal_events_from, time_alone } = reading;
+    let Reading { first_days, time_alone } = reading;
     let time_alone = time_alone && query.basic;
-    let goal_side = match goal_events_from {
-        Some(table) => org_events(table)?,
-        None => all_events.clone(),
+    let (all_events, goal_side) = match first_days {
+        Some(FirstDays { events: cut, workflow_too: true }) => {
+            let cut = org_events(cut)?;
+            (cut.clone(), cut)
+        }
+        Some(FirstDays { events: cut, workflow_too: false }) => (org_events(events)?, org_events(cut)?),
+        None => {
+            let all = org_events(events)?;
+            (all.clone(), all)
+        }
     };
 
     let workflow_events = all_events.filter(rules.predicate.clone())?;
