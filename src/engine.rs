@@ -281,8 +281,7 @@ impl Engine {
     async fn collected(&self, prepared: &Prepared, query: &Query, first_days: Option<FirstDays>) -> Result<(Arc<dyn ExecutionPlan>, SchemaRef, Vec<RecordBatch>)> {
         use futures::TryStreamExt;
 
-        let limit = query.limit.unwrap_or(usize::MAX);
-        if query.basic && !self.runs_on_cluster() && limit < usize::MAX {
+        if let (true, Some(limit)) = (query.basic && !self.runs_on_cluster(), query.limit) {
             let one_more = Query { limit: Some(limit + 1), ..query.clone() };
             let answer = self.answer(prepared, &one_more, first_days.clone(), true).await?;
             let (physical, schema) = (answer.plan, answer.batches.schema());
@@ -365,18 +364,18 @@ impl Engine {
     /// scan). At most two tries, each over at most half of the days; then the whole
     /// interval, as without this.
     async fn answer_from_first_days(&self, prepared: &Prepared, query: &Query) -> Result<Option<ResponseStream>> {
-        let Some(limit) = query.limit.filter(|&n| n <= FIRST_DAYS_MAX_LIMIT) else { return Ok(None) };
+        let Some(limit) = query.limit.filter(|&n| n <= COLLECTED_MAX_LIMIT) else { return Ok(None) };
         let constrained = !query.steps.is_empty() && !matches!(prepared.workflow.kind, WorkflowKind::UserGenerated);
         if constrained && (query.target != Target::AffectedGoal || !query.filters.is_empty()) {
             return Ok(None);
         }
-        let days = prepared.events.days().len();
+        let days = prepared.events.days();
         let mut first_days = 1;
         for _ in 0..2 {
-            if first_days * 2 > days {
+            if first_days * 2 > days.len() {
                 break;
             }
-            let cut = FirstDays { events: prepared.events.first_days(first_days), workflow_too: !constrained };
+            let cut = FirstDays { events: prepared.events.through_day(days[first_days - 1]), workflow_too: !constrained };
             let (physical, schema, batches) = self.collected(prepared, query, Some(cut)).await?;
             let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
             if rows >= limit {
@@ -395,8 +394,7 @@ impl Engine {
 
 /// Queries with a limit above this are not tried on their first days first, nor ordered by
 /// time alone: either collects the answer before it is sent.
-const FIRST_DAYS_MAX_LIMIT: usize = 10_000;
-const COLLECTED_MAX_LIMIT: usize = FIRST_DAYS_MAX_LIMIT;
+const COLLECTED_MAX_LIMIT: usize = 10_000;
 
 impl ResponseStream {
     /// A response over rows already collected.

@@ -219,11 +219,13 @@ struct CancelOnDrop {
     identified: bool,
 }
 
+/// The id the scheduler gave the job of a distributed plan, once it has.
+fn job_id(plan: &Arc<dyn ExecutionPlan>) -> Option<String> {
+    let exec = plan.downcast_ref::<DistributedQueryExec<LogicalPlanNode>>()?;
+    exec.job_id().map(|job| job.as_str().to_string())
+}
+
 impl CancelOnDrop {
-    fn job_id(&self) -> Option<String> {
-        let exec = self.plan.downcast_ref::<DistributedQueryExec<LogicalPlanNode>>()?;
-        exec.job_id().map(|job| job.as_str().to_string())
-    }
 
     fn stop_awaiting_id(&mut self) {
         if self.awaiting_id {
@@ -245,7 +247,7 @@ impl futures::Stream for CancelOnDrop {
         if matches!(polled, Poll::Ready(None) | Poll::Ready(Some(Err(_)))) {
             self.finished = true;
         }
-        if self.awaiting_id && (self.finished || self.job_id().is_some()) {
+        if self.awaiting_id && (self.finished || job_id(&self.plan).is_some()) {
             self.identified = true;
             self.stop_awaiting_id();
         }
@@ -271,9 +273,6 @@ impl Drop for CancelOnDrop {
         // Still outstanding until the scheduler answered (or did not, within the bound).
         runtime.spawn(async move {
             use futures::StreamExt;
-            let job_id = |plan: &Arc<dyn ExecutionPlan>| {
-                plan.downcast_ref::<DistributedQueryExec<LogicalPlanNode>>().and_then(|e| e.job_id()).map(|j| j.as_str().to_string())
-            };
             let identified = async {
                 loop {
                     if let Some(id) = job_id(&plan) {

@@ -69,12 +69,11 @@ impl DayPartitions {
         days
     }
 
-    /// The same table cut to the files of its first `days` days: the events of the
-    /// interval up to the end of the last of those days, since every event lives in the
-    /// folder of its UTC date (SPEC §1).
-    pub fn first_days(&self, days: usize) -> DayPartitions {
-        let last = self.days().get(days.saturating_sub(1)).copied();
-        let files = self.files.iter().filter(|f| matches!((day_of(f), last), (Some(d), Some(l)) if d <= l)).cloned().collect();
+    /// The same table cut to the files of the days up to `last` (a value of [`Self::days`]):
+    /// the events of the interval up to the end of that day, since every event lives in
+    /// the folder of its UTC date (SPEC §1).
+    pub fn through_day(&self, last: i32) -> DayPartitions {
+        let files = self.files.iter().filter(|f| day_of(f).is_some_and(|d| d <= last)).cloned().collect();
         DayPartitions::new(self.store_url.clone(), files, self.display_prefix.clone())
     }
 }

@@ -63,6 +63,13 @@ fn in_interval(interval: &Interval) -> Expr {
     col("timestamp").gt_eq(timestamp_literal(interval.start_us)).and(col("timestamp").lt_eq(timestamp_literal(interval.end_us)))
 }
 
+/// The events of `table` inside `interval`, scanned under a name, so that plans say
+/// `TableScan: events` rather than `?table?`.
+fn interval_events(ctx: &SessionContext, table: DayPartitions, interval: &Interval) -> Result<DataFrame> {
+    let scan = LogicalPlanBuilder::scan(EVENTS_TABLE, provider_as_source(Arc::new(table)), None)?.build()?;
+    Ok(DataFrame::new(ctx.state(), scan).filter(in_interval(interval))?)
+}
+
 /// Builds the whole query over `events`: workflow sessions, goal events, the target's
 /// join, order, limit, and the response columns, reading the lake as `reading` says.
 pub fn build(
@@ -77,11 +84,7 @@ pub fn build(
     let rules = WorkflowEvents::for_kind(&workflow.kind, &workflow.id.to_string()).ok_or_else(|| {
         Error::internal("plan built for an unsupported workflow type; the engine checks the type first")
     })?;
-    // Scanned under a name, so that plans say `TableScan: events` rather than `?table?`.
-    let org_events = |table: DayPartitions| -> Result<DataFrame> {
-        let scan = LogicalPlanBuilder::scan(EVENTS_TABLE, provider_as_source(Arc::new(table)), None)?.build()?;
-        Ok(DataFrame::new(ctx.state(), scan).filter(in_interval(&query.interval))?)
-    };
+    let org_events = |table: DayPartitions| interval_events(ctx, table, &query.interval);
     let Reading { first_days, time_alone } = reading;
     let time_alone = time_alone && query.basic;
     let (all_events, goal_side) = match first_days {

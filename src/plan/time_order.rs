@@ -10,7 +10,6 @@
 //!   open, and the caller runs the query again ordered by time and event id.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::take_record_batch;
@@ -18,11 +17,10 @@ use datafusion::arrow::datatypes::TimestampMicrosecondType;
 use datafusion::arrow::util::display::array_value_to_string;
 use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
-use datafusion::datasource::provider_as_source;
-use datafusion::logical_expr::{LogicalPlanBuilder, col, lit};
+use datafusion::logical_expr::{col, lit};
 use datafusion::prelude::{SessionContext, in_list};
 
-use super::{EVENTS_TABLE, goals, in_interval};
+use super::{goals, interval_events};
 use crate::error::{Error, Result};
 use crate::lake::DayPartitions;
 use crate::output::fields::{BASIC_COLUMNS, BasicSource};
@@ -83,15 +81,13 @@ pub fn tied_times(rows: &RecordBatch, groups: &[(usize, usize)]) -> Result<Vec<i
 /// Goal events of the query at the given instants, with their event ids and the columns a
 /// basic answer shows (under the answer's names): what orders tied rows.
 pub fn goal_events_at(ctx: &SessionContext, events: DayPartitions, query: &Query, times: &[i64]) -> Result<DataFrame> {
-    let scan = LogicalPlanBuilder::scan(EVENTS_TABLE, provider_as_source(Arc::new(events)), None)?.build()?;
     let at = in_list(col("timestamp"), times.iter().map(|&t| lit(ScalarValue::TimestampMicrosecond(Some(t), Some("UTC".into())))).collect(), false);
     let mut columns = vec![col("event_id")];
     columns.extend(BASIC_COLUMNS.iter().filter_map(|(name, source)| match source {
         BasicSource::Column(column) => Some(col(*column).alias(*name)),
         BasicSource::GoalName => None,
     }));
-    Ok(DataFrame::new(ctx.state(), scan)
-        .filter(in_interval(&query.interval))?
+    Ok(interval_events(ctx, events, &query.interval)?
         .filter(goals::goal_predicate(&query.filters))?
         .filter(at)?
         .select(columns)?)
@@ -150,6 +146,8 @@ fn shown_key(batch: &RecordBatch, row: usize) -> Result<String> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use datafusion::arrow::array::{StringArray, TimestampMicrosecondArray};
     use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
