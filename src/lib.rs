@@ -35,6 +35,7 @@ pub mod output;
 pub mod plan;
 pub mod query;
 pub mod serve;
+pub mod write;
 
 pub use engine::{Engine, EngineConfig, ResponseStream};
 pub use error::{Error, Result};

@@ -97,8 +97,15 @@ fn describe(outcome: &DayOutcome) -> String {
         DayStatus::Raced => "another writer replaced the same files first; left as it is".to_string(),
         DayStatus::Failed { message } => format!("FAILED: {message}"),
     };
-    let deleted = if outcome.deleted > 0 { format!("; deleted {} replaced files", outcome.deleted) } else { String::new() };
-    format!("{}: {what}{deleted}", outcome.day)
+    let mut line = format!("{}: {what}", outcome.day);
+    if !outcome.swept.deleted.is_empty() {
+        line.push_str(&format!("; deleted {} files no manifest names: {}", outcome.swept.deleted.len(), outcome.swept.deleted.join(", ")));
+    }
+    if !outcome.swept.foreign.is_empty() {
+        let files: Vec<String> = outcome.swept.foreign.iter().map(|(name, size)| format!("{name} ({size} bytes)")).collect();
+        line.push_str(&format!("; left in place {} files that no manifest names and flowlake did not write: {}", files.len(), files.join(", ")));
+    }
+    line
 }
 
 /// The summary on stdout; the exit code says whether every day was done.
@@ -111,7 +118,13 @@ fn summarize(outcomes: &[DayOutcome]) -> i32 {
         _ => (r, b),
     });
     out!("days {}: compacted {compacted}, already compact {}, empty {}, raced {}, failed {}", outcomes.len(), count(|s| *s == DayStatus::AlreadyCompact), count(|s| *s == DayStatus::Empty), count(|s| *s == DayStatus::Raced), failed.len());
-    out!("rows rewritten {rows}, bytes written {bytes}, replaced files deleted {}", outcomes.iter().map(|o| o.deleted).sum::<usize>());
+    out!("rows rewritten {rows}, bytes written {bytes}, files deleted {}", outcomes.iter().map(|o| o.swept.deleted.len()).sum::<usize>());
+    // Other tools' files are named where they are, whatever the terminal: the user decides.
+    for outcome in outcomes.iter().filter(|o| !o.swept.foreign.is_empty()) {
+        for (name, size) in &outcome.swept.foreign {
+            out!("not in the manifest, left in place: {}/{name} ({size} bytes)", outcome.day);
+        }
+    }
     for outcome in &failed {
         out!("{}", describe(outcome));
     }

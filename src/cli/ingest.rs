@@ -40,6 +40,10 @@ pub struct IngestArgs {
     /// Rows per Parquet row group of the written files.
     #[arg(long, default_value_t = FileLayout::default().row_group_size)]
     row_group_size: usize,
+    /// Where rows are staged until they are published (default: the system's temporary
+    /// folder, $TMPDIR).
+    #[arg(long)]
+    staging_dir: Option<PathBuf>,
 }
 
 struct Spinner(Option<ProgressBar>);
@@ -70,6 +74,7 @@ pub(super) async fn run(args: IngestArgs) -> i32 {
         rejects: args.rejects.clone(),
         layout: FileLayout { row_group_size: args.row_group_size.max(1), ..FileLayout::default() },
         buffer_rows: args.buffer_rows.max(1),
+        staging_dir: args.staging_dir.clone(),
     };
     let bytes: u64 = sources.iter().map(|s| s.bytes).sum();
     let spinner = Spinner(std::io::stderr().is_terminal().then(|| {
@@ -108,6 +113,7 @@ fn print_summary(summary: &IngestSummary, bytes_read: u64, elapsed: Duration, re
         }
     );
     out!("files written {}, {:.1} MB, in {:.1}s ({:.0} rows/s)", summary.files_written, summary.bytes_written as f64 / 1e6, seconds, summary.rows_read as f64 / seconds);
+    out!("event ids of the days' existing files read {} in {:.2}s", summary.existing_ids_read, summary.existing_ids_seconds);
     for (day, share) in &summary.days {
         out!("  {day}: {} rows in {} files", share.rows, share.files);
     }

@@ -243,8 +243,8 @@ async fn open_lake(resources: &ResourceArgs, lake: &LakeArgs, list_cache_ttl: st
 }
 
 /// The lake `lake` opened for writing (`ingest`, `compact`).
-async fn open_writer(lake: &str, s3: &S3Args) -> Result<crate::lake::writer::LakeWriter, Error> {
-    crate::lake::writer::LakeWriter::open(&LakeLocation::parse(lake)?, &s3.options()).await
+async fn open_writer(lake: &str, s3: &S3Args) -> Result<crate::write::LakeWriter, Error> {
+    crate::write::LakeWriter::open(&LakeLocation::parse(lake)?, &s3.options()).await
 }
 
 /// What identifies one request: the lake, the URL attributes and the payload.

@@ -4,32 +4,23 @@
 //! replaced in one compare-and-swap. Replaced files are deleted after a grace period, so a
 //! query that listed the day before the swap can still read them.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{NaiveDate, Utc};
-use datafusion::arrow::compute::{cast, concat_batches};
-use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::common::ScalarValue;
-use datafusion::datasource::listing::PartitionedFile;
-use datafusion::execution::object_store::ObjectStoreUrl;
-use datafusion::logical_expr::col;
-use datafusion::prelude::SessionContext;
 use object_store::ObjectMeta;
-use sha2::{Digest, Sha256};
-use url::Url;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
-use crate::generate::event::{FileLayout, SortOrder, sort_columns, to_parquet};
-use crate::lake::manifest::Manifest;
-use crate::lake::schema::file_schema;
-use crate::lake::writer::{Day, LakeWriter};
-use crate::lake::DayPartitions;
+use crate::generate::event::{FileLayout, to_parquet};
+use crate::write::commit::{COMMIT_ATTEMPTS, backoff, too_many_attempts};
+use crate::write::day_reader::DayReader;
+use crate::write::names::{COMPACT_PREFIX, fresh_name};
+use crate::write::sweep::{Graces, Swept, sweep};
+use crate::write::{Commit, CommitOutcome, Day, LakeWriter};
 
-/// The name prefix of files `compact` writes: a day whose manifest lists one such file and
-/// nothing else is already compact.
-pub const COMPACT_PREFIX: &str = "compact-";
+/// How often a day is rewritten when garbage collection condemned the new file before it
+/// was published (possible only with an orphan grace shorter than a rewrite).
+const REWRITE_ATTEMPTS: usize = 3;
 
 /// What to compact and how.
 #[derive(Debug, Clone)]
@@ -49,39 +40,59 @@ pub struct CompactOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DayStatus {
     /// Rewritten from `files_in` files into one.
-    Compacted { files_in: usize, rows: u64, bytes: u64 },
+    Compacted {
+        files_in: usize,
+        rows: u64,
+        bytes: u64,
+    },
     /// Already in the compact layout: left alone.
     AlreadyCompact,
     /// No event files.
     Empty,
-    /// Another writer replaced the same files first; nothing was changed.
+    /// Another writer replaced the same files first; this run's file was deleted and
+    /// nothing was changed.
     Raced,
     /// The day could not be compacted (it is left as it was).
     Failed { message: String },
 }
 
-/// One day's outcome, with the files deleted after their grace period.
+/// One day's outcome, with what its garbage collection did.
 #[derive(Debug, Clone)]
 pub struct DayOutcome {
     pub day: Day,
     pub status: DayStatus,
-    pub deleted: usize,
+    /// Files deleted (replaced ones after their grace, flowlake's orphans) and other
+    /// tools' files that no manifest names (reported, left in place).
+    pub swept: Swept,
 }
 
 /// Compacts the selected days, one after the other; `progress` hears of each.
-pub async fn compact(writer: &LakeWriter, options: &CompactOptions, progress: &(dyn Fn(&DayOutcome) + Sync)) -> Result<Vec<DayOutcome>> {
+pub async fn compact(
+    writer: &LakeWriter,
+    options: &CompactOptions,
+    progress: &(dyn Fn(&DayOutcome) + Sync),
+) -> Result<Vec<DayOutcome>> {
     let days: Vec<Day> = writer
         .days(options.organization_id)
         .await?
         .into_iter()
-        .filter(|d| options.from.is_none_or(|from| d.date >= from) && options.to.is_none_or(|to| d.date <= to))
+        .filter(|d| {
+            options.from.is_none_or(|from| d.date >= from)
+                && options.to.is_none_or(|to| d.date <= to)
+        })
         .collect();
     let reader = DayReader::new(writer)?;
     let mut outcomes = Vec::with_capacity(days.len());
     for day in days {
         let outcome = match compact_day(writer, &reader, day, options).await {
             Ok(outcome) => outcome,
-            Err(error) => DayOutcome { day, status: DayStatus::Failed { message: error.to_string() }, deleted: 0 },
+            Err(error) => DayOutcome {
+                day,
+                status: DayStatus::Failed {
+                    message: error.to_string(),
+                },
+                swept: Swept::default(),
+            },
         };
         progress(&outcome);
         outcomes.push(outcome);
@@ -89,169 +100,146 @@ pub async fn compact(writer: &LakeWriter, options: &CompactOptions, progress: &(
     Ok(outcomes)
 }
 
-async fn compact_day(writer: &LakeWriter, reader: &DayReader, day: Day, options: &CompactOptions) -> Result<DayOutcome> {
-    // The manifest first, then the listing: a writer puts its files before it names them,
-    // so every file of this manifest is in a listing taken after it.
-    let manifest = writer.manifest(day).await?.map(|(m, _)| m);
-    let listing = writer.list_day(day).await?;
-    let inputs: Vec<String> = match &manifest {
-        Some(m) => m.files.clone(),
-        None => listing.iter().filter_map(event_file_name).collect(),
-    };
-    let already = manifest.is_some() && inputs.len() == 1 && inputs[0].starts_with(COMPACT_PREFIX);
-    // A day without a manifest first gets one that names its files as they are. The new
-    // file must stay invisible until the manifest names it instead of them: a reader
-    // listing the folder between the new file's upload and the manifest would otherwise
-    // read both, every event twice.
-    if manifest.is_none() && !inputs.is_empty() {
-        let mut created = false;
-        writer
-            .update_manifest(day, |current| {
-                created = current.is_none();
-                Ok(created.then(|| Manifest::new(inputs.clone())))
-            })
-            .await?;
-        if !created {
-            // Another writer made one first: its files are the inputs now; a later run
-            // compacts them.
-            let deleted = collect_garbage(writer, day, options).await?;
-            return Ok(DayOutcome { day, status: DayStatus::Raced, deleted });
+async fn compact_day(
+    writer: &LakeWriter,
+    reader: &DayReader,
+    day: Day,
+    options: &CompactOptions,
+) -> Result<DayOutcome> {
+    let mut status = None;
+    for _ in 0..REWRITE_ATTEMPTS {
+        // A day without a manifest first gets one naming its files as they are: the new
+        // file stays invisible until the manifest names it instead of them (a reader
+        // listing the folder in between would otherwise read both).
+        let manifest = writer.ensure_manifest(day).await?;
+        // The listing after the manifest: every file it names is in it.
+        let listing = writer.list_day(day).await?;
+        let inputs = named_files(writer, day, &manifest.files, &listing)?;
+        if inputs.is_empty() {
+            status = Some(DayStatus::Empty);
+            break;
+        }
+        if inputs.len() == 1 && manifest.files[0].starts_with(COMPACT_PREFIX) {
+            status = Some(DayStatus::AlreadyCompact);
+            break;
+        }
+        match rewrite(writer, reader, day, &manifest.files, inputs, options).await? {
+            Some(done) => {
+                status = Some(done);
+                break;
+            }
+            None => continue,
         }
     }
-    let status = if inputs.is_empty() {
-        DayStatus::Empty
-    } else if already {
-        DayStatus::AlreadyCompact
-    } else {
-        rewrite(writer, reader, day, &listing, &inputs, options).await?
-    };
-    let deleted = collect_garbage(writer, day, options).await?;
-    Ok(DayOutcome { day, status, deleted })
+    let status = status.ok_or_else(|| Error::Data {
+        message: format!("{day}: garbage collection of another compact removed this run's new file {REWRITE_ATTEMPTS} times before it was published (is --orphan-grace shorter than a rewrite?); run again"),
+    })?;
+    let swept = sweep(
+        writer,
+        day,
+        Graces {
+            replaced: options.grace,
+            orphan: options.orphan_grace,
+        },
+    )
+    .await?;
+    Ok(DayOutcome { day, status, swept })
 }
 
-/// Writes the day's rows as one file and swaps it in for `inputs`.
-async fn rewrite(writer: &LakeWriter, reader: &DayReader, day: Day, listing: &[ObjectMeta], inputs: &[String], options: &CompactOptions) -> Result<DayStatus> {
-    let folder = writer.day_prefix(day);
-    let metas: Vec<ObjectMeta> = inputs
+/// The objects of the named files; a named file missing from the folder fails the day
+/// (it is left as it is: rule 3 says this cannot happen, so something else broke it).
+fn named_files(
+    writer: &LakeWriter,
+    day: Day,
+    names: &[String],
+    listing: &[ObjectMeta],
+) -> Result<Vec<ObjectMeta>> {
+    names
         .iter()
         .map(|name| {
-            listing.iter().find(|m| m.location.filename() == Some(name.as_str())).cloned().ok_or_else(|| Error::Data {
-                message: format!("the manifest of {} names {name}, which is not in the folder", writer.show(&folder)),
-            })
+            listing
+                .iter()
+                .find(|m| m.location.filename() == Some(name.as_str()))
+                .cloned()
+                .ok_or_else(|| Error::Data {
+                    message: format!(
+                        "the manifest of {} names {name}, which is not in the folder",
+                        writer.show(&writer.day_prefix(day))
+                    ),
+                })
         })
-        .collect::<Result<_>>()?;
-    let batch = reader.sorted_rows(day, metas, options.layout.sort).await?;
+        .collect()
+}
+
+/// Writes the day's rows as one new file and swaps it in for `inputs`. `None`: garbage
+/// collection condemned the new file before the swap; the day is to be rewritten.
+async fn rewrite(
+    writer: &LakeWriter,
+    reader: &DayReader,
+    day: Day,
+    names: &[String],
+    inputs: Vec<ObjectMeta>,
+    options: &CompactOptions,
+) -> Result<Option<DayStatus>> {
+    let batch = match reader.sorted_rows(day, inputs, options.layout.sort).await {
+        Ok(batch) => batch,
+        // Another compact replaced the inputs meanwhile and deleted them (no grace).
+        Err(Error::ObjectChanged { .. })
+            if writer
+                .manifest(day)
+                .await?
+                .is_none_or(|m| !names.iter().all(|n| m.files.contains(n))) =>
+        {
+            return Ok(Some(DayStatus::Raced));
+        }
+        Err(error) => return Err(error),
+    };
     let rows = batch.num_rows() as u64;
     let bytes = to_parquet(&batch, options.layout)?;
-    let name = format!("{COMPACT_PREFIX}{}.parquet", content_name(&bytes));
+    drop(batch);
+    let name = fresh_name(COMPACT_PREFIX);
     let size = bytes.len() as u64;
-    writer.put(&folder.clone().join(name.as_str()), bytes).await?;
+    writer.put(&writer.day_file(day, &name), bytes).await?;
 
-    let now = Utc::now();
-    let mut raced = false;
-    let inputs_owned = inputs.to_vec();
-    writer
-        .update_manifest(day, |current| {
-            // Another compact may have replaced our inputs meanwhile: then this run's file
-            // is not needed. Files added by an ingest meanwhile are kept.
-            let mut next = match current {
-                Some(m) if !inputs_owned.iter().all(|f| m.files.contains(f)) => {
-                    raced = true;
-                    return Ok(None);
-                }
-                Some(m) => m.clone(),
-                None => Manifest::new(Vec::new()),
-            };
-            raced = false;
-            next.replace(&inputs_owned, [name.clone()], now);
-            Ok(Some(next))
-        })
-        .await?;
-    if raced {
-        writer.delete(&folder.clone().join(name.as_str())).await?;
-        return Ok(DayStatus::Raced);
-    }
-    Ok(DayStatus::Compacted { files_in: inputs.len(), rows, bytes: size })
-}
-
-/// Deletes replaced files whose grace period has passed, and Parquet files that the
-/// manifest never named once they are older than the orphan grace.
-async fn collect_garbage(writer: &LakeWriter, day: Day, options: &CompactOptions) -> Result<usize> {
-    let Some((manifest, _)) = writer.manifest(day).await? else { return Ok(0) };
-    let listing = writer.list_day(day).await?;
-    let now = Utc::now();
-    let grace = chrono::Duration::from_std(options.grace).unwrap_or(chrono::Duration::MAX);
-    let orphan_grace = chrono::Duration::from_std(options.orphan_grace).unwrap_or(chrono::Duration::MAX);
-    let mut deleted = 0;
-    for meta in &listing {
-        let Some(name) = event_file_name(meta) else { continue };
-        if manifest.files.contains(&name) {
-            continue;
-        }
-        let expired = match manifest.replaced.iter().find(|r| r.file == name) {
-            Some(replaced) => replaced.at.checked_add_signed(grace).is_some_and(|until| until <= now),
-            None => meta.last_modified.checked_add_signed(orphan_grace).is_some_and(|until| until <= now),
+    let commit = Commit {
+        add: vec![name.clone()],
+        remove: names.to_vec(),
+        ..Commit::default()
+    };
+    for attempt in 0..COMMIT_ATTEMPTS {
+        let txn = writer.begin(day).await?;
+        let outcome = txn.commit(commit.clone(), Utc::now()).await?;
+        let status = match outcome {
+            CommitOutcome::Committed(_) => {
+                return Ok(Some(DayStatus::Compacted {
+                    files_in: names.len(),
+                    rows,
+                    bytes: size,
+                }));
+            }
+            CommitOutcome::Conflict => {
+                backoff(attempt).await;
+                continue;
+            }
+            // Another compact replaced the inputs first: this run's file is not needed.
+            CommitOutcome::InputsGone(_) => Some(DayStatus::Raced),
+            CommitOutcome::Missing(_) => None,
+            CommitOutcome::Unchanged => {
+                return Err(Error::internal(format!(
+                    "{day}: publishing {name} changed nothing"
+                )));
+            }
         };
-        if expired {
-            writer.delete(&meta.location).await?;
-            deleted += 1;
+        // The loser deletes its own file, and only if no manifest names it (its name is
+        // its own, so none can; checked all the same).
+        if !writer
+            .manifest(day)
+            .await?
+            .is_some_and(|m| m.files.contains(&name))
+        {
+            writer.delete(&writer.day_file(day, &name)).await?;
         }
+        return Ok(status);
     }
-    Ok(deleted)
-}
-
-/// The name of a visible Parquet file of a day folder (not a manifest, not in flight).
-pub fn event_file_name(meta: &ObjectMeta) -> Option<String> {
-    crate::lake::is_event_file(&meta.location).then(|| meta.location.filename().map(str::to_string)).flatten()
-}
-
-/// A name from the content: the same rows in the same layout always get the same name.
-pub fn content_name(bytes: &[u8]) -> String {
-    hex::encode(&Sha256::digest(bytes)[..12])
-}
-
-/// Reads a day's files through the engine's own checked scan, sorted for the layout.
-struct DayReader {
-    ctx: SessionContext,
-    url: ObjectStoreUrl,
-    writer: LakeWriter,
-}
-
-impl DayReader {
-    fn new(writer: &LakeWriter) -> Result<DayReader> {
-        let ctx = SessionContext::new();
-        let url = ObjectStoreUrl::parse("flowlake-lake://compact")?;
-        let address = Url::parse(url.as_str()).map_err(|e| Error::internal(format!("store URL: {e}")))?;
-        ctx.runtime_env().register_object_store(&address, Arc::clone(writer.store()));
-        Ok(DayReader { ctx, url, writer: writer.clone() })
-    }
-
-    async fn sorted_rows(&self, day: Day, files: Vec<ObjectMeta>, sort: SortOrder) -> Result<RecordBatch> {
-        let partition = vec![
-            ScalarValue::Utf8(Some(day.organization_id.to_string())),
-            ScalarValue::Date32(Some((day.date - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()).num_days() as i32)),
-        ];
-        let files: Vec<PartitionedFile> = files.into_iter().map(|m| PartitionedFile::new_from_meta(m).with_partition_values(partition.clone())).collect();
-        // The scan reads through the checked reader over the store registered for `url`.
-        let shown = self.writer.show(&object_store::path::Path::default());
-        let table = DayPartitions::new(self.url.clone(), files, shown);
-        let schema = file_schema();
-        let columns: Vec<_> = schema.fields().iter().map(|f| col(f.name().as_str())).collect();
-        let order: Vec<_> = sort_columns(sort).iter().map(|c| col(*c).sort(true, false)).collect();
-        let batches = self.ctx.read_table(Arc::new(table))?.select(columns)?.sort(order)?.collect().await?;
-        let batches = batches
-            .iter()
-            .map(|batch| {
-                let columns = batch
-                    .columns()
-                    .iter()
-                    .zip(schema.fields())
-                    .map(|(column, field)| cast(column, field.data_type()))
-                    .collect::<Result<Vec<_>, _>>()?;
-                RecordBatch::try_new(Arc::clone(&schema), columns)
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| Error::internal(format!("compacting {day}: {e}")))?;
-        concat_batches(&schema, &batches).map_err(|e| Error::internal(format!("compacting {day}: {e}")))
-    }
+    Err(too_many_attempts(writer, day))
 }

@@ -14,7 +14,7 @@ pub mod schema;
 pub mod store;
 pub mod table;
 mod versions;
-pub mod writer;
+
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -9,6 +9,7 @@ mod encodings;
 mod fuzz;
 mod lake_files;
 mod lake_writers;
+mod writer_safety;
 mod memory_pool;
 mod openapi;
 mod payload_rules;

@@ -114,6 +114,10 @@ async fn serve(
     builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
     let service = builder.build();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    // s3s-fs checks a conditional PUT's precondition and then writes, with nothing between
+    // two such requests; real S3 decides them atomically. Conditional PUTs take turns here,
+    // so that compare-and-swap means what it means on S3.
+    let conditional = Arc::new(tokio::sync::Mutex::new(()));
     ready.send(listener.local_addr().expect("addr")).expect("report address");
     let mut connections = tokio::task::JoinSet::new();
     loop {
@@ -123,9 +127,11 @@ async fn serve(
                 // As real S3 endpoints do; without it Nagle's algorithm and delayed ACKs
                 // stall small responses by tens of milliseconds.
                 let _ = socket.set_nodelay(true);
-                let (service, requests, die_after, stop) = (service.clone(), Arc::clone(&requests), Arc::clone(&die_after), Arc::clone(&stop));
-                let handler = service_fn(move |request| {
-                    let (service, stop) = (service.clone(), Arc::clone(&stop));
+                let (service, requests, die_after, stop, conditional) = (service.clone(), Arc::clone(&requests), Arc::clone(&die_after), Arc::clone(&stop), Arc::clone(&conditional));
+                let handler = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                    let (service, stop, conditional) = (service.clone(), Arc::clone(&stop), Arc::clone(&conditional));
+                    let is_conditional = request.method() == hyper::Method::PUT
+                        && (request.headers().contains_key(hyper::header::IF_MATCH) || request.headers().contains_key(hyper::header::IF_NONE_MATCH));
                     let number = requests.fetch_add(1, Ordering::SeqCst) + 1;
                     let dies = number >= die_after.load(Ordering::SeqCst);
                     async move {
@@ -133,6 +139,7 @@ async fn serve(
                             stop.notify_one();
                             std::future::pending::<()>().await;
                         }
+                        let _turn = if is_conditional { Some(conditional.lock().await) } else { None };
                         hyper::service::Service::call(&service, request).await
                     }
                 });
