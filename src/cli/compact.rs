@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::{S3Args, report};
 use crate::compact::{CompactOptions, DayOutcome, DayStatus, compact};
+use crate::write::day_reader::SortMemory;
 use crate::generate::event::FileLayout;
 
 /// Exit code when at least one day could not be compacted.
@@ -43,6 +44,26 @@ pub struct CompactArgs {
     /// Rows per Parquet row group of the rewritten files.
     #[arg(long, default_value_t = FileLayout::default().row_group_size)]
     row_group_size: usize,
+    /// A day's rewritten files grow to about this size before the next one starts
+    /// (e.g. 256M, 1G); smaller days keep one file.
+    #[arg(long, default_value = "256M", value_parser = super::parse_bytes)]
+    target_file_size: usize,
+    /// Memory the sort of a day may hold (e.g. 2G); beyond it the sort spills to disk.
+    /// Default: half of the machine's available memory.
+    #[arg(long, value_parser = super::parse_memory_limit)]
+    memory_limit: Option<usize>,
+    /// Where the sort spills and new files are staged (default: the system's temporary
+    /// folder, $TMPDIR).
+    #[arg(long)]
+    spill_dir: Option<std::path::PathBuf>,
+}
+
+/// The sort's memory: `--memory-limit`, or half of the available memory (one sort at once).
+fn compact_pool(memory_limit: Option<usize>) -> Option<usize> {
+    match super::Pool::choose(memory_limit, Some(1), crate::memory::available()) {
+        super::Pool::Asked(bytes) | super::Pool::Derived { bytes, .. } => Some(bytes),
+        super::Pool::Unbounded | super::Pool::Unknown => None,
+    }
 }
 
 /// `10m`, `30s`, `1h 30m`, or a plain number of seconds.
@@ -65,6 +86,8 @@ pub(super) async fn run(args: CompactArgs) -> i32 {
         grace: args.grace,
         orphan_grace: args.orphan_grace,
         layout: FileLayout { row_group_size: args.row_group_size.max(1), ..FileLayout::default() },
+        target_file_size: u64::try_from(args.target_file_size.max(1)).unwrap_or(u64::MAX),
+        memory: SortMemory { limit: compact_pool(args.memory_limit), spill_dir: args.spill_dir.clone() },
     };
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
@@ -91,7 +114,10 @@ pub(super) async fn run(args: CompactArgs) -> i32 {
 
 fn describe(outcome: &DayOutcome) -> String {
     let what = match &outcome.status {
-        DayStatus::Compacted { files_in, rows, bytes } => format!("compacted {files_in} files into 1 ({rows} rows, {bytes} bytes)"),
+        DayStatus::Compacted { files_in, files_out, rows, bytes, spilled } => {
+            let spill = if *spilled > 0 { format!("; the sort spilled {spilled} bytes") } else { String::new() };
+            format!("compacted {files_in} files into {files_out} ({rows} rows, {bytes} bytes{spill})")
+        }
         DayStatus::AlreadyCompact => "already compact".to_string(),
         DayStatus::Empty => "no event files".to_string(),
         DayStatus::Raced => "another writer replaced the same files first; left as it is".to_string(),

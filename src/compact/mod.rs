@@ -1,19 +1,23 @@
 //! `flowlake compact` (SPEC §8): each day folder rewritten into the layout queries read
-//! fastest — one file, rows sorted by category, label, action and time, row groups cut at
-//! label runs, bloom filters on `label` and `session_id` — then the day's manifest
-//! replaced in one compare-and-swap. Replaced files are deleted after a grace period, so a
-//! query that listed the day before the swap can still read them.
+//! fastest — rows sorted by category, label, action and time (an external sort that spills
+//! beyond the memory limit), files of about a target size, row groups cut at label runs,
+//! bloom filters on `label` and `session_id` — then published in the day's one commit.
+//! Replaced files are deleted after a grace period, so a query that listed the day before
+//! the swap can still read them.
 
 use std::time::Duration;
 
+use std::path::PathBuf;
+
 use chrono::{NaiveDate, Utc};
+use futures::StreamExt;
 use object_store::ObjectMeta;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
-use crate::generate::event::{FileLayout, to_parquet};
 use crate::write::commit::{COMMIT_ATTEMPTS, backoff, too_many_attempts};
-use crate::write::day_reader::DayReader;
+use crate::write::day_reader::{DayReader, SortMemory, to_file_schema};
+use crate::write::layout::{FileLayout, RollingEventFiles, StagedFile};
 use crate::write::names::{COMPACT_PREFIX, fresh_name};
 use crate::write::sweep::{Graces, Swept, sweep};
 use crate::write::{Commit, CommitOutcome, Day, LakeWriter};
@@ -34,16 +38,25 @@ pub struct CompactOptions {
     /// ingest writes its files before it adds them to the manifest).
     pub orphan_grace: Duration,
     pub layout: FileLayout,
+    /// The size a day's files grow to before the next one starts (small days keep one).
+    pub target_file_size: u64,
+    /// What the sort may hold in memory, and where it spills (and files are staged).
+    pub memory: SortMemory,
 }
+
+/// The default of `--target-file-size`.
+pub const DEFAULT_TARGET_FILE_SIZE: u64 = 256 << 20;
 
 /// What happened to one day.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DayStatus {
-    /// Rewritten from `files_in` files into one.
+    /// Rewritten from `files_in` files into `files_out`; the sort spilled `spilled` bytes.
     Compacted {
         files_in: usize,
+        files_out: usize,
         rows: u64,
         bytes: u64,
+        spilled: u64,
     },
     /// Already in the compact layout: left alone.
     AlreadyCompact,
@@ -81,7 +94,7 @@ pub async fn compact(
                 && options.to.is_none_or(|to| d.date <= to)
         })
         .collect();
-    let reader = DayReader::new(writer)?;
+    let reader = DayReader::new(writer, &options.memory)?;
     let mut outcomes = Vec::with_capacity(days.len());
     for day in days {
         let outcome = match compact_day(writer, &reader, day, options).await {
@@ -119,7 +132,12 @@ async fn compact_day(
             status = Some(DayStatus::Empty);
             break;
         }
-        if inputs.len() == 1 && manifest.files[0].starts_with(COMPACT_PREFIX) {
+        // One compact's files (a large day has several) and nothing else.
+        if manifest
+            .files
+            .iter()
+            .all(|name| name.starts_with(COMPACT_PREFIX))
+        {
             status = Some(DayStatus::AlreadyCompact);
             break;
         }
@@ -171,8 +189,8 @@ fn named_files(
         .collect()
 }
 
-/// Writes the day's rows as one new file and swaps it in for `inputs`. `None`: garbage
-/// collection condemned the new file before the swap; the day is to be rewritten.
+/// Writes the day's rows as new files and swaps them in for `inputs`. `None`: garbage
+/// collection condemned a new file before the swap; the day is to be rewritten.
 async fn rewrite(
     writer: &LakeWriter,
     reader: &DayReader,
@@ -181,28 +199,27 @@ async fn rewrite(
     inputs: Vec<ObjectMeta>,
     options: &CompactOptions,
 ) -> Result<Option<DayStatus>> {
-    let batch = match reader.sorted_rows(day, inputs, options.layout.sort).await {
-        Ok(batch) => batch,
-        // Another compact replaced the inputs meanwhile and deleted them (no grace).
-        Err(Error::ObjectChanged { .. })
-            if writer
-                .manifest(day)
-                .await?
-                .is_none_or(|m| !names.iter().all(|n| m.files.contains(n))) =>
-        {
-            return Ok(Some(DayStatus::Raced));
+    let mut written = Vec::new();
+    let outcome = write_sorted(writer, reader, day, inputs, options, &mut written).await;
+    let (rows, bytes, spilled) = match outcome {
+        Ok(figures) => figures,
+        Err(error) => {
+            delete_own(writer, day, &written).await?;
+            // Another compact replaced the inputs meanwhile and deleted them (no grace).
+            if matches!(error, Error::ObjectChanged { .. })
+                && writer
+                    .manifest(day)
+                    .await?
+                    .is_none_or(|m| !names.iter().all(|n| m.files.contains(n)))
+            {
+                return Ok(Some(DayStatus::Raced));
+            }
+            return Err(error);
         }
-        Err(error) => return Err(error),
     };
-    let rows = batch.num_rows() as u64;
-    let bytes = to_parquet(&batch, options.layout)?;
-    drop(batch);
-    let name = fresh_name(COMPACT_PREFIX);
-    let size = bytes.len() as u64;
-    writer.put(&writer.day_file(day, &name), bytes).await?;
 
     let commit = Commit {
-        add: vec![name.clone()],
+        add: written.clone(),
         remove: names.to_vec(),
         ..Commit::default()
     };
@@ -213,33 +230,107 @@ async fn rewrite(
             CommitOutcome::Committed(_) => {
                 return Ok(Some(DayStatus::Compacted {
                     files_in: names.len(),
+                    files_out: written.len(),
                     rows,
-                    bytes: size,
+                    bytes,
+                    spilled,
                 }));
             }
             CommitOutcome::Conflict => {
                 backoff(attempt).await;
                 continue;
             }
-            // Another compact replaced the inputs first: this run's file is not needed.
+            // Another compact replaced the inputs first: this run's files are not needed.
             CommitOutcome::InputsGone(_) => Some(DayStatus::Raced),
             CommitOutcome::Missing(_) => None,
             CommitOutcome::Unchanged => {
                 return Err(Error::internal(format!(
-                    "{day}: publishing {name} changed nothing"
+                    "{day}: publishing the compacted files changed nothing"
                 )));
             }
         };
-        // The loser deletes its own file, and only if no manifest names it (its name is
-        // its own, so none can; checked all the same).
-        if !writer
-            .manifest(day)
-            .await?
-            .is_some_and(|m| m.files.contains(&name))
-        {
-            writer.delete(&writer.day_file(day, &name)).await?;
-        }
+        delete_own(writer, day, &written).await?;
         return Ok(status);
     }
     Err(too_many_attempts(writer, day))
+}
+
+/// Sorts the day's rows and writes them as files of about the target size, each uploaded
+/// (under a name of this run's, unnamed) as soon as it is complete; `written` gets their
+/// names. Returns the rows, bytes and bytes the sort spilled.
+async fn write_sorted(
+    writer: &LakeWriter,
+    reader: &DayReader,
+    day: Day,
+    inputs: Vec<ObjectMeta>,
+    options: &CompactOptions,
+    written: &mut Vec<String>,
+) -> Result<(u64, u64, u64)> {
+    let staging = staging_folder(options.memory.spill_dir.as_ref())?;
+    let mut sorted = reader.sorted_rows(day, inputs, options.layout.sort).await?;
+    let mut files =
+        RollingEventFiles::new(staging.path(), options.layout, options.target_file_size);
+    let (mut rows, mut bytes) = (0, 0);
+    while let Some(batch) = sorted.stream.next().await {
+        files.write(&to_file_schema(&batch?)?)?;
+        for staged in files.take_finished() {
+            (rows, bytes) = (rows + staged.rows, bytes + staged.bytes);
+            upload(writer, day, &staged, written).await?;
+        }
+    }
+    for staged in files.finish()? {
+        (rows, bytes) = (rows + staged.rows, bytes + staged.bytes);
+        upload(writer, day, &staged, written).await?;
+    }
+    Ok((rows, bytes, sorted.spilled_bytes()))
+}
+
+/// A folder for files being written, beside the sort's spill files.
+fn staging_folder(spill_dir: Option<&PathBuf>) -> Result<tempfile::TempDir> {
+    let builder = {
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("flowlake-compact-");
+        builder
+    };
+    match spill_dir {
+        Some(dir) => builder.tempdir_in(dir),
+        None => builder.tempdir(),
+    }
+    .map_err(|e| Error::internal(format!("creating a staging folder: {e}")))
+}
+
+async fn upload(
+    writer: &LakeWriter,
+    day: Day,
+    staged: &StagedFile,
+    written: &mut Vec<String>,
+) -> Result<()> {
+    let name = fresh_name(COMPACT_PREFIX);
+    writer
+        .upload(&staged.path, &writer.day_file(day, &name))
+        .await?;
+    written.push(name);
+    std::fs::remove_file(&staged.path).map_err(|e| {
+        Error::internal(format!(
+            "removing the staged {}: {e}",
+            staged.path.display()
+        ))
+    })
+}
+
+/// The loser of a race deletes its own files, and only those no manifest names (their names
+/// are this run's, so none can; checked all the same).
+async fn delete_own(writer: &LakeWriter, day: Day, written: &[String]) -> Result<()> {
+    if written.is_empty() {
+        return Ok(());
+    }
+    let named = writer
+        .manifest(day)
+        .await?
+        .map(|m| m.files)
+        .unwrap_or_default();
+    for name in written.iter().filter(|name| !named.contains(name)) {
+        writer.delete(&writer.day_file(day, name)).await?;
+    }
+    Ok(())
 }

@@ -1,18 +1,16 @@
-//! One event row as the generator (and tests that build lakes by hand) write it, and the
-//! Parquet encoding of a day's rows.
+//! One event row as the generator (and tests that build lakes by hand) write it, and a
+//! day's rows as a record batch.
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, Float64Builder, ListBuilder, StringBuilder, TimestampMicrosecondArray};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::parquet::basic::Compression;
-use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
-use datafusion::parquet::schema::types::ColumnPath;
 
 use crate::error::{Error, Result};
 use crate::lake::schema::file_schema;
+// The Parquet layout belongs to the write path; generated lakes use it as they are.
+pub use crate::write::layout::{Codec, FileLayout, SortOrder, sort_columns, to_parquet};
 
 /// An event with every column of SPEC §1.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -43,46 +41,6 @@ pub struct Event {
     pub ip_organization: Option<String>,
 }
 
-/// How event files are laid out inside.
-#[derive(Debug, Clone, Copy)]
-pub struct FileLayout {
-    /// Rows per row group: small enough for the time window to skip most of a day.
-    pub row_group_size: usize,
-    /// The order of the rows in each file.
-    pub sort: SortOrder,
-    /// The page codec.
-    pub codec: Codec,
-    /// Bloom filters on `label` and `session_id` (the columns queried by equality).
-    pub bloom_filters: bool,
-}
-
-impl Default for FileLayout {
-    fn default() -> Self {
-        FileLayout { row_group_size: 16 * 1024, sort: SortOrder::Category, codec: Codec::Snappy, bloom_filters: true }
-    }
-}
-
-/// Parquet page compression (other tools' lakes use any of these).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum Codec {
-    #[default]
-    Snappy,
-    Zstd,
-    Uncompressed,
-}
-
-/// How rows are ordered inside a file.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum SortOrder {
-    /// By `timestamp`, then `event_id`: row groups and pages cover time ranges.
-    Time,
-    /// By `category`, `label`, `action`, then time: goal triggers and each workflow's
-    /// events sit in few row groups and pages, which statistics let a scan skip to. Two to
-    /// three times faster queries than `Time` on the benchmark lake (BENCHMARKS.md).
-    #[default]
-    Category,
-}
-
 /// Puts rows in the order of `sort` (the order `to_parquet` expects).
 pub fn sort_events(events: &mut [Event], sort: SortOrder) {
     match sort {
@@ -90,14 +48,6 @@ pub fn sort_events(events: &mut [Event], sort: SortOrder) {
         SortOrder::Category => events.sort_by(|a, b| {
             (&a.category, &a.label, &a.action, a.timestamp_us, &a.event_id).cmp(&(&b.category, &b.label, &b.action, b.timestamp_us, &b.event_id))
         }),
-    }
-}
-
-/// The columns a batch of events is sorted by for `sort`, in order.
-pub fn sort_columns(sort: SortOrder) -> &'static [&'static str] {
-    match sort {
-        SortOrder::Time => &["timestamp", "event_id"],
-        SortOrder::Category => &["category", "label", "action", "timestamp", "event_id"],
     }
 }
 
@@ -176,57 +126,3 @@ pub fn to_record_batch_with(events: &[Event], schema: SchemaRef) -> Result<Recor
     RecordBatch::try_new(schema, columns).map_err(|e| Error::internal(format!("building a batch: {e}")))
 }
 
-/// Writer settings: page-level statistics (for the page index) and bloom filters on the
-/// columns queried by equality.
-fn writer_properties(layout: FileLayout) -> WriterProperties {
-    let compression = match layout.codec {
-        Codec::Snappy => Compression::SNAPPY,
-        Codec::Zstd => Compression::ZSTD(Default::default()),
-        Codec::Uncompressed => Compression::UNCOMPRESSED,
-    };
-    let mut props = WriterProperties::builder()
-        .set_compression(compression)
-        .set_max_row_group_row_count(Some(layout.row_group_size.max(1)))
-        .set_statistics_enabled(EnabledStatistics::Page);
-    if layout.bloom_filters {
-        for column in ["session_id", "label"] {
-            props = props.set_column_bloom_filter_enabled(ColumnPath::from(column), true);
-        }
-    }
-    props.build()
-}
-
-/// The Parquet bytes of one event file.
-pub fn to_parquet(batch: &RecordBatch, layout: FileLayout) -> Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    let err = |e: datafusion::parquet::errors::ParquetError| Error::internal(format!("writing Parquet: {e}"));
-    let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), Some(writer_properties(layout))).map_err(err)?;
-    match layout.sort {
-        SortOrder::Time => writer.write(batch).map_err(err)?,
-        // A row group starts where a (category, label) run starts, once the group holds
-        // enough rows: a workflow's events or one goal's triggers then fill whole row
-        // groups, which statistics select or skip as a block.
-        SortOrder::Category => {
-            let min_cut = (layout.row_group_size / 8).clamp(1, MIN_CUT_ROWS);
-            for run in label_runs(batch)? {
-                if writer.in_progress_rows() >= min_cut {
-                    writer.flush().map_err(err)?;
-                }
-                writer.write(&batch.slice(run.start, run.len())).map_err(err)?;
-            }
-        }
-    }
-    writer.close().map_err(err)?;
-    Ok(bytes)
-}
-
-/// Rows a row group holds before a label run may start a new one (at most; an eighth of
-/// the row-group size when that is smaller).
-const MIN_CUT_ROWS: usize = 2048;
-
-/// The row ranges of equal (category, label) in a batch sorted by them.
-fn label_runs(batch: &RecordBatch) -> Result<Vec<std::ops::Range<usize>>> {
-    let columns: Vec<ArrayRef> = ["category", "label"].iter().filter_map(|name| batch.column_by_name(name).cloned()).collect();
-    let runs = datafusion::arrow::compute::partition(&columns).map_err(|e| Error::internal(format!("splitting label runs: {e}")))?;
-    Ok(runs.ranges())
-}

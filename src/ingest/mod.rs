@@ -211,7 +211,7 @@ impl<'a> Run<'a> {
         .map_err(|e| Error::internal(format!("creating a staging folder: {e}")))?;
         Ok(Run {
             writer,
-            reader: DayReader::new(writer)?,
+            reader: DayReader::new(writer, &Default::default())?,
             options,
             staging,
             buffers: HashMap::new(),
@@ -420,13 +420,7 @@ impl<'a> Run<'a> {
             for staged in state.staged.iter_mut().filter(|s| s.rows > 0) {
                 if staged.uploaded.is_none() {
                     let name = fresh_name(INGEST_PREFIX);
-                    let bytes = std::fs::read(&staged.path).map_err(|e| {
-                        Error::internal(format!(
-                            "reading the staged file {}: {e}",
-                            staged.path.display()
-                        ))
-                    })?;
-                    writer.put(&writer.day_file(day, &name), bytes).await?;
+                    writer.upload(&staged.path, &writer.day_file(day, &name)).await?;
                     staged.uploaded = Some(name);
                 }
                 add.extend(staged.uploaded.clone());

@@ -11,6 +11,7 @@
 
 pub mod commit;
 pub mod day_reader;
+pub mod layout;
 pub mod names;
 pub mod sweep;
 
@@ -190,6 +191,27 @@ impl LakeWriter {
             .await
             .map_err(|e| Error::internal(format!("writing {}: {e}", self.show(path))))?;
         Ok(())
+    }
+
+    /// Uploads a local file as a whole object, streaming (a multipart upload on object
+    /// stores, a staged file renamed into place on local disk): readers see all or nothing.
+    pub async fn upload(&self, file: &std::path::Path, path: &Path) -> Result<()> {
+        use tokio::io::AsyncWriteExt;
+        let failed = |e: &dyn std::fmt::Display| {
+            Error::internal(format!(
+                "writing {} from {}: {e}",
+                self.show(path),
+                file.display()
+            ))
+        };
+        let mut source = tokio::fs::File::open(file).await.map_err(|e| failed(&e))?;
+        let mut target =
+            object_store::buffered::BufWriter::new(Arc::clone(&self.store), path.clone());
+        if let Err(e) = tokio::io::copy(&mut source, &mut target).await {
+            let _ = target.abort().await;
+            return Err(failed(&e));
+        }
+        target.shutdown().await.map_err(|e| failed(&e))
     }
 
     /// Deletes an object; one already gone is fine.

@@ -4,6 +4,7 @@ mod batch;
 mod cli;
 #[cfg(feature = "cluster")]
 mod cluster;
+mod compact_bounded;
 mod differential;
 mod encodings;
 mod fuzz;
