@@ -154,8 +154,11 @@ fn walk(folder: &LocalPath, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
 /// record as it was, for the rejects file).
 pub struct Record {
     pub position: String,
-    pub outcome: std::result::Result<(Uuid, Event), (Refusal, serde_json::Value)>,
+    pub outcome: Outcome,
 }
+
+/// A checked row, or why it was refused with the record as it was read.
+pub type Outcome = std::result::Result<(Uuid, Event), (Refusal, serde_json::Value)>;
 
 /// Reads every record of `source` in order, calling `each`; stops at the first error
 /// `each` returns. Runs on a blocking thread.
@@ -179,8 +182,17 @@ pub fn json_raw(value: Option<&serde_json::Value>) -> Raw {
         Some(Value::String(s)) => Raw::Text(s.clone()),
         Some(Value::Number(n)) => n.as_f64().map(Raw::Number).unwrap_or_else(|| Raw::Other("a number out of range".into())),
         Some(Value::Array(items)) => {
-            let strings: Option<Vec<String>> = items.iter().map(|i| i.as_str().map(str::to_string)).collect();
-            strings.map(Raw::List).unwrap_or_else(|| Raw::Other("a list that holds more than strings".into()))
+            let elements: Option<Vec<Option<String>>> = items
+                .iter()
+                .map(|i| match i {
+                    Value::String(s) => Some(Some(s.clone())),
+                    Value::Null => Some(None),
+                    _ => None,
+                })
+                .collect();
+            elements
+                .map(Raw::List)
+                .unwrap_or_else(|| Raw::Other("a list that holds more than strings".into()))
         }
         Some(Value::Bool(_)) => Raw::Other("a boolean".into()),
         Some(Value::Object(_)) => Raw::Other("an object".into()),
@@ -203,12 +215,49 @@ fn read_ndjson(source: &Source, time_zone: Option<Tz>, each: &mut dyn FnMut(Reco
         if text.is_empty() {
             continue;
         }
-        let outcome = match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text) {
-            Ok(map) => check_row(&mut |c| json_raw(map.get(c)), Cells::Typed, time_zone).map_err(|r| (r, serde_json::Value::Object(map))),
-            Err(e) => Err((Refusal { column: None, reason: format!("not a JSON object: {e}") }, serde_json::Value::String(text.to_string()))),
-        };
+        let outcome = json_record(text, time_zone);
         each(Record { position: format!("line {number}"), outcome })?;
     }
+}
+
+/// One NDJSON line checked, or refused with the record as read.
+fn json_record(text: &str, time_zone: Option<Tz>) -> Outcome {
+    use serde_json::Value;
+    let first = match serde_json::from_str::<serde_json::Map<String, Value>>(text) {
+        Ok(map) => {
+            return check_row(&mut |c| json_raw(map.get(c)), Cells::Typed, time_zone)
+                .map_err(|r| (r, Value::Object(map)));
+        }
+        Err(e) => e,
+    };
+    // A number beyond the double range fails the whole parse: read the fields one by one,
+    // to name the column that holds it, or to ignore it in a field the schema does not know.
+    let Ok(fields) = serde_json::from_str::<
+        std::collections::HashMap<String, &serde_json::value::RawValue>,
+    >(text) else {
+        return Err((
+            Refusal {
+                column: None,
+                reason: format!("not a JSON object: {first}"),
+            },
+            Value::String(text.to_string()),
+        ));
+    };
+    let mut value = |column: &str| match fields.get(column) {
+        None => Raw::Null,
+        Some(raw) => match serde_json::from_str::<Value>(raw.get()) {
+            Ok(value) => json_raw(Some(&value)),
+            Err(_)
+                if raw
+                    .get()
+                    .starts_with(|c: char| c == '-' || c.is_ascii_digit()) =>
+            {
+                Raw::HugeNumber(raw.get().to_string())
+            }
+            Err(_) => Raw::Other("a value out of range".into()),
+        },
+    };
+    check_row(&mut value, Cells::Typed, time_zone).map_err(|r| (r, Value::String(text.to_string())))
 }
 
 fn read_csv(source: &Source, time_zone: Option<Tz>, each: &mut dyn FnMut(Record) -> Result<()>) -> Result<()> {
@@ -308,7 +357,11 @@ fn arrow_raw(array: &dyn Array, i: usize, zoned: bool) -> Raw {
         DataType::List(_) => {
             let items = array.as_list::<i32>().value(i);
             let strings = items.as_string::<i32>();
-            Raw::List((0..strings.len()).map(|j| strings.value(j).to_string()).collect())
+            Raw::List(
+                (0..strings.len())
+                    .map(|j| strings.is_valid(j).then(|| strings.value(j).to_string()))
+                    .collect(),
+            )
         }
         other => Raw::Other(format!("a value of type {other}")),
     }
@@ -318,8 +371,14 @@ fn raw_json(raw: Raw) -> serde_json::Value {
     match raw {
         Raw::Null => serde_json::Value::Null,
         Raw::Text(t) => t.into(),
-        Raw::Number(n) => serde_json::Number::from_f64(n).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null),
-        Raw::List(items) => items.into(),
+        // NaN and infinities, which JSON lacks, as text.
+        Raw::Number(n) => serde_json::Number::from_f64(n)
+            .map_or_else(|| n.to_string().into(), serde_json::Value::Number),
+        Raw::HugeNumber(text) => text.into(),
+        Raw::List(items) => items
+            .into_iter()
+            .map(|i| i.map_or(serde_json::Value::Null, serde_json::Value::String))
+            .collect(),
         Raw::Instant { micros, .. } => micros.into(),
         Raw::Other(what) => what.into(),
     }

@@ -7,6 +7,7 @@ mod cluster;
 mod differential;
 mod encodings;
 mod fuzz;
+mod ingest_inputs;
 mod lake_files;
 mod lake_writers;
 mod memory_pool;
