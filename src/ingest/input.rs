@@ -2,14 +2,14 @@
 //! header) or Parquet; each record turned into a checked row or a refusal with its place.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path as LocalPath, PathBuf};
 use std::sync::Arc;
 
 use chrono_tz::Tz;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema, TimeUnit, TimestampMicrosecondType};
+use datafusion::arrow::datatypes::{DataType, Float64Type, TimeUnit, TimestampMicrosecondType};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use futures::StreamExt;
 use object_store::ObjectStoreExt;
@@ -174,6 +174,12 @@ fn io_error(source: &Source, e: impl std::fmt::Display) -> Error {
     Error::bad_request(format!("input {}: {e}", source.shown))
 }
 
+/// The input's bytes.
+fn open(source: &Source) -> Result<Box<dyn BufRead>> {
+    let file = File::open(&source.path).map_err(|e| io_error(source, e))?;
+    Ok(Box::new(BufReader::with_capacity(1 << 20, file)))
+}
+
 /// A JSON value as a raw value.
 pub fn json_raw(value: Option<&serde_json::Value>) -> Raw {
     use serde_json::Value;
@@ -200,23 +206,42 @@ pub fn json_raw(value: Option<&serde_json::Value>) -> Raw {
 }
 
 fn read_ndjson(source: &Source, time_zone: Option<Tz>, each: &mut dyn FnMut(Record) -> Result<()>) -> Result<()> {
-    let file = File::open(&source.path).map_err(|e| io_error(source, e))?;
-    let mut reader = BufReader::with_capacity(1 << 20, file);
-    let mut line = String::new();
+    let mut reader = open(source)?;
+    let mut line = Vec::new();
     let mut number = 0u64;
     loop {
         line.clear();
-        let read = reader.read_line(&mut line).map_err(|e| io_error(source, e))?;
+        let read = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| io_error(source, format!("line {}: {e}", number + 1)))?;
         if read == 0 {
             return Ok(());
         }
         number += 1;
-        let text = line.trim_start_matches('\u{feff}').trim();
-        if text.is_empty() {
-            continue;
-        }
-        let outcome = json_record(text, time_zone);
+        let outcome = match std::str::from_utf8(&line) {
+            Ok(text) => {
+                let text = text.trim_start_matches('\u{feff}').trim();
+                if text.is_empty() {
+                    continue;
+                }
+                json_record(text, time_zone)
+            }
+            // The line is refused like any bad row; the rejects file (JSON, so UTF-8) keeps it
+            // with the bytes that are not UTF-8 replaced by U+FFFD.
+            Err(e) => Err((
+                not_utf8(None, e),
+                serde_json::Value::String(String::from_utf8_lossy(&line).trim().to_string()),
+            )),
+        };
         each(Record { position: format!("line {number}"), outcome })?;
+    }
+}
+
+/// Why text was refused for not being UTF-8.
+fn not_utf8(column: Option<&str>, error: std::str::Utf8Error) -> Refusal {
+    Refusal {
+        column: column.map(str::to_string),
+        reason: format!("not valid UTF-8 (byte {} is not)", error.valid_up_to() + 1),
     }
 }
 
@@ -261,31 +286,101 @@ fn json_record(text: &str, time_zone: Option<Tz>) -> Outcome {
 }
 
 fn read_csv(source: &Source, time_zone: Option<Tz>, each: &mut dyn FnMut(Record) -> Result<()>) -> Result<()> {
-    use datafusion::arrow::csv::ReaderBuilder;
-    use datafusion::arrow::csv::reader::Format;
-    let mut file = File::open(&source.path).map_err(|e| io_error(source, e))?;
-    let (header, _) = Format::default().with_header(true).infer_schema(&mut file, Some(1)).map_err(|e| io_error(source, e))?;
-    file.rewind().map_err(|e| io_error(source, e))?;
-    let names: Vec<String> = header.fields().iter().map(|f| f.name().clone()).collect();
+    // Flexible: a row with the wrong number of fields is a bad row, not a fault of the file.
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(open(source)?);
+    let header = reader.byte_headers().map_err(|e| io_error(source, e))?;
+    let mut names = Vec::with_capacity(header.len());
+    for name in header {
+        let name = std::str::from_utf8(name).map_err(|e| {
+            io_error(
+                source,
+                format!("line 1 (the header): {}", not_utf8(None, e)),
+            )
+        })?;
+        names.push(name.trim_start_matches('\u{feff}').to_string());
+    }
     // Columns are looked up by name for every cell: once per file, not once per row.
-    let at: std::collections::HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
-    let schema = Arc::new(Schema::new(names.iter().map(|n| Field::new(n, DataType::Utf8, true)).collect::<Vec<_>>()));
-    let reader = ReaderBuilder::new(schema).with_header(true).with_batch_size(8192).build(file).map_err(|e| io_error(source, e))?;
+    let mut at = std::collections::HashMap::new();
+    for (i, name) in names.iter().enumerate() {
+        at.entry(name.as_str()).or_insert(i);
+    }
+    let mut record = csv::ByteRecord::new();
     let mut row = 0u64;
-    for batch in reader {
-        let batch = batch.map_err(|e| io_error(source, format!("after row {row}: {e}")))?;
-        let columns: Vec<_> = batch.columns().iter().map(|c| c.as_string::<i32>().clone()).collect();
-        for i in 0..batch.num_rows() {
-            row += 1;
-            let cell = |c: &str| at.get(c).map(|&at| &columns[at]).filter(|a| !a.is_null(i)).map(|a| a.value(i));
-            let outcome = check_row(&mut |c| cell(c).map(|v| Raw::Text(v.to_string())).unwrap_or(Raw::Null), Cells::Text, time_zone).map_err(|r| {
-                let original = names.iter().map(|n| (n.clone(), cell(n).map(|v| serde_json::Value::String(v.into())).unwrap_or(serde_json::Value::Null))).collect();
-                (r, serde_json::Value::Object(original))
-            });
-            each(Record { position: format!("row {row} (line {})", row + 1), outcome })?;
+    loop {
+        // The reader's errors are its input's (a broken compressed stream); a row's own
+        // faults are refusals below.
+        match reader.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => return Ok(()),
+            Err(e) => return Err(io_error(source, format!("after row {row}: {e}"))),
+        }
+        row += 1;
+        // The physical line where the record starts: quoted fields may span lines.
+        let line = record.position().map_or(0, csv::Position::line);
+        each(Record {
+            position: format!("row {row} (line {line})"),
+            outcome: csv_record(&names, &at, &record, time_zone),
+        })?;
+    }
+}
+
+/// One CSV record checked, or refused with the record as read (empty cells as null).
+fn csv_record(
+    names: &[String],
+    at: &std::collections::HashMap<&str, usize>,
+    record: &csv::ByteRecord,
+    time_zone: Option<Tz>,
+) -> Outcome {
+    use serde_json::Value;
+    let original = || -> Value {
+        let cell = |bytes: &[u8]| {
+            if bytes.is_empty() {
+                Value::Null
+            } else {
+                Value::String(String::from_utf8_lossy(bytes).into_owned())
+            }
+        };
+        if record.len() == names.len() {
+            Value::Object(
+                names
+                    .iter()
+                    .zip(record)
+                    .map(|(n, c)| (n.clone(), cell(c)))
+                    .collect(),
+            )
+        } else {
+            Value::Array(record.iter().map(cell).collect())
+        }
+    };
+    if record.len() != names.len() {
+        let reason = format!(
+            "has {} fields, but the header has {}",
+            record.len(),
+            names.len()
+        );
+        return Err((
+            Refusal {
+                column: None,
+                reason,
+            },
+            original(),
+        ));
+    }
+    let mut cells = Vec::with_capacity(record.len());
+    for (i, bytes) in record.iter().enumerate() {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => cells.push(text),
+            Err(e) => return Err((not_utf8(Some(&names[i]), e), original())),
         }
     }
-    Ok(())
+    let cell = |c: &str| {
+        at.get(c)
+            .map_or(Raw::Null, |&i| Raw::Text(cells[i].to_string()))
+    };
+    check_row(&mut |c| cell(c), Cells::Text, time_zone).map_err(|r| (r, original()))
 }
 
 fn read_parquet(source: &Source, time_zone: Option<Tz>, each: &mut dyn FnMut(Record) -> Result<()>) -> Result<()> {

@@ -343,6 +343,82 @@ fn non_finite_numbers_are_refused_in_every_format() {
 }
 
 #[test]
+fn a_line_that_is_not_utf8_is_refused_with_its_line_and_set_aside_with_rejects() {
+    let dir = tempfile::tempdir().unwrap();
+    let json_input = dir.path().join("latin1.ndjson");
+    let mut bytes = ndjson(&[good("a")]).into_bytes();
+    bytes.extend_from_slice(
+        ndjson(&[good("caf\u{e9}")])
+            .replace('\u{e9}', "\u{1}")
+            .as_bytes(),
+    );
+    let at = bytes.iter().rposition(|b| *b == 1).unwrap();
+    bytes[at] = 0xE9; // "café" in Latin-1
+    bytes.extend_from_slice(ndjson(&[good("c")]).as_bytes());
+    std::fs::write(&json_input, bytes).unwrap();
+    let (message, set_aside) = refused_then_set_aside(&json_input, 3, 1);
+    assert!(
+        message.contains("latin1.ndjson line 2") && message.contains("UTF-8"),
+        "{message}"
+    );
+    assert_eq!(set_aside[0]["position"], "line 2");
+    assert!(
+        set_aside[0]["record"]
+            .as_str()
+            .unwrap()
+            .contains("caf\u{fffd}"),
+        "the line as read, lossily: {}",
+        set_aside[0]
+    );
+
+    let csv_input = dir.path().join("latin1.csv");
+    let mut bytes = [
+        CSV_HEADER,
+        &csv_line("a", "2026-03-01T10:00:00Z", "1", "", ""),
+        &csv_line("b", "2026-03-01T10:00:00Z", "1", "", "/caf\u{1}"),
+    ]
+    .concat()
+    .into_bytes();
+    let at = bytes.iter().rposition(|b| *b == 1).unwrap();
+    bytes[at] = 0xE9;
+    std::fs::write(&csv_input, bytes).unwrap();
+    let (message, set_aside) = refused_then_set_aside(&csv_input, 2, 1);
+    assert!(
+        message.contains("latin1.csv row 2 (line 3)") && message.contains("UTF-8"),
+        "{message}"
+    );
+    assert_eq!(set_aside[0]["record"]["page_url"], "/caf\u{fffd}");
+}
+
+#[test]
+fn csv_positions_are_the_physical_line_where_the_record_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("multiline.csv");
+    // Row 1 spans lines 2 to 4; row 2 (line 5) has no offset; row 3 (line 6) lacks fields.
+    let rows = [
+        CSV_HEADER.to_string(),
+        csv_line("a", "2026-03-01T10:00:00Z", "1", "", "/one\ntwo\nthree"),
+        csv_line("naive", "2026-03-01T10:00:00", "1", "", ""),
+        format!("\"{ORG}\",2026-03-01T10:00:00Z,short\n"),
+        csv_line("b", "2026-03-01T10:00:00Z", "1", "", "/x"),
+    ];
+    std::fs::write(&input, rows.concat()).unwrap();
+    let (message, set_aside) = refused_then_set_aside(&input, 4, 2);
+    assert!(
+        message.contains("row 2 (line 5)") && message.contains("'timestamp'"),
+        "{message}"
+    );
+    assert_eq!(set_aside[1]["position"], "row 3 (line 6)", "{set_aside:#?}");
+    assert!(
+        set_aside[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("3 fields"),
+        "{set_aside:#?}"
+    );
+}
+
+#[test]
 fn timestamps_outside_the_range_a_query_can_ask_for_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let at = |id: &str, timestamp: &str| {
