@@ -35,20 +35,30 @@ pub enum InputFormat {
 }
 
 impl InputFormat {
-    /// The format a file name's extension says, if it says one.
+    /// The format a file name's extension says, if it says one. NDJSON and CSV may be
+    /// compressed (`.gz`, `.zst`, `.zstd` after their extension); Parquet compresses its own
+    /// pages and is read by seeking, so `x.parquet.gz` is none of these.
     pub fn of(name: &str) -> Option<InputFormat> {
         let lower = name.to_ascii_lowercase();
-        if lower.ends_with(".ndjson") || lower.ends_with(".jsonl") || lower.ends_with(".json") {
+        let compressed = [".gz", ".zst", ".zstd"]
+            .iter()
+            .find_map(|suffix| lower.strip_suffix(suffix));
+        let text = compressed.unwrap_or(&lower);
+        if text.ends_with(".ndjson") || text.ends_with(".jsonl") || text.ends_with(".json") {
             Some(InputFormat::Ndjson)
-        } else if lower.ends_with(".csv") {
+        } else if text.ends_with(".csv") {
             Some(InputFormat::Csv)
-        } else if lower.ends_with(".parquet") {
+        } else if compressed.is_none() && text.ends_with(".parquet") {
             Some(InputFormat::Parquet)
         } else {
             None
         }
     }
 }
+
+/// The file names ingest reads from a folder, for messages.
+const KNOWN_NAMES: &str =
+    ".ndjson, .jsonl, .json, .csv (each also .gz, .zst or .zstd) and .parquet";
 
 /// One input file, on local disk (inputs from S3 and stdin are spooled to a temporary file:
 /// a refused input is read twice, and memory must not grow with it).
@@ -62,10 +72,24 @@ pub struct Source {
     _spooled: Option<tempfile::TempPath>,
 }
 
+/// The inputs of a run, and the files of its folders and prefixes that are not read.
+#[derive(Debug, Default)]
+pub struct Inputs {
+    pub sources: Vec<Source>,
+    /// Files found in a folder (or under an `s3://` prefix) whose names say no format
+    /// ingest reads, relative to the folder, in order. Hidden ones are not counted.
+    pub skipped: Vec<String>,
+}
+
 /// The inputs named on the command line, expanded (folders and prefixes into their files,
 /// sorted) and made readable.
-pub async fn resolve(inputs: &[String], format: Option<InputFormat>, s3: &S3Options) -> Result<Vec<Source>> {
+pub async fn resolve(
+    inputs: &[String],
+    format: Option<InputFormat>,
+    s3: &S3Options,
+) -> Result<Inputs> {
     let mut sources = Vec::new();
+    let mut skipped = Vec::new();
     for input in inputs {
         if input == "-" {
             let format = format.unwrap_or(InputFormat::Ndjson);
@@ -77,11 +101,28 @@ pub async fn resolve(inputs: &[String], format: Option<InputFormat>, s3: &S3Opti
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             let (store, _, _) = s3_store(bucket, s3).await?;
             let listed: Vec<_> = store.list(Some(&Path::from(prefix))).collect::<Vec<_>>().await.into_iter().collect::<Result<_, _>>()?;
-            let mut keys: Vec<Path> = listed.into_iter().map(|m| m.location).filter(|p| format.is_some() || p.filename().and_then(InputFormat::of).is_some()).collect();
+            let (mut keys, mut others): (Vec<Path>, Vec<Path>) =
+                listed.into_iter().map(|m| m.location).partition(|p| {
+                    format.is_some() || p.filename().and_then(InputFormat::of).is_some()
+                });
             keys.sort();
+            others.sort();
             if keys.is_empty() {
-                return Err(Error::Usage { message: format!("{input}: no NDJSON, CSV or Parquet objects there") });
+                return Err(Error::Usage {
+                    message: format!("{input}: no objects named {KNOWN_NAMES} there"),
+                });
             }
+            let base = Path::from(prefix);
+            skipped.extend(others.iter().map(|key| {
+                key.prefix_match(&base).map_or_else(
+                    || key.to_string(),
+                    |rest| {
+                        rest.map(|p| p.as_ref().to_string())
+                            .collect::<Vec<_>>()
+                            .join("/")
+                    },
+                )
+            }));
             for key in keys {
                 let shown = format!("s3://{bucket}/{key}");
                 let kind = format.or_else(|| key.filename().and_then(InputFormat::of)).unwrap_or(InputFormat::Ndjson);
@@ -97,11 +138,26 @@ pub async fn resolve(inputs: &[String], format: Option<InputFormat>, s3: &S3Opti
             if path.is_dir() {
                 let mut files = Vec::new();
                 walk(&path, &mut files).map_err(|e| Error::Usage { message: format!("{input}: {e}") })?;
-                files.retain(|f| format.is_some() || f.file_name().and_then(|n| n.to_str()).and_then(InputFormat::of).is_some());
+                let (mut files, mut others): (Vec<PathBuf>, Vec<PathBuf>) =
+                    files.into_iter().partition(|f| {
+                        format.is_some()
+                            || f.file_name()
+                                .and_then(|n| n.to_str())
+                                .and_then(InputFormat::of)
+                                .is_some()
+                    });
                 files.sort();
+                others.sort();
                 if files.is_empty() {
-                    return Err(Error::Usage { message: format!("{input}: no .ndjson, .jsonl, .json, .csv or .parquet files in the folder") });
+                    return Err(Error::Usage {
+                        message: format!("{input}: no files named {KNOWN_NAMES} in the folder"),
+                    });
                 }
+                skipped.extend(
+                    others
+                        .iter()
+                        .map(|f| f.strip_prefix(&path).unwrap_or(f).display().to_string()),
+                );
                 for file in files {
                     sources.push(local(file, format)?);
                 }
@@ -110,7 +166,7 @@ pub async fn resolve(inputs: &[String], format: Option<InputFormat>, s3: &S3Opti
             }
         }
     }
-    Ok(sources)
+    Ok(Inputs { sources, skipped })
 }
 
 fn local(path: PathBuf, format: Option<InputFormat>) -> Result<Source> {
@@ -174,10 +230,27 @@ fn io_error(source: &Source, e: impl std::fmt::Display) -> Error {
     Error::bad_request(format!("input {}: {e}", source.shown))
 }
 
-/// The input's bytes.
+/// The input's bytes, decompressed as they are read when they are gzip (every member of a
+/// concatenated file) or zstd. The first bytes decide, not the name: stdin and objects
+/// whose names say nothing are read alike, and NDJSON or CSV text never starts with these.
 fn open(source: &Source) -> Result<Box<dyn BufRead>> {
+    const GZIP: &[u8] = &[0x1f, 0x8b];
+    const ZSTD: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
     let file = File::open(&source.path).map_err(|e| io_error(source, e))?;
-    Ok(Box::new(BufReader::with_capacity(1 << 20, file)))
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let head = reader.fill_buf().map_err(|e| io_error(source, e))?;
+    Ok(if head.starts_with(GZIP) {
+        Box::new(BufReader::with_capacity(
+            1 << 20,
+            flate2::bufread::MultiGzDecoder::new(reader),
+        ))
+    } else if head.starts_with(ZSTD) {
+        let decoder = zstd::stream::read::Decoder::with_buffer(reader)
+            .map_err(|e| io_error(source, format!("zstd: {e}")))?;
+        Box::new(BufReader::with_capacity(1 << 20, decoder))
+    } else {
+        Box::new(reader)
+    })
 }
 
 /// A JSON value as a raw value.

@@ -2,8 +2,9 @@
 //! numbers, timestamps no query can ask for, text that is not UTF-8), where a refusal says it
 //! is (the physical line), compressed inputs, and the checks of the writers' command lines.
 
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
@@ -498,6 +499,121 @@ fn timestamps_outside_the_range_a_query_can_ask_for_are_refused() {
     assert!(
         message.contains("row 2") && message.contains("2261-12-31"),
         "{message}"
+    );
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+#[test]
+fn compressed_inputs_are_read_and_a_folder_says_what_it_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("exports");
+    std::fs::create_dir_all(folder.join("nested")).unwrap();
+    let rows = |prefix: &str, count: usize| -> Vec<Value> {
+        (0..count).map(|i| good(&format!("{prefix}-{i}"))).collect()
+    };
+    // Two gzip members, as `cat a.gz b.gz` makes.
+    let (first, second) = (ndjson(&rows("gz", 3)), ndjson(&rows("gz2", 2)));
+    std::fs::write(
+        folder.join("a.ndjson.gz"),
+        [gzip(first.as_bytes()), gzip(second.as_bytes())].concat(),
+    )
+    .unwrap();
+    let mut csv = CSV_HEADER.to_string();
+    for i in 0..4 {
+        csv.push_str(&csv_line(
+            &format!("zst-{i}"),
+            "2026-03-01T10:00:00Z",
+            "1",
+            "",
+            "",
+        ));
+    }
+    std::fs::write(
+        folder.join("nested/b.csv.zst"),
+        zstd::encode_all(csv.as_bytes(), 3).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        folder.join("c.JSONL.zstd"),
+        zstd::encode_all(ndjson(&rows("jsonl", 2)).as_bytes(), 1).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(folder.join("d.txt"), "notes").unwrap();
+    std::fs::write(folder.join("e.bin"), [0u8, 1, 2]).unwrap();
+    std::fs::write(folder.join(".hidden.ndjson"), "not read").unwrap();
+
+    let lake = TestLake::new();
+    let out = ingest(lake.root(), &[&folder], &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(counts(&out), (11, 11, 0, 0));
+    assert!(
+        stdout(&out).contains("skipped 2 files: d.txt, e.bin"),
+        "{}",
+        stdout(&out)
+    );
+
+    // Compressed stdin, its format given.
+    let mut child = flowlake()
+        .args(["ingest", "--format", "csv", "--lake"])
+        .arg(lake.root())
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin_csv = CSV_HEADER.to_string();
+    stdin_csv.push_str(&csv_line("stdin-0", "2026-03-01T10:00:00Z", "1", "", ""));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&gzip(stdin_csv.as_bytes()))
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(counts(&out), (1, 1, 0, 0));
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let ids = runtime
+        .block_on(run(
+            lake.root(),
+            ORG,
+            WF_INTERACTION,
+            &payload(
+                "2026-03-01",
+                "2026-03-01",
+                json!({"target": "affected_goal_total"}),
+            ),
+        ))
+        .ids();
+    assert_eq!(ids.len(), 12);
+
+    // A truncated stream refuses its input, naming it.
+    let broken = dir.path().join("broken.ndjson.gz");
+    let whole = gzip(ndjson(&rows("cut", 50)).as_bytes());
+    std::fs::write(&broken, &whole[..whole.len() / 2]).unwrap();
+    let out = ingest(lake.root(), &[&broken], &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    assert!(
+        message(&out).contains("broken.ndjson.gz"),
+        "{}",
+        message(&out)
     );
 }
 
