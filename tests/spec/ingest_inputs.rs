@@ -10,7 +10,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{
     ArrayRef, Float64Array, ListBuilder, StringArray, StringBuilder, TimestampMicrosecondArray,
 };
-use datafusion::arrow::datatypes::{Field, Schema};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
 use serde_json::{Value, json};
@@ -499,6 +499,65 @@ fn timestamps_outside_the_range_a_query_can_ask_for_are_refused() {
     assert!(
         message.contains("row 2") && message.contains("2261-12-31"),
         "{message}"
+    );
+}
+
+/// The names in a folder, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_run_with_rejects_that_fails_leaves_no_partial_rejects_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("typed.parquet");
+    // `value` as strings: the whole input is refused, rejects or not.
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        ("organization_id", Arc::new(StringArray::from(vec![ORG]))),
+        ("value", Arc::new(StringArray::from(vec!["2.5"]))),
+    ];
+    let schema = Schema::new(
+        columns
+            .iter()
+            .map(|(n, _)| Field::new(*n, DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    );
+    let batch = RecordBatch::try_new(
+        Arc::new(schema),
+        columns.into_iter().map(|(_, a)| a).collect(),
+    )
+    .unwrap();
+    let mut writer =
+        ArrowWriter::try_new(std::fs::File::create(&input).unwrap(), batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let lake = TestLake::new();
+    let out = ingest(
+        lake.root(),
+        &[&input],
+        &[
+            "--rejects",
+            out_dir.path().join("rejects.ndjson").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(message(&out).contains("'value'"), "{}", message(&out));
+    assert_eq!(
+        names(out_dir.path()),
+        Vec::<String>::new(),
+        "no rejects file, whole or partial"
     );
 }
 
