@@ -676,3 +676,33 @@ fn compressed_inputs_are_read_and_a_folder_says_what_it_skipped() {
     );
 }
 
+#[test]
+fn a_lake_that_is_a_regular_file_is_not_a_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("lake.txt");
+    std::fs::write(&file, "not a lake").unwrap();
+    let input = dir.path().join("in.ndjson");
+    std::fs::write(&input, ndjson(&[good("a")])).unwrap();
+    for out in [
+        ingest(&file, &[&input], &[]),
+        flowlake()
+            .args(["compact", "--lake"])
+            .arg(&file)
+            .output()
+            .unwrap(),
+    ] {
+        assert_eq!(out.status.code(), Some(2));
+        assert!(
+            message(&out).contains("is not a folder"),
+            "{}",
+            message(&out)
+        );
+    }
+    let missing = ingest(&dir.path().join("nowhere"), &[&input], &[]);
+    assert!(
+        message(&missing).contains("does not exist"),
+        "{}",
+        message(&missing)
+    );
+}
+
