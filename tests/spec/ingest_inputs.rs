@@ -706,3 +706,39 @@ fn a_lake_that_is_a_regular_file_is_not_a_folder() {
     );
 }
 
+#[test]
+fn compact_from_after_to_is_a_usage_error() {
+    let lake = TestLake::new();
+    let out = flowlake()
+        .args([
+            "compact",
+            "--from",
+            "2026-03-05",
+            "--to",
+            "2026-03-01",
+            "--lake",
+        ])
+        .arg(lake.root())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert_eq!(message(&out), "--from 2026-03-05 is after --to 2026-03-01");
+    let same_day = flowlake()
+        .args([
+            "compact",
+            "--from",
+            "2026-03-01",
+            "--to",
+            "2026-03-01",
+            "--lake",
+        ])
+        .arg(lake.root())
+        .output()
+        .unwrap();
+    assert_eq!(
+        same_day.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&same_day.stderr)
+    );
+}
