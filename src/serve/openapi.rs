@@ -96,12 +96,45 @@ pub fn document() -> Document {
         )),
     );
     doc.paths.paths.insert(SOURCE_DATA_PATH.to_string(), PathItem::new(HttpMethod::Post, source_data_operation()));
-    doc.paths.paths.insert("/healthz".into(), PathItem::new(HttpMethod::Get, plain_get("Liveness", "application/json", "`{\"status\":\"ok\"}`")));
+    let health = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property("status", string().enum_values(Some(["ok"])))
+        .required("status")
+        .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false)));
+    doc.paths.paths.insert(
+        "/healthz".into(),
+        PathItem::new(
+            HttpMethod::Get,
+            plain_get(
+                "Liveness",
+                "application/json",
+                "`{\"status\":\"ok\"}`",
+                health,
+            ),
+        ),
+    );
     doc.paths.paths.insert(
         "/metrics".into(),
-        PathItem::new(HttpMethod::Get, plain_get("Prometheus metrics (absent here when --metrics-listen moves them)", super::metrics::CONTENT_TYPE, "OpenMetrics text")),
+        PathItem::new(
+            HttpMethod::Get,
+            plain_get(
+                "Prometheus metrics (absent here when --metrics-listen moves them)",
+                super::metrics::CONTENT_TYPE,
+                "OpenMetrics text",
+                string(),
+            ),
+        ),
     );
-    doc.paths.paths.insert("/openapi.json".into(), PathItem::new(HttpMethod::Get, plain_get("This document", "application/json", "OpenAPI 3.1")));
+    let document = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some("An OpenAPI 3.1 document."));
+    doc.paths.paths.insert(
+        "/openapi.json".into(),
+        PathItem::new(
+            HttpMethod::Get,
+            plain_get("This document", "application/json", "OpenAPI 3.1", document),
+        ),
+    );
     doc
 }
 
@@ -241,7 +274,25 @@ fn source_data_operation() -> utoipa::openapi::path::Operation {
         .build()
 }
 
-fn plain_get(summary: &str, media_type: &str, description: &str) -> utoipa::openapi::path::Operation {
-    let response = ResponseBuilder::new().description(description).content(media_type, ContentBuilder::new().schema(Some(RefOr::T(Schema::Object(string().build())))).build());
-    OperationBuilder::new().summary(Some(summary)).responses(ResponsesBuilder::new().response("200", response.build()).build()).build()
+/// A GET whose 200 body is `body` in `media_type`.
+fn plain_get(
+    summary: &str,
+    media_type: &str,
+    description: &str,
+    body: ObjectBuilder,
+) -> utoipa::openapi::path::Operation {
+    let response = ResponseBuilder::new().description(description).content(
+        media_type,
+        ContentBuilder::new()
+            .schema(Some(RefOr::T(Schema::Object(body.build()))))
+            .build(),
+    );
+    OperationBuilder::new()
+        .summary(Some(summary))
+        .responses(
+            ResponsesBuilder::new()
+                .response("200", response.build())
+                .build(),
+        )
+        .build()
 }
