@@ -210,7 +210,10 @@ mod tests {
             .to_string()
         };
         let refused = Access::parse(file("reportin").as_bytes()).unwrap_err();
-        assert!(refused.contains("unknown variant `reportin`, expected `reporting`"), "{refused}");
+        assert!(
+            refused.contains("unknown variant `reportin`, expected `reporting`"),
+            "{refused}"
+        );
         assert!(Access::parse(file("reporting").as_bytes()).is_ok());
     }
 

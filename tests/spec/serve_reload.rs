@@ -294,18 +294,35 @@ async fn an_unknown_permission_refuses_the_access_file_at_start_and_on_reload() 
     let started = starting.wait_with_output().unwrap();
     assert_eq!(started.status.code(), Some(2), "the server does not start");
     let said = String::from_utf8_lossy(&started.stderr);
-    assert!(said.contains("access.json") && said.contains("unknown variant `reportin`, expected `reporting`"), "{said}");
+    assert!(
+        said.contains("access.json")
+            && said.contains("unknown variant `reportin`, expected `reporting`"),
+        "{said}"
+    );
 
     // A running server keeps its last valid rules, and logs why.
     std::fs::write(&path, access_file_granting("reporting", &[TOKEN_A])).unwrap();
-    let server = ServedBinary::start(&["--lake", &lake.root().display().to_string(), "--access", &path.display().to_string(), "--reload-interval", "1"]);
+    let server = ServedBinary::start(&[
+        "--lake",
+        &lake.root().display().to_string(),
+        "--access",
+        &path.display().to_string(),
+        "--reload-interval",
+        "1",
+    ]);
     let url = source_data_url(&server.addr, ORG, WF_INTERACTION);
     assert_eq!(status(&url, Some(TOKEN_A)).await, 200);
     replace_file(&path, &access_file_granting("reportin", &[TOKEN_A]));
     eventually("the typo is refused and logged", || async {
-        server.lines().iter().any(|l| l.contains("not applied") && l.contains("access.json") && l.contains("reportin"))
+        server.lines().iter().any(|l| {
+            l.contains("not applied") && l.contains("access.json") && l.contains("reportin")
+        })
     })
     .await;
-    assert_eq!(status(&url, Some(TOKEN_A)).await, 200, "the token keeps its reporting permission");
+    assert_eq!(
+        status(&url, Some(TOKEN_A)).await,
+        200,
+        "the token keeps its reporting permission"
+    );
     server.stop();
 }
