@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::{S3Args, report};
 use crate::compact::{CompactOptions, DayOutcome, DayStatus, compact};
 use crate::write::day_reader::SortMemory;
+use crate::error::Error;
 use crate::generate::event::FileLayout;
 
 /// Exit code when at least one day could not be compacted.
@@ -75,6 +76,14 @@ pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 pub(super) async fn run(args: CompactArgs) -> i32 {
+    // As `query` refuses an interval whose start is after its end.
+    if let (Some(from), Some(to)) = (args.from, args.to)
+        && from > to
+    {
+        return report(&Error::Usage {
+            message: format!("--from {from} is after --to {to}"),
+        });
+    }
     let writer = match super::open_writer(&args.lake, &args.s3).await {
         Ok(writer) => writer,
         Err(error) => return report(&error),

@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::{S3Args, report};
 use crate::error::Error;
 use crate::generate::event::FileLayout;
-use crate::ingest::input::{self, InputFormat};
+use crate::ingest::input::{self, InputFormat, Inputs};
 use crate::ingest::{IngestOptions, IngestProgress, IngestSummary, ingest};
 
 /// Options of `flowlake ingest`.
@@ -65,10 +65,11 @@ pub(super) async fn run(args: IngestArgs) -> i32 {
         Ok(writer) => writer,
         Err(error) => return report(&error),
     };
-    let sources = match input::resolve(&args.inputs, args.format, &args.s3.options()).await {
-        Ok(sources) => sources,
-        Err(error) => return report(&error),
-    };
+    let Inputs { sources, skipped } =
+        match input::resolve(&args.inputs, args.format, &args.s3.options()).await {
+            Ok(inputs) => inputs,
+            Err(error) => return report(&error),
+        };
     let options = IngestOptions {
         time_zone,
         rejects: args.rejects.clone(),
@@ -91,6 +92,9 @@ pub(super) async fn run(args: IngestArgs) -> i32 {
     match outcome {
         Ok(summary) => {
             print_summary(&summary, bytes, started.elapsed(), args.rejects.as_deref());
+            if !skipped.is_empty() {
+                out!("{}", describe_skipped(&skipped));
+            }
             0
         }
         Err(error) => report(&error),
@@ -116,5 +120,40 @@ fn print_summary(summary: &IngestSummary, bytes_read: u64, elapsed: Duration, re
     out!("event ids of the days' existing files read {} in {:.2}s", summary.existing_ids_read, summary.existing_ids_seconds);
     for (day, share) in &summary.days {
         out!("  {day}: {} rows in {} files", share.rows, share.files);
+    }
+}
+
+/// The files of folders and prefixes that were not read: how many, and their names (the
+/// first ten).
+fn describe_skipped(skipped: &[String]) -> String {
+    const SHOWN: usize = 10;
+    let plural = if skipped.len() == 1 { "" } else { "s" };
+    let mut text = format!(
+        "skipped {} file{plural}: {}",
+        skipped.len(),
+        skipped
+            .iter()
+            .take(SHOWN)
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if skipped.len() > SHOWN {
+        text.push_str(&format!(" and {} more", skipped.len() - SHOWN));
+    }
+    text.push_str(" (not named as NDJSON, CSV or Parquet; give --format to read every file)");
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skipped_files_are_counted_and_the_first_ten_named() {
+        let names: Vec<String> = (0..12).map(|i| format!("f{i}.txt")).collect();
+        assert!(describe_skipped(&names[..2]).starts_with("skipped 2 files: f0.txt, f1.txt ("));
+        assert!(describe_skipped(&names[..1]).starts_with("skipped 1 file: f0.txt ("));
+        assert!(describe_skipped(&names).starts_with("skipped 12 files: f0.txt, f1.txt, f2.txt, f3.txt, f4.txt, f5.txt, f6.txt, f7.txt, f8.txt, f9.txt and 2 more ("));
     }
 }

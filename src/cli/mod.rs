@@ -223,13 +223,7 @@ fn engine_config(resources: &ResourceArgs, lake: &LakeArgs, list_cache_ttl: std:
 /// lake folder that does not exist is a usage error (a mistyped `--lake`), not a fault of
 /// the lake.
 async fn open_lake(resources: &ResourceArgs, lake: &LakeArgs, list_cache_ttl: std::time::Duration, pool: Pool) -> Result<(Engine, Lake), Error> {
-    let location = LakeLocation::parse(&lake.lake)?;
-    if let LakeLocation::Local(folder) = &location
-        && !folder.is_dir()
-    {
-        let what = if folder.exists() { "is not a folder" } else { "does not exist" };
-        return Err(Error::Usage { message: format!("--lake {}: the lake folder {what}", folder.display()) });
-    }
+    let location = local_lake_exists(LakeLocation::parse(&lake.lake)?)?;
     let config = engine_config(resources, lake, list_cache_ttl, pool);
     #[cfg(feature = "cluster")]
     let engine = match &resources.cluster {
@@ -244,7 +238,29 @@ async fn open_lake(resources: &ResourceArgs, lake: &LakeArgs, list_cache_ttl: st
 
 /// The lake `lake` opened for writing (`ingest`, `compact`).
 async fn open_writer(lake: &str, s3: &S3Args) -> Result<crate::write::LakeWriter, Error> {
-    crate::write::LakeWriter::open(&LakeLocation::parse(lake)?, &s3.options()).await
+    crate::write::LakeWriter::open(
+        &local_lake_exists(LakeLocation::parse(lake)?)?,
+        &s3.options(),
+    )
+    .await
+}
+
+/// `location`, unless it is a local folder that does not exist or is not a folder: a
+/// mistyped `--lake`, a usage error that says which.
+fn local_lake_exists(location: LakeLocation) -> Result<LakeLocation, Error> {
+    if let LakeLocation::Local(folder) = &location
+        && !folder.is_dir()
+    {
+        let what = if folder.exists() {
+            "is not a folder"
+        } else {
+            "does not exist"
+        };
+        return Err(Error::Usage {
+            message: format!("--lake {}: the lake folder {what}", folder.display()),
+        });
+    }
+    Ok(location)
 }
 
 /// What identifies one request: the lake, the URL attributes and the payload.

@@ -2,14 +2,14 @@
 //! header) or Parquet; each record turned into a checked row or a refusal with its place.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path as LocalPath, PathBuf};
 use std::sync::Arc;
 
 use chrono_tz::Tz;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema, TimeUnit, TimestampMicrosecondType};
+use datafusion::arrow::datatypes::{DataType, Float64Type, TimeUnit, TimestampMicrosecondType};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use futures::StreamExt;
 use object_store::ObjectStoreExt;
@@ -35,20 +35,30 @@ pub enum InputFormat {
 }
 
 impl InputFormat {
-    /// The format a file name's extension says, if it says one.
+    /// The format a file name's extension says, if it says one. NDJSON and CSV may be
+    /// compressed (`.gz`, `.zst`, `.zstd` after their extension); Parquet compresses its own
+    /// pages and is read by seeking, so `x.parquet.gz` is none of these.
     pub fn of(name: &str) -> Option<InputFormat> {
         let lower = name.to_ascii_lowercase();
-        if lower.ends_with(".ndjson") || lower.ends_with(".jsonl") || lower.ends_with(".json") {
+        let compressed = [".gz", ".zst", ".zstd"]
+            .iter()
+            .find_map(|suffix| lower.strip_suffix(suffix));
+        let text = compressed.unwrap_or(&lower);
+        if text.ends_with(".ndjson") || text.ends_with(".jsonl") || text.ends_with(".json") {
             Some(InputFormat::Ndjson)
-        } else if lower.ends_with(".csv") {
+        } else if text.ends_with(".csv") {
             Some(InputFormat::Csv)
-        } else if lower.ends_with(".parquet") {
+        } else if compressed.is_none() && text.ends_with(".parquet") {
             Some(InputFormat::Parquet)
         } else {
             None
         }
     }
 }
+
+/// The file names ingest reads from a folder, for messages.
+const KNOWN_NAMES: &str =
+    ".ndjson, .jsonl, .json, .csv (each also .gz, .zst or .zstd) and .parquet";
 
 /// One input file, on local disk (inputs from S3 and stdin are spooled to a temporary file:
 /// a refused input is read twice, and memory must not grow with it).
@@ -62,10 +72,24 @@ pub struct Source {
     _spooled: Option<tempfile::TempPath>,
 }
 
+/// The inputs of a run, and the files of its folders and prefixes that are not read.
+#[derive(Debug, Default)]
+pub struct Inputs {
+    pub sources: Vec<Source>,
+    /// Files found in a folder (or under an `s3://` prefix) whose names say no format
+    /// ingest reads, relative to the folder, in order. Hidden ones are not counted.
+    pub skipped: Vec<String>,
+}
+
 /// The inputs named on the command line, expanded (folders and prefixes into their files,
 /// sorted) and made readable.
-pub async fn resolve(inputs: &[String], format: Option<InputFormat>, s3: &S3Options) -> Result<Vec<Source>> {
+pub async fn resolve(
+    inputs: &[String],
+    format: Option<InputFormat>,
+    s3: &S3Options,
+) -> Result<Inputs> {
     let mut sources = Vec::new();
+    let mut skipped = Vec::new();
     for input in inputs {
         if input == "-" {
             let format = format.unwrap_or(InputFormat::Ndjson);
@@ -77,11 +101,28 @@ pub async fn resolve(inputs: &[String], format: Option<InputFormat>, s3: &S3Opti
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             let (store, _, _) = s3_store(bucket, s3).await?;
             let listed: Vec<_> = store.list(Some(&Path::from(prefix))).collect::<Vec<_>>().await.into_iter().collect::<Result<_, _>>()?;
-            let mut keys: Vec<Path> = listed.into_iter().map(|m| m.location).filter(|p| format.is_some() || p.filename().and_then(InputFormat::of).is_some()).collect();
+            let (mut keys, mut others): (Vec<Path>, Vec<Path>) =
+                listed.into_iter().map(|m| m.location).partition(|p| {
+                    format.is_some() || p.filename().and_then(InputFormat::of).is_some()
+                });
             keys.sort();
+            others.sort();
             if keys.is_empty() {
-                return Err(Error::Usage { message: format!("{input}: no NDJSON, CSV or Parquet objects there") });
+                return Err(Error::Usage {
+                    message: format!("{input}: no objects named {KNOWN_NAMES} there"),
+                });
             }
+            let base = Path::from(prefix);
+            skipped.extend(others.iter().map(|key| {
+                key.prefix_match(&base).map_or_else(
+                    || key.to_string(),
+                    |rest| {
+                        rest.map(|p| p.as_ref().to_string())
+                            .collect::<Vec<_>>()
+                            .join("/")
+                    },
+                )
+            }));
             for key in keys {
                 let shown = format!("s3://{bucket}/{key}");
                 let kind = format.or_else(|| key.filename().and_then(InputFormat::of)).unwrap_or(InputFormat::Ndjson);
@@ -97,11 +138,26 @@ pub async fn resolve(inputs: &[String], format: Option<InputFormat>, s3: &S3Opti
             if path.is_dir() {
                 let mut files = Vec::new();
                 walk(&path, &mut files).map_err(|e| Error::Usage { message: format!("{input}: {e}") })?;
-                files.retain(|f| format.is_some() || f.file_name().and_then(|n| n.to_str()).and_then(InputFormat::of).is_some());
+                let (mut files, mut others): (Vec<PathBuf>, Vec<PathBuf>) =
+                    files.into_iter().partition(|f| {
+                        format.is_some()
+                            || f.file_name()
+                                .and_then(|n| n.to_str())
+                                .and_then(InputFormat::of)
+                                .is_some()
+                    });
                 files.sort();
+                others.sort();
                 if files.is_empty() {
-                    return Err(Error::Usage { message: format!("{input}: no .ndjson, .jsonl, .json, .csv or .parquet files in the folder") });
+                    return Err(Error::Usage {
+                        message: format!("{input}: no files named {KNOWN_NAMES} in the folder"),
+                    });
                 }
+                skipped.extend(
+                    others
+                        .iter()
+                        .map(|f| f.strip_prefix(&path).unwrap_or(f).display().to_string()),
+                );
                 for file in files {
                     sources.push(local(file, format)?);
                 }
@@ -110,7 +166,7 @@ pub async fn resolve(inputs: &[String], format: Option<InputFormat>, s3: &S3Opti
             }
         }
     }
-    Ok(sources)
+    Ok(Inputs { sources, skipped })
 }
 
 fn local(path: PathBuf, format: Option<InputFormat>) -> Result<Source> {
@@ -154,8 +210,11 @@ fn walk(folder: &LocalPath, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
 /// record as it was, for the rejects file).
 pub struct Record {
     pub position: String,
-    pub outcome: std::result::Result<(Uuid, Event), (Refusal, serde_json::Value)>,
+    pub outcome: Outcome,
 }
+
+/// A checked row, or why it was refused with the record as it was read.
+pub type Outcome = std::result::Result<(Uuid, Event), (Refusal, serde_json::Value)>;
 
 /// Reads every record of `source` in order, calling `each`; stops at the first error
 /// `each` returns. Runs on a blocking thread.
@@ -171,6 +230,29 @@ fn io_error(source: &Source, e: impl std::fmt::Display) -> Error {
     Error::bad_request(format!("input {}: {e}", source.shown))
 }
 
+/// The input's bytes, decompressed as they are read when they are gzip (every member of a
+/// concatenated file) or zstd. The first bytes decide, not the name: stdin and objects
+/// whose names say nothing are read alike, and NDJSON or CSV text never starts with these.
+fn open(source: &Source) -> Result<Box<dyn BufRead>> {
+    const GZIP: &[u8] = &[0x1f, 0x8b];
+    const ZSTD: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
+    let file = File::open(&source.path).map_err(|e| io_error(source, e))?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let head = reader.fill_buf().map_err(|e| io_error(source, e))?;
+    Ok(if head.starts_with(GZIP) {
+        Box::new(BufReader::with_capacity(
+            1 << 20,
+            flate2::bufread::MultiGzDecoder::new(reader),
+        ))
+    } else if head.starts_with(ZSTD) {
+        let decoder = zstd::stream::read::Decoder::with_buffer(reader)
+            .map_err(|e| io_error(source, format!("zstd: {e}")))?;
+        Box::new(BufReader::with_capacity(1 << 20, decoder))
+    } else {
+        Box::new(reader)
+    })
+}
+
 /// A JSON value as a raw value.
 pub fn json_raw(value: Option<&serde_json::Value>) -> Raw {
     use serde_json::Value;
@@ -179,8 +261,17 @@ pub fn json_raw(value: Option<&serde_json::Value>) -> Raw {
         Some(Value::String(s)) => Raw::Text(s.clone()),
         Some(Value::Number(n)) => n.as_f64().map(Raw::Number).unwrap_or_else(|| Raw::Other("a number out of range".into())),
         Some(Value::Array(items)) => {
-            let strings: Option<Vec<String>> = items.iter().map(|i| i.as_str().map(str::to_string)).collect();
-            strings.map(Raw::List).unwrap_or_else(|| Raw::Other("a list that holds more than strings".into()))
+            let elements: Option<Vec<Option<String>>> = items
+                .iter()
+                .map(|i| match i {
+                    Value::String(s) => Some(Some(s.clone())),
+                    Value::Null => Some(None),
+                    _ => None,
+                })
+                .collect();
+            elements
+                .map(Raw::List)
+                .unwrap_or_else(|| Raw::Other("a list that holds more than strings".into()))
         }
         Some(Value::Bool(_)) => Raw::Other("a boolean".into()),
         Some(Value::Object(_)) => Raw::Other("an object".into()),
@@ -188,55 +279,181 @@ pub fn json_raw(value: Option<&serde_json::Value>) -> Raw {
 }
 
 fn read_ndjson(source: &Source, time_zone: Option<Tz>, each: &mut dyn FnMut(Record) -> Result<()>) -> Result<()> {
-    let file = File::open(&source.path).map_err(|e| io_error(source, e))?;
-    let mut reader = BufReader::with_capacity(1 << 20, file);
-    let mut line = String::new();
+    let mut reader = open(source)?;
+    let mut line = Vec::new();
     let mut number = 0u64;
     loop {
         line.clear();
-        let read = reader.read_line(&mut line).map_err(|e| io_error(source, e))?;
+        let read = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| io_error(source, format!("line {}: {e}", number + 1)))?;
         if read == 0 {
             return Ok(());
         }
         number += 1;
-        let text = line.trim_start_matches('\u{feff}').trim();
-        if text.is_empty() {
-            continue;
-        }
-        let outcome = match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text) {
-            Ok(map) => check_row(&mut |c| json_raw(map.get(c)), Cells::Typed, time_zone).map_err(|r| (r, serde_json::Value::Object(map))),
-            Err(e) => Err((Refusal { column: None, reason: format!("not a JSON object: {e}") }, serde_json::Value::String(text.to_string()))),
+        let outcome = match std::str::from_utf8(&line) {
+            Ok(text) => {
+                let text = text.trim_start_matches('\u{feff}').trim();
+                if text.is_empty() {
+                    continue;
+                }
+                json_record(text, time_zone)
+            }
+            // The line is refused like any bad row; the rejects file (JSON, so UTF-8) keeps it
+            // with the bytes that are not UTF-8 replaced by U+FFFD.
+            Err(e) => Err((
+                not_utf8(None, e),
+                serde_json::Value::String(String::from_utf8_lossy(&line).trim().to_string()),
+            )),
         };
         each(Record { position: format!("line {number}"), outcome })?;
     }
 }
 
+/// Why text was refused for not being UTF-8.
+fn not_utf8(column: Option<&str>, error: std::str::Utf8Error) -> Refusal {
+    Refusal {
+        column: column.map(str::to_string),
+        reason: format!("not valid UTF-8 (byte {} is not)", error.valid_up_to() + 1),
+    }
+}
+
+/// One NDJSON line checked, or refused with the record as read.
+fn json_record(text: &str, time_zone: Option<Tz>) -> Outcome {
+    use serde_json::Value;
+    let first = match serde_json::from_str::<serde_json::Map<String, Value>>(text) {
+        Ok(map) => {
+            return check_row(&mut |c| json_raw(map.get(c)), Cells::Typed, time_zone)
+                .map_err(|r| (r, Value::Object(map)));
+        }
+        Err(e) => e,
+    };
+    // A number beyond the double range fails the whole parse: read the fields one by one,
+    // to name the column that holds it, or to ignore it in a field the schema does not know.
+    let Ok(fields) = serde_json::from_str::<
+        std::collections::HashMap<String, &serde_json::value::RawValue>,
+    >(text) else {
+        return Err((
+            Refusal {
+                column: None,
+                reason: format!("not a JSON object: {first}"),
+            },
+            Value::String(text.to_string()),
+        ));
+    };
+    let mut value = |column: &str| match fields.get(column) {
+        None => Raw::Null,
+        Some(raw) => match serde_json::from_str::<Value>(raw.get()) {
+            Ok(value) => json_raw(Some(&value)),
+            Err(_)
+                if raw
+                    .get()
+                    .starts_with(|c: char| c == '-' || c.is_ascii_digit()) =>
+            {
+                Raw::HugeNumber(raw.get().to_string())
+            }
+            Err(_) => Raw::Other("a value out of range".into()),
+        },
+    };
+    check_row(&mut value, Cells::Typed, time_zone).map_err(|r| (r, Value::String(text.to_string())))
+}
+
 fn read_csv(source: &Source, time_zone: Option<Tz>, each: &mut dyn FnMut(Record) -> Result<()>) -> Result<()> {
-    use datafusion::arrow::csv::ReaderBuilder;
-    use datafusion::arrow::csv::reader::Format;
-    let mut file = File::open(&source.path).map_err(|e| io_error(source, e))?;
-    let (header, _) = Format::default().with_header(true).infer_schema(&mut file, Some(1)).map_err(|e| io_error(source, e))?;
-    file.rewind().map_err(|e| io_error(source, e))?;
-    let names: Vec<String> = header.fields().iter().map(|f| f.name().clone()).collect();
+    // Flexible: a row with the wrong number of fields is a bad row, not a fault of the file.
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(open(source)?);
+    let header = reader.byte_headers().map_err(|e| io_error(source, e))?;
+    let mut names = Vec::with_capacity(header.len());
+    for name in header {
+        let name = std::str::from_utf8(name).map_err(|e| {
+            io_error(
+                source,
+                format!("line 1 (the header): {}", not_utf8(None, e)),
+            )
+        })?;
+        names.push(name.trim_start_matches('\u{feff}').to_string());
+    }
     // Columns are looked up by name for every cell: once per file, not once per row.
-    let at: std::collections::HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
-    let schema = Arc::new(Schema::new(names.iter().map(|n| Field::new(n, DataType::Utf8, true)).collect::<Vec<_>>()));
-    let reader = ReaderBuilder::new(schema).with_header(true).with_batch_size(8192).build(file).map_err(|e| io_error(source, e))?;
+    let mut at = std::collections::HashMap::new();
+    for (i, name) in names.iter().enumerate() {
+        at.entry(name.as_str()).or_insert(i);
+    }
+    let mut record = csv::ByteRecord::new();
     let mut row = 0u64;
-    for batch in reader {
-        let batch = batch.map_err(|e| io_error(source, format!("after row {row}: {e}")))?;
-        let columns: Vec<_> = batch.columns().iter().map(|c| c.as_string::<i32>().clone()).collect();
-        for i in 0..batch.num_rows() {
-            row += 1;
-            let cell = |c: &str| at.get(c).map(|&at| &columns[at]).filter(|a| !a.is_null(i)).map(|a| a.value(i));
-            let outcome = check_row(&mut |c| cell(c).map(|v| Raw::Text(v.to_string())).unwrap_or(Raw::Null), Cells::Text, time_zone).map_err(|r| {
-                let original = names.iter().map(|n| (n.clone(), cell(n).map(|v| serde_json::Value::String(v.into())).unwrap_or(serde_json::Value::Null))).collect();
-                (r, serde_json::Value::Object(original))
-            });
-            each(Record { position: format!("row {row} (line {})", row + 1), outcome })?;
+    loop {
+        // The reader's errors are its input's (a broken compressed stream); a row's own
+        // faults are refusals below.
+        match reader.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => return Ok(()),
+            Err(e) => return Err(io_error(source, format!("after row {row}: {e}"))),
+        }
+        row += 1;
+        // The physical line where the record starts: quoted fields may span lines.
+        let line = record.position().map_or(0, csv::Position::line);
+        each(Record {
+            position: format!("row {row} (line {line})"),
+            outcome: csv_record(&names, &at, &record, time_zone),
+        })?;
+    }
+}
+
+/// One CSV record checked, or refused with the record as read (empty cells as null).
+fn csv_record(
+    names: &[String],
+    at: &std::collections::HashMap<&str, usize>,
+    record: &csv::ByteRecord,
+    time_zone: Option<Tz>,
+) -> Outcome {
+    use serde_json::Value;
+    let original = || -> Value {
+        let cell = |bytes: &[u8]| {
+            if bytes.is_empty() {
+                Value::Null
+            } else {
+                Value::String(String::from_utf8_lossy(bytes).into_owned())
+            }
+        };
+        if record.len() == names.len() {
+            Value::Object(
+                names
+                    .iter()
+                    .zip(record)
+                    .map(|(n, c)| (n.clone(), cell(c)))
+                    .collect(),
+            )
+        } else {
+            Value::Array(record.iter().map(cell).collect())
+        }
+    };
+    if record.len() != names.len() {
+        let reason = format!(
+            "has {} fields, but the header has {}",
+            record.len(),
+            names.len()
+        );
+        return Err((
+            Refusal {
+                column: None,
+                reason,
+            },
+            original(),
+        ));
+    }
+    let mut cells = Vec::with_capacity(record.len());
+    for (i, bytes) in record.iter().enumerate() {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => cells.push(text),
+            Err(e) => return Err((not_utf8(Some(&names[i]), e), original())),
         }
     }
-    Ok(())
+    let cell = |c: &str| {
+        at.get(c)
+            .map_or(Raw::Null, |&i| Raw::Text(cells[i].to_string()))
+    };
+    check_row(&mut |c| cell(c), Cells::Text, time_zone).map_err(|r| (r, original()))
 }
 
 fn read_parquet(source: &Source, time_zone: Option<Tz>, each: &mut dyn FnMut(Record) -> Result<()>) -> Result<()> {
@@ -308,7 +525,11 @@ fn arrow_raw(array: &dyn Array, i: usize, zoned: bool) -> Raw {
         DataType::List(_) => {
             let items = array.as_list::<i32>().value(i);
             let strings = items.as_string::<i32>();
-            Raw::List((0..strings.len()).map(|j| strings.value(j).to_string()).collect())
+            Raw::List(
+                (0..strings.len())
+                    .map(|j| strings.is_valid(j).then(|| strings.value(j).to_string()))
+                    .collect(),
+            )
         }
         other => Raw::Other(format!("a value of type {other}")),
     }
@@ -318,8 +539,14 @@ fn raw_json(raw: Raw) -> serde_json::Value {
     match raw {
         Raw::Null => serde_json::Value::Null,
         Raw::Text(t) => t.into(),
-        Raw::Number(n) => serde_json::Number::from_f64(n).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null),
-        Raw::List(items) => items.into(),
+        // NaN and infinities, which JSON lacks, as text.
+        Raw::Number(n) => serde_json::Number::from_f64(n)
+            .map_or_else(|| n.to_string().into(), serde_json::Value::Number),
+        Raw::HugeNumber(text) => text.into(),
+        Raw::List(items) => items
+            .into_iter()
+            .map(|i| i.map_or(serde_json::Value::Null, serde_json::Value::String))
+            .collect(),
         Raw::Instant { micros, .. } => micros.into(),
         Raw::Other(what) => what.into(),
     }

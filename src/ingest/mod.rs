@@ -534,12 +534,11 @@ fn restage(
     Ok((rows, dropped))
 }
 
-/// The rejects file: one JSON object per refused row, written under a temporary name and
-/// renamed when the run completes.
+/// The rejects file: one JSON object per refused row, written under a temporary name in
+/// its folder and renamed when the run completes; a run that fails removes it (on drop).
 struct Rejects {
-    temp: PathBuf,
     target: PathBuf,
-    file: std::io::BufWriter<std::fs::File>,
+    file: std::io::BufWriter<tempfile::NamedTempFile>,
 }
 
 impl Rejects {
@@ -548,12 +547,20 @@ impl Rejects {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "rejects".into());
-        let temp = path.with_file_name(format!(".{name}.partial"));
-        let file = std::fs::File::create(&temp).map_err(|e| Error::Usage {
+        let folder = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        let prefix = format!(".{name}.");
+        let mut temp = tempfile::Builder::new();
+        temp.prefix(&prefix).suffix(".partial");
+        // The mode a plain create gives (the umask applies), not a temporary file's 0600.
+        #[cfg(unix)]
+        temp.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+        let file = temp.tempfile_in(folder).map_err(|e| Error::Usage {
             message: format!("--rejects {}: {e}", path.display()),
         })?;
         Ok(Rejects {
-            temp,
             target: path.to_path_buf(),
             file: std::io::BufWriter::new(file),
         })
@@ -567,15 +574,23 @@ impl Rejects {
         record: serde_json::Value,
     ) -> Result<()> {
         let line = serde_json::json!({"input": input, "position": position, "reason": reason, "record": record});
-        writeln!(self.file, "{line}")
-            .map_err(|e| Error::internal(format!("writing {}: {e}", self.temp.display())))
+        writeln!(self.file, "{line}").map_err(|e| {
+            Error::internal(format!(
+                "writing {}: {e}",
+                self.file.get_ref().path().display()
+            ))
+        })
     }
 
-    fn finish(mut self) -> Result<()> {
-        self.file
-            .flush()
-            .map_err(|e| Error::internal(format!("writing {}: {e}", self.temp.display())))?;
-        std::fs::rename(&self.temp, &self.target)
-            .map_err(|e| Error::internal(format!("writing {}: {e}", self.target.display())))
+    fn finish(self) -> Result<()> {
+        let temp = self.file.get_ref().path().display().to_string();
+        let file = self
+            .file
+            .into_inner()
+            .map_err(|e| Error::internal(format!("writing {temp}: {}", e.error())))?;
+        file.persist(&self.target).map_err(|e| {
+            Error::internal(format!("writing {}: {}", self.target.display(), e.error))
+        })?;
+        Ok(())
     }
 }

@@ -1,13 +1,15 @@
 //! One input row checked against SPEC §1, whatever format it came in: the §1 columns plus
 //! `organization_id`, required columns present, types right, timestamps with an offset
-//! (or read in `--time-zone`), a UUID organization id.
+//! (or read in `--time-zone`) inside the range a query can ask for, finite numbers, lists
+//! without null elements, a UUID organization id.
 
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, TimeZone, Utc};
 use chrono_tz::Tz;
 use uuid::Uuid;
 
 use crate::generate::Event;
 use crate::lake::schema::{ColumnKind, EVENT_COLUMNS, ORGANIZATION_ID};
+use crate::query::interval::{SUPPORTED_RANGE, SUPPORTED_US};
 
 /// A value as an input format gives it, before it is checked.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,7 +17,10 @@ pub enum Raw {
     Null,
     Text(String),
     Number(f64),
-    List(Vec<String>),
+    /// A number written too large for a 64-bit float (JSON's `1e400`), as written.
+    HugeNumber(String),
+    /// A list; `None` for a null element.
+    List(Vec<Option<String>>),
     /// Microseconds since the epoch; `zoned` when the input type carries a time zone.
     Instant { micros: i64, zoned: bool },
     /// Anything else, described for the message (`a boolean`, `an object`, …).
@@ -84,7 +89,9 @@ fn text(column: &str, raw: Raw, cells: Cells, required: bool) -> Result<Option<S
         Raw::Null => None,
         Raw::Text(t) if cells == Cells::Text && t.is_empty() => None,
         Raw::Text(t) => Some(t),
-        Raw::Number(_) => return Err(refuse(column, "expected a string, got a number")),
+        Raw::Number(_) | Raw::HugeNumber(_) => {
+            return Err(refuse(column, "expected a string, got a number"));
+        }
         Raw::List(_) => return Err(refuse(column, "expected a string, got a list")),
         Raw::Instant { .. } => return Err(refuse(column, "expected a string, got a timestamp")),
         Raw::Other(what) => return Err(refuse(column, format!("expected a string, got {what}"))),
@@ -95,12 +102,28 @@ fn text(column: &str, raw: Raw, cells: Cells, required: bool) -> Result<Option<S
     }
 }
 
+/// Only finite numbers are stored: answers could not show NaN or an infinity alike in JSON
+/// (which has neither), CSV and Arrow.
 fn number(column: &str, raw: Raw, cells: Cells) -> Result<Option<f64>, Refusal> {
+    let not_finite = |shown: &str| {
+        refuse(
+            column,
+            format!(
+                "{shown} is not a finite number (NaN, infinities and numbers beyond ±1.8e308 are refused)"
+            ),
+        )
+    };
     match raw {
         Raw::Null => Ok(None),
-        Raw::Number(n) => Ok(Some(n)),
+        Raw::Number(n) if n.is_finite() => Ok(Some(n)),
+        Raw::Number(n) => Err(not_finite(&n.to_string())),
+        Raw::HugeNumber(text) => Err(not_finite(&format!("'{text}'"))),
         Raw::Text(t) if cells == Cells::Text && t.is_empty() => Ok(None),
-        Raw::Text(t) if cells == Cells::Text => t.trim().parse().map(Some).map_err(|_| refuse(column, format!("'{t}' is not a number"))),
+        Raw::Text(t) if cells == Cells::Text => match t.trim().parse::<f64>() {
+            Ok(n) if n.is_finite() => Ok(Some(n)),
+            Ok(_) => Err(not_finite(&format!("'{t}'"))),
+            Err(_) => Err(refuse(column, format!("'{t}' is not a number"))),
+        },
         Raw::Text(_) => Err(refuse(column, "expected a number, got a string")),
         Raw::List(_) => Err(refuse(column, "expected a number, got a list")),
         Raw::Instant { .. } => Err(refuse(column, "expected a number, got a timestamp")),
@@ -111,19 +134,62 @@ fn number(column: &str, raw: Raw, cells: Cells) -> Result<Option<f64>, Refusal> 
 fn list(column: &str, raw: Raw, cells: Cells) -> Result<Option<Vec<String>>, Refusal> {
     match raw {
         Raw::Null => Ok(None),
-        Raw::List(items) => Ok(Some(items)),
+        Raw::List(items) => strings(column, items).map(Some),
         Raw::Text(t) if cells == Cells::Text && t.is_empty() => Ok(None),
         Raw::Text(t) if cells == Cells::Text => {
-            serde_json::from_str::<Vec<String>>(&t).map(Some).map_err(|_| refuse(column, format!("'{t}' is not a JSON array of strings")))
+            match serde_json::from_str::<Vec<Option<String>>>(&t) {
+                Ok(items) => strings(column, items).map(Some),
+                Err(_) => Err(refuse(
+                    column,
+                    format!("'{t}' is not a JSON array of strings"),
+                )),
+            }
         }
         Raw::Text(_) => Err(refuse(column, "expected a list of strings, got a string")),
-        Raw::Number(_) => Err(refuse(column, "expected a list of strings, got a number")),
-        Raw::Instant { .. } => Err(refuse(column, "expected a list of strings, got a timestamp")),
-        Raw::Other(what) => Err(refuse(column, format!("expected a list of strings, got {what}"))),
+        Raw::Number(_) | Raw::HugeNumber(_) => {
+            Err(refuse(column, "expected a list of strings, got a number"))
+        }
+        Raw::Instant { .. } => Err(refuse(
+            column,
+            "expected a list of strings, got a timestamp",
+        )),
+        Raw::Other(what) => Err(refuse(
+            column,
+            format!("expected a list of strings, got {what}"),
+        )),
     }
 }
 
+/// A list's elements, none of them null (a null element has no place in `List(Utf8)`
+/// answers: it would be read back as an empty string or break a filter).
+fn strings(column: &str, items: Vec<Option<String>>) -> Result<Vec<String>, Refusal> {
+    match items.iter().position(Option::is_none) {
+        Some(at) => Err(refuse(
+            column,
+            format!("element {} is null; list elements must be strings", at + 1),
+        )),
+        None => Ok(items.into_iter().flatten().collect()),
+    }
+}
+
+/// An instant, refused when it lies outside the range a query can ask for (its day folder
+/// could never be read).
 fn instant(column: &str, raw: Raw, time_zone: Option<Tz>) -> Result<i64, Refusal> {
+    let micros = unchecked_instant(column, raw, time_zone)?;
+    if SUPPORTED_US.contains(&micros) {
+        return Ok(micros);
+    }
+    let shown = DateTime::<Utc>::from_timestamp_micros(micros).map_or_else(
+        || format!("{micros} µs after 1970"),
+        |at| at.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+    );
+    Err(refuse(
+        column,
+        format!("'{shown}' is outside the range a query can ask for: {SUPPORTED_RANGE}"),
+    ))
+}
+
+fn unchecked_instant(column: &str, raw: Raw, time_zone: Option<Tz>) -> Result<i64, Refusal> {
     match raw {
         Raw::Null => Err(refuse(column, "is required but missing or null")),
         Raw::Text(t) if t.is_empty() => Err(refuse(column, "is required but missing or null")),
@@ -134,9 +200,18 @@ fn instant(column: &str, raw: Raw, time_zone: Option<Tz>) -> Result<i64, Refusal
             local_to_micros(column, &naive, tz, &micros.to_string())
         }
         Raw::Text(t) => parse_instant(column, &t, time_zone),
-        Raw::Number(_) => Err(refuse(column, "expected an RFC 3339 timestamp string, got a number")),
-        Raw::List(_) => Err(refuse(column, "expected an RFC 3339 timestamp string, got a list")),
-        Raw::Other(what) => Err(refuse(column, format!("expected an RFC 3339 timestamp string, got {what}"))),
+        Raw::Number(_) | Raw::HugeNumber(_) => Err(refuse(
+            column,
+            "expected an RFC 3339 timestamp string, got a number",
+        )),
+        Raw::List(_) => Err(refuse(
+            column,
+            "expected an RFC 3339 timestamp string, got a list",
+        )),
+        Raw::Other(what) => Err(refuse(
+            column,
+            format!("expected an RFC 3339 timestamp string, got {what}"),
+        )),
     }
 }
 
@@ -234,6 +309,18 @@ mod tests {
             ("value", serde_json::json!("2.5"), "value", "got a string"),
             ("room_ids", serde_json::json!([1]), "room_ids", "list"),
             ("label", serde_json::json!(7), "label", "got a number"),
+            (
+                "room_ids",
+                serde_json::json!(["a", null]),
+                "room_ids",
+                "element 2 is null",
+            ),
+            (
+                "timestamp",
+                serde_json::json!("0001-01-01T00:00:00Z"),
+                "timestamp",
+                "outside the range a query can ask for: 1678-01-01 to 2261-12-31",
+            ),
         ] {
             let mut row = valid();
             row[key] = value;
@@ -241,6 +328,57 @@ mod tests {
             assert_eq!(refusal.column.as_deref(), Some(column));
             assert!(refusal.reason.contains(words), "{refusal}");
         }
+    }
+
+    #[test]
+    fn text_cells_refuse_non_finite_numbers_and_null_list_elements() {
+        let row = |column: &str, cell: &str| {
+            let mut cells: std::collections::HashMap<&str, &str> = [
+                ("organization_id", ORG),
+                ("timestamp", "2026-03-01T10:00:00Z"),
+                ("event_id", "e"),
+                ("category", "goal"),
+                ("action", "trigger"),
+                ("label", "g"),
+                ("visitor_id", "v"),
+                ("session_id", "s"),
+            ]
+            .into();
+            cells.insert(column, cell);
+            check_row(
+                &mut |c| cells.get(c).map_or(Raw::Null, |t| Raw::Text(t.to_string())),
+                Cells::Text,
+                None,
+            )
+        };
+        for text in ["1e400", "-infinity", "NaN", "inf"] {
+            let refusal = row("value", text).unwrap_err();
+            assert_eq!(
+                refusal.to_string(),
+                format!(
+                    "column 'value': '{text}' is not a finite number (NaN, infinities and numbers beyond ±1.8e308 are refused)"
+                )
+            );
+        }
+        assert_eq!(row("value", " 2.5e3 ").unwrap().1.value, Some(2500.0));
+        assert_eq!(
+            row("room_ids", r#"["a",null]"#).unwrap_err().to_string(),
+            "column 'room_ids': element 2 is null; list elements must be strings"
+        );
+        assert_eq!(
+            row("room_ids", r#"["a","b"]"#).unwrap().1.room_ids,
+            Some(vec!["a".to_string(), "b".to_string()])
+        );
+        assert!(
+            row("timestamp", "9999-12-31T23:59:59Z")
+                .unwrap_err()
+                .reason
+                .contains("outside the range")
+        );
+        assert!(
+            row("timestamp", "2261-12-31T23:59:59.999999Z").is_ok(),
+            "the last instant a query can ask for"
+        );
     }
 
     #[test]

@@ -1,8 +1,18 @@
 //! The `interval` of SPEC §2: ISO 8601 bounds, read in `time_zone` when they carry no
 //! offset, turned into an inclusive range of UTC microseconds (the events' precision).
 
+use std::ops::RangeInclusive;
+
 use chrono::{DateTime, Duration, FixedOffset, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
+
+/// The instants a query can ask for, in UTC microseconds: the whole UTC days from
+/// 1678-01-01 to 2261-12-31, inside what bounds parsed at nanosecond precision can express.
+/// `ingest` refuses events outside it, so that every event of the lake can be asked for.
+pub const SUPPORTED_US: RangeInclusive<i64> = -9_214_560_000_000_000..=9_214_646_399_999_999;
+
+/// [`SUPPORTED_US`] in messages.
+pub const SUPPORTED_RANGE: &str = "1678-01-01 to 2261-12-31 (UTC)";
 
 /// An inclusive range of instants, in microseconds since the Unix epoch (UTC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,12 +42,22 @@ impl Interval {
         };
         let start_ns = parse_bound(start, tz, End::Start).map_err(|e| format!("interval.start: {e}"))?;
         let end_ns = parse_bound(end, tz, End::End).map_err(|e| format!("interval.end: {e}"))?;
+        // Events have microsecond precision: a start inside a microsecond excludes it, an
+        // end inside a microsecond includes it.
+        let (start_us, end_us) = (
+            start_ns.div_euclid(1000) + i64::from(start_ns.rem_euclid(1000) != 0),
+            end_ns.div_euclid(1000),
+        );
+        if !SUPPORTED_US.contains(&start_us) {
+            return Err(format!("interval.start: {}", out_of_range(start)));
+        }
+        if !SUPPORTED_US.contains(&end_us) {
+            return Err(format!("interval.end: {}", out_of_range(end)));
+        }
         if start_ns > end_ns {
             return Err(format!("interval: start '{start}' is after end '{end}'"));
         }
-        // Events have microsecond precision: a start inside a microsecond excludes it, an
-        // end inside a microsecond includes it.
-        Ok(Interval { start_us: start_ns.div_euclid(1000) + i64::from(start_ns.rem_euclid(1000) != 0), end_us: end_ns.div_euclid(1000) })
+        Ok(Interval { start_us, end_us })
     }
 
     /// The UTC dates the interval touches, first to last (empty when it holds no instant).
@@ -55,10 +75,14 @@ impl Interval {
     }
 }
 
+fn out_of_range(text: &str) -> String {
+    format!("'{text}' is outside the range a query can ask for: {SUPPORTED_RANGE}")
+}
+
 /// Parses one bound into nanoseconds since the epoch.
 fn parse_bound(text: &str, tz: Tz, end: End) -> Result<i64, String> {
     let invalid = || format!("'{text}' is not an ISO 8601 date or date-time");
-    let out_of_range = || format!("'{text}' is out of the supported range");
+    let out_of_range = || out_of_range(text);
     let instant = if let Some((naive, offset)) = split_offset(text) {
         let local = parse_naive_datetime(naive).ok_or_else(invalid)?;
         let offset = match offset {
@@ -78,7 +102,10 @@ fn parse_bound(text: &str, tz: Tz, end: End) -> Result<i64, String> {
     };
     // Arithmetic at the edges of the calendar has no answer rather than a panic.
     let instant = instant.ok_or_else(out_of_range)?;
-    instant.and_utc().timestamp_nanos_opt().ok_or_else(|| format!("'{text}' is out of the supported range"))
+    instant
+        .and_utc()
+        .timestamp_nanos_opt()
+        .ok_or_else(out_of_range)
 }
 
 fn at_local_midnight(tz: Tz, date: NaiveDate) -> Option<NaiveDateTime> {
@@ -171,6 +198,34 @@ mod tests {
 
     fn us(text: &str) -> i64 {
         DateTime::parse_from_rfc3339(text).unwrap().timestamp_micros()
+    }
+
+    #[test]
+    fn the_supported_range_is_the_whole_days_its_message_names() {
+        let whole = Interval::parse("1678-01-01", "2261-12-31", None).unwrap();
+        assert_eq!(whole.start_us..=whole.end_us, SUPPORTED_US);
+        assert_eq!(
+            (whole.start_us, whole.end_us),
+            (
+                us("1678-01-01T00:00:00Z"),
+                us("2261-12-31T23:59:59.999999Z")
+            )
+        );
+        for (start, end) in [
+            ("1677-12-31T23:59:59.999999Z", "1678-01-02"),
+            ("2261-12-30", "2262-01-01T00:00:00Z"),
+            ("1678-01-01", "2261-12-31T23:00:00-01:00"),
+        ] {
+            let refused = Interval::parse(start, end, None).unwrap_err();
+            assert!(
+                refused.contains(SUPPORTED_RANGE),
+                "{start} .. {end}: {refused}"
+            );
+        }
+        assert!(
+            Interval::parse("1678-01-01", "1678-01-01", Some("Asia/Tokyo")).is_err(),
+            "its local midnight is in 1677 in UTC"
+        );
     }
 
     #[test]

@@ -18,8 +18,14 @@ use uuid::Uuid;
 
 use crate::error::{Denial, Error, Result};
 
-/// The permission that the Workflow source data API needs.
-pub const REPORTING: &str = "reporting";
+/// A permission a token may hold. Only the known ones are accepted: a misspelt one
+/// (`"reportin"`) refuses the file rather than silently granting nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Permission {
+    /// What the Workflow source data API needs.
+    Reporting,
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -43,7 +49,7 @@ struct TokenEntry {
     sha256: String,
     organizations: Vec<String>,
     #[serde(default)]
-    permissions: Vec<String>,
+    permissions: Vec<Permission>,
 }
 
 /// One token: its digest and what it may do.
@@ -92,7 +98,7 @@ impl Access {
             if grants.iter().any(|g: &Grant| g.digest == digest) {
                 return Err(format!("{name}: the same token digest is listed twice"));
             }
-            let reporting = token.permissions.iter().any(|p| p == REPORTING);
+            let reporting = token.permissions.contains(&Permission::Reporting);
             let organizations = token.organizations.iter().map(|id| parse_uuid(id)).collect::<Result<_, _>>()?;
             grants.push(Grant { name, digest, organizations, reporting });
         }
@@ -168,7 +174,7 @@ mod tests {
             "organizations": [{"id": A, "subscription": true}, {"id": B, "subscription": true}, {"id": UNSUBSCRIBED, "subscription": false}],
             "tokens": [
                 {"name": "a-reporter", "sha256": digest_hex("token-a"), "organizations": [A, UNSUBSCRIBED], "permissions": ["reporting"]},
-                {"name": "a-viewer", "sha256": digest_hex("token-a-viewer").to_uppercase(), "organizations": [A], "permissions": ["dashboards"]},
+                {"name": "a-viewer", "sha256": digest_hex("token-a-viewer").to_uppercase(), "organizations": [A], "permissions": []},
             ]
         });
         Access::parse(file.to_string().as_bytes()).unwrap()
@@ -194,6 +200,21 @@ mod tests {
         assert_eq!(code(access.authorize(Some("Bearer token-a-viewer"), A)), "no_reporting_permission");
         assert_eq!(code(access.authorize(Some("bearer  token-a "), A)), "ok");
         assert_eq!(code(access.authorize(Some("Bearer token-a"), &A.to_uppercase())), "ok");
+    }
+
+    #[test]
+    fn an_unknown_permission_is_refused_not_ignored() {
+        let file = |permission: &str| {
+            serde_json::json!({"organizations": [{"id": A, "subscription": true}],
+                "tokens": [{"name": "typo", "sha256": digest_hex("t"), "organizations": [A], "permissions": [permission]}]})
+            .to_string()
+        };
+        let refused = Access::parse(file("reportin").as_bytes()).unwrap_err();
+        assert!(
+            refused.contains("unknown variant `reportin`, expected `reporting`"),
+            "{refused}"
+        );
+        assert!(Access::parse(file("reporting").as_bytes()).is_ok());
     }
 
     #[test]

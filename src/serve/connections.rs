@@ -8,6 +8,11 @@
 //!   closed (hyper has no idle timeout of its own; a small watchdog per connection does it).
 //! - At most `max_connections` connections are open; beyond it the server stops accepting
 //!   until one closes, so further clients wait in the kernel's listen backlog.
+//! - A request head that hyper refuses while parsing it (a control character in a header
+//!   value, a folded header, too many headers) never reaches the router: hyper writes a bare
+//!   4xx itself, and has no option to leave that to us. The socket wrapper recognizes that
+//!   head (a 4xx without the `X-Request-Id` every router answer has) and writes the SPEC §5
+//!   error body with a request id in its place.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -15,7 +20,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -110,7 +115,11 @@ async fn serve_connection(
     _slot: OwnedSemaphorePermit,
 ) {
     let activity = Arc::new(Activity::new());
-    let io = TokioIo::new(Watched { inner: socket, activity: Arc::clone(&activity) });
+    let io = TokioIo::new(Watched {
+        inner: socket,
+        activity: Arc::clone(&activity),
+        replacement: None,
+    });
     let requests = Arc::clone(&activity);
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
         let in_flight = InFlight::start(&requests);
@@ -218,10 +227,42 @@ impl http_body::Body for Tracked {
     }
 }
 
-/// The socket, noting when bytes arrive.
+/// The socket, noting when bytes arrive, and answering in place of hyper's own refusals.
 struct Watched {
     inner: TcpStream,
     activity: Arc<Activity>,
+    /// Our answer in place of hyper's refusal of a request head, and how much of it is
+    /// written. Once set, hyper's own bytes are dropped: the refusal is the connection's last
+    /// answer (hyper closes it after).
+    replacement: Option<(Vec<u8>, usize)>,
+}
+
+impl Watched {
+    /// Whether a write that starts with `bytes` is (the rest of) hyper's own refusal; the
+    /// first time, our answer is queued in its place.
+    fn replaces(&mut self, bytes: &[u8]) -> bool {
+        if self.replacement.is_none() {
+            self.replacement = refusal::hypers_refusal(bytes)
+                .map(|(status, date)| (refusal::answer(status, date), 0));
+            return self.replacement.is_some();
+        }
+        true
+    }
+
+    /// Writes what is left of the replacement answer.
+    fn poll_replacement(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Some((bytes, written)) = &mut self.replacement {
+            while *written < bytes.len() {
+                match Pin::new(&mut self.inner).poll_write(cx, &bytes[*written..]) {
+                    Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                    Poll::Ready(Ok(n)) => *written += n,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
 }
 
 impl AsyncRead for Watched {
@@ -237,10 +278,19 @@ impl AsyncRead for Watched {
 
 impl AsyncWrite for Watched {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        if self.replaces(buf) {
+            return Poll::Ready(Ok(buf.len()));
+        }
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 
     fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        // hyper writes a head as one slice, before any body.
+        if let Some(first) = bufs.iter().find(|b| !b.is_empty())
+            && self.replaces(first)
+        {
+            return Poll::Ready(Ok(bufs.iter().map(|b| b.len()).sum()));
+        }
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
 
@@ -249,10 +299,143 @@ impl AsyncWrite for Watched {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_replacement(cx))?;
         Pin::new(&mut self.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_replacement(cx))?;
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// hyper's refusals of request heads it cannot parse, answered in SPEC §5's words.
+mod refusal {
+    use axum::http::StatusCode;
+    use uuid::Uuid;
+
+    use super::super::handler::code;
+    use super::super::request_id;
+    use crate::error::{Error, ErrorBody};
+
+    /// The status and `date` of hyper's own refusal, when `bytes` are one: a whole 4xx head
+    /// and nothing else, without the `X-Request-Id` that every answer of the router carries.
+    pub(super) fn hypers_refusal(bytes: &[u8]) -> Option<(u16, Option<String>)> {
+        let head = bytes
+            .strip_prefix(b"HTTP/1.1 4")?
+            .strip_suffix(b"\r\n\r\n")?;
+        let head = std::str::from_utf8(head).ok()?;
+        let mut lines = head.split("\r\n");
+        let status = 400 + lines.next()?.get(..2)?.parse::<u16>().ok()?;
+        let mut date = None;
+        for line in lines {
+            let (name, value) = line.split_once(':')?;
+            if name.eq_ignore_ascii_case(request_id::HEADER.as_str()) {
+                return None;
+            }
+            if name.eq_ignore_ascii_case("date") {
+                date = Some(value.trim().to_string());
+            }
+        }
+        Some((status, date))
+    }
+
+    /// The whole response, head and SPEC §5 body, with a new request id.
+    pub(super) fn answer(status: u16, date: Option<String>) -> Vec<u8> {
+        let (error, message) = match status {
+            431 => (
+                code::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "the request head has too many or too large header fields",
+            ),
+            414 => (code::URI_TOO_LONG, "the request URI is too long"),
+            _ => (
+                Error::bad_request("").code(),
+                "the request head is not valid HTTP/1.1: a malformed request line or header (e.g. a control character in a header value, or a header folded onto the next line)",
+            ),
+        };
+        let id = Uuid::new_v4().to_string();
+        {
+            let span = tracing::info_span!("request", request_id = %id);
+            let _entered = span.enter();
+            tracing::info!(target: "flowlake::access", status, error, "refused a request head while parsing it");
+        }
+        let body = ErrorBody {
+            status,
+            error,
+            message: message.to_string(),
+            request_id: Some(id.clone()),
+        };
+        let body = serde_json::to_string(&body).unwrap_or_default() + "\n";
+        let reason = StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("Client Error");
+        let date = date.map(|d| format!("date: {d}\r\n")).unwrap_or_default();
+        let head = format!(
+            "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{}: {id}\r\nconnection: close\r\n{date}\r\n",
+            body.len(),
+            request_id::HEADER.as_str()
+        );
+        [head.into_bytes(), body.into_bytes()].concat()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn only_hypers_bare_4xx_heads_are_taken_for_its_refusals() {
+            let hypers = b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\ndate: Mon, 07 Dec 2026 03:41:46 GMT\r\n\r\n";
+            assert_eq!(
+                hypers_refusal(hypers),
+                Some((400, Some("Mon, 07 Dec 2026 03:41:46 GMT".to_string())))
+            );
+            assert_eq!(
+                hypers_refusal(
+                    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\n\r\n"
+                )
+                .map(|r| r.0),
+                Some(431)
+            );
+            for other in [
+                &b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\nx-request-id: abc\r\ncontent-length: 2\r\n\r\n"[..],
+                b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n",
+                b"HTTP/1.1 400 Bad Request\r\ncontent-length: 2\r\n\r\n{}",
+                b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n",
+                b"{\"status\":400}",
+            ] {
+                assert_eq!(hypers_refusal(other), None, "{}", String::from_utf8_lossy(other));
+            }
+        }
+
+        #[test]
+        fn the_answer_is_a_spec_error_body_with_its_request_id() {
+            let answer =
+                String::from_utf8(answer(400, Some("Mon, 07 Dec 2026 03:41:46 GMT".into())))
+                    .unwrap();
+            let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+            assert!(
+                head.starts_with("HTTP/1.1 400 Bad Request\r\n")
+                    && head.contains("\r\ndate: Mon, 07 Dec 2026 03:41:46 GMT"),
+                "{head}"
+            );
+            assert!(
+                head.contains(&format!("content-length: {}", body.len())),
+                "{head}"
+            );
+            let error: serde_json::Value = serde_json::from_str(body).unwrap();
+            let id = head
+                .lines()
+                .find_map(|l| l.strip_prefix("x-request-id: "))
+                .unwrap();
+            assert_eq!(
+                (
+                    error["status"].as_u64(),
+                    error["error"].as_str(),
+                    error["request_id"].as_str()
+                ),
+                (Some(400), Some("bad_request"), Some(id))
+            );
+        }
     }
 }

@@ -45,7 +45,11 @@ const SHAPES: [(&str, Shape); 4] = [
 fn error_statuses() -> Vec<(u16, &'static str, Vec<&'static str>)> {
     let spec = |error: Error| error.code();
     vec![
-        (400, "Malformed JSON, wrong types, unknown keys, an invalid UUID, a bad interval or time zone, limit < 1, an unknown target.", vec![spec(Error::bad_request(""))]),
+        (
+            400,
+            "Malformed JSON, wrong types, unknown keys, an invalid UUID, a bad interval or time zone, limit < 1, an unknown target; or a request head that is not valid HTTP/1.1.",
+            vec![spec(Error::bad_request(""))],
+        ),
         (401, "No bearer token, or an unknown one.", vec![spec(Error::Unauthenticated)]),
         (
             403,
@@ -58,9 +62,31 @@ fn error_statuses() -> Vec<(u16, &'static str, Vec<&'static str>)> {
             "An unsupported filter property or workflow type (not_implemented), or no acceptable encoding in Accept (not_acceptable).",
             vec![spec(Error::UnsupportedFilter { property: String::new(), supported: String::new() }), code::NOT_ACCEPTABLE],
         ),
-        (413, "The body is larger than --max-body.", vec![code::PAYLOAD_TOO_LARGE]),
-        (415, "The body is not application/json.", vec![code::UNSUPPORTED_MEDIA_TYPE]),
-        (500, "Anything unexpected, e.g. a corrupt Parquet file or a lake without workflows.json (named in the message).", vec![spec(Error::internal(""))]),
+        (
+            413,
+            "The body is larger than --max-body.",
+            vec![code::PAYLOAD_TOO_LARGE],
+        ),
+        (
+            414,
+            "The request URI is too long to be parsed.",
+            vec![code::URI_TOO_LONG],
+        ),
+        (
+            415,
+            "The body is not application/json.",
+            vec![code::UNSUPPORTED_MEDIA_TYPE],
+        ),
+        (
+            431,
+            "The request head has too many or too large header fields.",
+            vec![code::REQUEST_HEADER_FIELDS_TOO_LARGE],
+        ),
+        (
+            500,
+            "Anything unexpected, e.g. a corrupt Parquet file or a lake without workflows.json (named in the message).",
+            vec![spec(Error::internal(""))],
+        ),
         (
             503,
             "The object store cannot be reached after retries (storage_unavailable), all query slots are busy (overloaded, with Retry-After), or the request took longer than --request-timeout (timeout).",
@@ -96,12 +122,45 @@ pub fn document() -> Document {
         )),
     );
     doc.paths.paths.insert(SOURCE_DATA_PATH.to_string(), PathItem::new(HttpMethod::Post, source_data_operation()));
-    doc.paths.paths.insert("/healthz".into(), PathItem::new(HttpMethod::Get, plain_get("Liveness", "application/json", "`{\"status\":\"ok\"}`")));
+    let health = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property("status", string().enum_values(Some(["ok"])))
+        .required("status")
+        .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false)));
+    doc.paths.paths.insert(
+        "/healthz".into(),
+        PathItem::new(
+            HttpMethod::Get,
+            plain_get(
+                "Liveness",
+                "application/json",
+                "`{\"status\":\"ok\"}`",
+                health,
+            ),
+        ),
+    );
     doc.paths.paths.insert(
         "/metrics".into(),
-        PathItem::new(HttpMethod::Get, plain_get("Prometheus metrics (absent here when --metrics-listen moves them)", super::metrics::CONTENT_TYPE, "OpenMetrics text")),
+        PathItem::new(
+            HttpMethod::Get,
+            plain_get(
+                "Prometheus metrics (absent here when --metrics-listen moves them)",
+                super::metrics::CONTENT_TYPE,
+                "OpenMetrics text",
+                string(),
+            ),
+        ),
     );
-    doc.paths.paths.insert("/openapi.json".into(), PathItem::new(HttpMethod::Get, plain_get("This document", "application/json", "OpenAPI 3.1")));
+    let document = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some("An OpenAPI 3.1 document."));
+    doc.paths.paths.insert(
+        "/openapi.json".into(),
+        PathItem::new(
+            HttpMethod::Get,
+            plain_get("This document", "application/json", "OpenAPI 3.1", document),
+        ),
+    );
     doc
 }
 
@@ -241,7 +300,25 @@ fn source_data_operation() -> utoipa::openapi::path::Operation {
         .build()
 }
 
-fn plain_get(summary: &str, media_type: &str, description: &str) -> utoipa::openapi::path::Operation {
-    let response = ResponseBuilder::new().description(description).content(media_type, ContentBuilder::new().schema(Some(RefOr::T(Schema::Object(string().build())))).build());
-    OperationBuilder::new().summary(Some(summary)).responses(ResponsesBuilder::new().response("200", response.build()).build()).build()
+/// A GET whose 200 body is `body` in `media_type`.
+fn plain_get(
+    summary: &str,
+    media_type: &str,
+    description: &str,
+    body: ObjectBuilder,
+) -> utoipa::openapi::path::Operation {
+    let response = ResponseBuilder::new().description(description).content(
+        media_type,
+        ContentBuilder::new()
+            .schema(Some(RefOr::T(Schema::Object(body.build()))))
+            .build(),
+    );
+    OperationBuilder::new()
+        .summary(Some(summary))
+        .responses(
+            ResponsesBuilder::new()
+                .response("200", response.build())
+                .build(),
+        )
+        .build()
 }

@@ -8,6 +8,7 @@ mod compact_bounded;
 mod differential;
 mod encodings;
 mod fuzz;
+mod ingest_inputs;
 mod lake_files;
 mod lake_writers;
 mod writer_safety;

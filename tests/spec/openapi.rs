@@ -178,3 +178,36 @@ async fn the_payload_schema_refuses_what_spec_2_refuses() {
     }
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_the_document_are_described_as_the_objects_they_are() {
+    let server = sample_server().await;
+    let doc = served_document(&server).await;
+    for (path, body) in [("/healthz", None), ("/openapi.json", Some(doc.clone()))] {
+        let schema =
+            &doc["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
+        assert_eq!(schema["type"], "object", "{path}: {schema}");
+        let body = match body {
+            Some(body) => body,
+            None => serde_json::from_slice(
+                &reqwest::get(format!("http://{}{path}", server.addr))
+                    .await
+                    .unwrap()
+                    .bytes()
+                    .await
+                    .unwrap(),
+            )
+            .unwrap(),
+        };
+        let problems = errors(&validator(schema), &body);
+        assert!(problems.is_empty(), "{path}: {problems:#?}");
+    }
+    let health = validator(
+        &doc["paths"]["/healthz"]["get"]["responses"]["200"]["content"]["application/json"]["schema"],
+    );
+    assert!(
+        !health.is_valid(&json!({"status": "ok", "extra": 1})) && !health.is_valid(&json!("ok")),
+        "the schema says what the body is"
+    );
+    server.stop().await;
+}

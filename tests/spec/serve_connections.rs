@@ -169,3 +169,105 @@ async fn connections_beyond_the_cap_wait_until_one_closes() {
     .unwrap();
     server.stop().await;
 }
+
+/// The head (lowercased) and the body of a response, and the value of its `x-request-id`.
+fn split_response(reply: &[u8]) -> (String, String, Option<String>) {
+    let text = String::from_utf8_lossy(reply).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let head = head.to_ascii_lowercase();
+    let id = head
+        .lines()
+        .find_map(|l| l.strip_prefix("x-request-id:"))
+        .map(|v| v.trim().to_string());
+    (head, body.to_string(), id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_refused_while_parsing_get_the_json_error_body_and_a_request_id() {
+    let lake = two_org_lake();
+    let server = TestServer::start(lake.root(), None, |c| c.connections = limits(10, 10, 16)).await;
+    let addr = server.addr;
+    tokio::task::spawn_blocking(move || {
+        let many_headers: String = (0..200).map(|i| format!("x-h{i}: {i}\r\n")).collect();
+        for (what, request, status, code) in [
+            (
+                "a DEL byte in a header value",
+                format!("GET /healthz HTTP/1.1\r\nhost: {addr}\r\nx-note: a\x7fb\r\n\r\n"),
+                400,
+                "bad_request",
+            ),
+            (
+                "an obsolete folded header",
+                format!("GET /healthz HTTP/1.1\r\nhost: {addr}\r\nx-note: a\r\n  b\r\n\r\n"),
+                400,
+                "bad_request",
+            ),
+            (
+                "a broken request line",
+                "GET /healthz HTTP/1.1 extra\r\n\r\n".to_string(),
+                400,
+                "bad_request",
+            ),
+            (
+                "too many header fields",
+                format!("GET /healthz HTTP/1.1\r\nhost: {addr}\r\n{many_headers}\r\n"),
+                431,
+                "request_header_fields_too_large",
+            ),
+        ] {
+            let mut stream = TcpStream::connect(addr).unwrap();
+            stream.write_all(request.as_bytes()).unwrap();
+            let reply = read_until_closed(&mut stream).unwrap_or_else(|e| panic!("{what}: {e}"));
+            let (head, body, id) = split_response(&reply);
+            assert!(
+                head.starts_with(&format!("http/1.1 {status} ")),
+                "{what}: {head}\n\n{body}"
+            );
+            assert!(
+                head.contains("content-type: application/json"),
+                "{what}: {head}"
+            );
+            let id = id.unwrap_or_else(|| panic!("{what}: no x-request-id in {head}"));
+            let error: serde_json::Value =
+                serde_json::from_str(&body).unwrap_or_else(|e| panic!("{what}: {e}: {body:?}"));
+            assert_eq!(
+                (error["status"].as_u64(), error["error"].as_str()),
+                (Some(status), Some(code)),
+                "{what}: {error}"
+            );
+            assert!(
+                error["message"].as_str().is_some_and(|m| !m.is_empty()),
+                "{what}: {error}"
+            );
+            assert_eq!(
+                error["request_id"].as_str(),
+                Some(id.as_str()),
+                "{what}: the id of the header is the body's"
+            );
+        }
+
+        // Answers of the router are untouched, and the server keeps answering.
+        let mut kept = TcpStream::connect(addr).unwrap();
+        kept.write_all(
+            format!("GET /nowhere HTTP/1.1\r\nhost: {addr}\r\nx-request-id: mine-1\r\n\r\n")
+                .as_bytes(),
+        )
+        .unwrap();
+        let reply = read_response(&mut kept, PATIENCE).unwrap();
+        let (head, body, id) = split_response(reply.as_bytes());
+        assert!(
+            head.starts_with("http/1.1 404 ") && id.as_deref() == Some("mine-1"),
+            "{head}"
+        );
+        assert!(body.contains("\"request_id\":\"mine-1\""), "{body}");
+        kept.write_all(health_request(addr).as_bytes()).unwrap();
+        assert!(
+            read_response(&mut kept, PATIENCE)
+                .unwrap()
+                .starts_with("HTTP/1.1 200")
+        );
+    })
+    .await
+    .unwrap();
+    server.stop().await;
+}

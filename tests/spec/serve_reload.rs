@@ -260,3 +260,69 @@ async fn sighup_reloads_at_once_and_a_refused_file_is_logged_with_its_reason() {
     let lines = server.stop();
     assert!(lines.iter().any(|l| l.contains("applied the new version") && l.contains("access.json")), "{lines:#?}");
 }
+
+/// `access_file` with every permission replaced by `permission`.
+fn access_file_granting(permission: &str, tokens: &[&str]) -> Vec<u8> {
+    let mut file: Value = serde_json::from_slice(&access_file(&[ORG], tokens)).unwrap();
+    for token in file["tokens"].as_array_mut().unwrap() {
+        token["permissions"] = json!([permission]);
+    }
+    file.to_string().into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_permission_refuses_the_access_file_at_start_and_on_reload() {
+    let lake = lake();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("access.json");
+    std::fs::write(&path, access_file_granting("reportin", &[TOKEN_A])).unwrap();
+    let mut starting = std::process::Command::new(env!("CARGO_BIN_EXE_flowlake"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--lake"])
+        .arg(lake.root())
+        .arg("--access")
+        .arg(&path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A server that starts anyway is stopped, so that the test fails rather than hangs.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while starting.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = starting.kill();
+    let started = starting.wait_with_output().unwrap();
+    assert_eq!(started.status.code(), Some(2), "the server does not start");
+    let said = String::from_utf8_lossy(&started.stderr);
+    assert!(
+        said.contains("access.json")
+            && said.contains("unknown variant `reportin`, expected `reporting`"),
+        "{said}"
+    );
+
+    // A running server keeps its last valid rules, and logs why.
+    std::fs::write(&path, access_file_granting("reporting", &[TOKEN_A])).unwrap();
+    let server = ServedBinary::start(&[
+        "--lake",
+        &lake.root().display().to_string(),
+        "--access",
+        &path.display().to_string(),
+        "--reload-interval",
+        "1",
+    ]);
+    let url = source_data_url(&server.addr, ORG, WF_INTERACTION);
+    assert_eq!(status(&url, Some(TOKEN_A)).await, 200);
+    replace_file(&path, &access_file_granting("reportin", &[TOKEN_A]));
+    eventually("the typo is refused and logged", || async {
+        server.lines().iter().any(|l| {
+            l.contains("not applied") && l.contains("access.json") && l.contains("reportin")
+        })
+    })
+    .await;
+    assert_eq!(
+        status(&url, Some(TOKEN_A)).await,
+        200,
+        "the token keeps its reporting permission"
+    );
+    server.stop();
+}
