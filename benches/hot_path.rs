@@ -1,4 +1,4 @@
-//! Criterion benches of the hot path (issue 6): filtering goal events in the time window
+//! Criterion benches of the hot path: filtering goal events in the time window
 //! over realistic record batches, session-path matching, validating and planning a
 //! payload, and encoding rows. Run with `cargo bench`; numbers are in BENCHMARKS.md.
 

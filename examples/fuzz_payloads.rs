@@ -1,4 +1,4 @@
-//! The payload fuzz harness (issue 10, item 17): millions of mutated requests through
+//! The payload fuzz harness: millions of mutated requests through
 //! `Query::from_request`, then thousands through a running `flowlake serve`.
 //!
 //! ```sh

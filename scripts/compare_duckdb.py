@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""flowlake against DuckDB on the same Parquet lake (issue 6).
+"""flowlake against DuckDB on the same Parquet lake.
 
 For each query of SPEC §3 (both targets, with and without step_data, a label filter,
 1-day and 30-day intervals, with and without limit, basic and advanced) the same payload is

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# HTTP load run against `flowlake serve` on the sample lake (issue 5): concurrency 1, 8 and
+# HTTP load run against `flowlake serve` on the sample lake: concurrency 1, 8 and
 # 64 for a fixed duration each, with wrk (apt-get install wrk). Prints one JSON line per
 # level and the server's RSS before and after. Not a test: numbers go to BENCHMARKS.md.
 #   scripts/load.sh [seconds-per-level] [payload-file]

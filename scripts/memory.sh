@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Peak RSS of an unlimited query (affected_goal_total, advanced, 30 days: every goal event of
-# one organization) under several --memory-limit values (issue 4). Not a test.
+# one organization) under several --memory-limit values. Not a test.
 # END=YYYY-MM-DD widens the interval (default 2026-03-30).
 #   scripts/memory.sh LAKE ORG WORKFLOW [limits...]
 set -euo pipefail

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Soak run of `flowlake serve` on the sample lake (issue 12): a bounded number of seconds of
+# Soak run of `flowlake serve` on the sample lake: a bounded number of seconds of
 # load at concurrency 8 on loopback only, with the catalog and the access file replaced every
 # 30 s (and a SIGHUP every other time), while the server's RSS is sampled from
 # /proc/PID/status into a CSV. Errors must be 0: every response is checked to be a 200.

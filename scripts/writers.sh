@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Measures the lake writers (issue 13) on the benchmark lake in a foreign layout: the
+# Measures the lake writers on the benchmark lake in a foreign layout: the
 # lake is generated time-sorted with zstd, 64 Ki-row groups and no bloom filters, exported
 # to NDJSON by DuckDB (as a tracking pipeline's dump would be), ingested into an empty lake
 # (rows/s, peak RSS), and the foreign lake compacted in place (time, peak RSS). A few

@@ -1,4 +1,4 @@
-//! Prometheus metrics of the server (issue 12), in the OpenMetrics text format through
+//! Prometheus metrics of the server, in the OpenMetrics text format through
 //! `prometheus-client`. Each server has its own registry (no process-wide state), so two
 //! servers in one process count apart. Labels carry only statuses, error codes, kinds and
 //! file names: never a token, an organization, a path or a payload.

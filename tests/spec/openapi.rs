@@ -1,4 +1,4 @@
-//! `GET /openapi.json` (issue 12): the document is valid OpenAPI 3.1, and the server's real
+//! `GET /openapi.json`: the document is valid OpenAPI 3.1, and the server's real
 //! answers (the sample lake's rows in every shape, the error bodies of every status it can
 //! be made to give here) validate against the schemas the document gives for them; the
 //! payload schema accepts the example payloads and refuses what SPEC §2 refuses.

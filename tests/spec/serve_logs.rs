@@ -1,4 +1,4 @@
-//! Request ids and log lines of `flowlake serve` (issue 12): the id of a request is echoed,
+//! Request ids and log lines of `flowlake serve`: the id of a request is echoed,
 //! is on its log lines and in its error body, and cannot be used to forge log lines; JSON
 //! logs are one object per line with the access log's fields.
 

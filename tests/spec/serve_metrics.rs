@@ -1,4 +1,4 @@
-//! `GET /metrics` (issue 12): scraped over a real socket after real requests, every counter
+//! `GET /metrics`: scraped over a real socket after real requests, every counter
 //! moved by what those requests did; the separate metrics address; nothing secret in it.
 
 use std::time::Duration;

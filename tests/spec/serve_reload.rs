@@ -1,4 +1,4 @@
-//! Live reloads on a running server (SPEC §6, issue 12): a new workflow answers, a revoked
+//! Live reloads on a running server (SPEC §6): a new workflow answers, a revoked
 //! token gets 401, a removed organization 403, an invalid file is refused and the last valid
 //! version stays, no request fails during the swaps; on local disk and on S3, on the
 //! interval and on SIGHUP.
