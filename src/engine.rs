@@ -18,7 +18,6 @@ use tokio::sync::Mutex;
 use crate::error::{Error, Result};
 use crate::lake::counting::RequestCounts;
 use crate::lake::{DayPartitions, Lake, LakeLocation, LakeOptions, S3Options, WorkflowKind, store};
-use crate::output::Shape;
 use crate::plan::time_order::{self, Ties};
 use crate::plan::{self, FirstDays, Reading};
 use crate::query::{Query, Target};
@@ -46,13 +45,7 @@ pub struct EngineConfig {
     pub batch_size: Option<usize>,
 }
 
-/// A query's rows, streamed, with the shape that says how to encode them.
-pub struct ResponseStream {
-    pub shape: Shape,
-    pub batches: SendableRecordBatchStream,
-    /// The physical plan producing `batches`: its metrics say what the scans read.
-    pub plan: Arc<dyn ExecutionPlan>,
-}
+pub use crate::output::ResponseStream;
 
 /// What the Parquet scans of an executed (or partly executed) plan read and skipped.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

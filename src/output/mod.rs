@@ -4,7 +4,7 @@
 pub mod arrow_ipc;
 pub mod conform;
 pub mod csv;
-pub mod fields;
+pub use crate::query::shape as fields;
 pub mod json;
 
 use std::io::Write;
@@ -14,10 +14,18 @@ use datafusion::arrow::record_batch::RecordBatch;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
-pub use fields::{FieldType, OutputField, Shape};
+pub use crate::query::shape::{FieldType, OutputField, Shape};
 
 use crate::error::{Error, Result};
-use crate::ResponseStream;
+
+
+/// A query's rows, streamed, with the shape that says how to encode them.
+pub struct ResponseStream {
+    pub shape: Shape,
+    pub batches: datafusion::execution::SendableRecordBatchStream,
+    /// The physical plan producing `batches`: its metrics say what the scans read.
+    pub plan: std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+}
 
 /// An encoding of the response rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -18,7 +18,7 @@ use datafusion::prelude::SessionContext;
 
 use crate::error::{Error, Result};
 use crate::lake::{DayPartitions, Workflow, WorkflowKind};
-use crate::output::fields::{BASIC_COLUMNS, BasicSource, Shape, WORKFLOW_RELATED};
+use crate::query::shape::{BASIC_COLUMNS, BasicSource, Shape, WORKFLOW_RELATED};
 use crate::lake::schema::{ColumnKind, DATE, EVENT_COLUMNS, ORGANIZATION_ID, event_column};
 use crate::query::{Interval, Query, Target};
 use workflow::{ENTRY_TIME, WF_SESSION, WorkflowEvents};

@@ -23,7 +23,7 @@ use datafusion::prelude::{SessionContext, in_list};
 use super::{goals, interval_events};
 use crate::error::{Error, Result};
 use crate::lake::DayPartitions;
-use crate::output::fields::{BASIC_COLUMNS, BasicSource};
+use crate::query::shape::{BASIC_COLUMNS, BasicSource};
 use crate::query::Query;
 
 /// What ties in time mean for an answer taken by time alone.

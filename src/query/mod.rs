@@ -4,6 +4,7 @@
 pub mod filter;
 pub mod interval;
 pub mod payload;
+pub mod shape;
 
 use uuid::Uuid;
 

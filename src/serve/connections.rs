@@ -314,7 +314,7 @@ mod refusal {
     use axum::http::StatusCode;
     use uuid::Uuid;
 
-    use super::super::handler::code;
+    use super::super::error_codes as code;
     use super::super::request_id;
     use crate::error::{Error, ErrorBody};
 

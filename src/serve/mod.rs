@@ -3,6 +3,7 @@
 
 pub mod access;
 mod connections;
+mod error_codes;
 mod handler;
 pub mod metrics;
 pub mod negotiate;

@@ -16,7 +16,7 @@ use utoipa::openapi::{OpenApi as Document, Ref, RefOr, Required};
 use utoipa::OpenApi;
 
 use super::SOURCE_DATA_PATH;
-use super::handler::code;
+use super::error_codes as code;
 use crate::error::{Denial, Error, ErrorBody};
 use crate::output::{FieldType, Format, OutputField, Shape};
 use crate::query::Target;
