@@ -82,7 +82,7 @@ impl<'a> Session<'a> {
         let url = self.org.pages[page % self.org.pages.len()].clone();
         self.push("pageview", "view", "page", |e, _| e.page_url = Some(url));
         // The checkout pages lead to purchases.
-        if page >= 6 && page <= 8 {
+        if (6..=8).contains(&page) {
             self.conversion += 0.2;
         }
     }

@@ -62,6 +62,12 @@ pub enum ReloadOutcome {
     Refused,
 }
 
+impl Default for ServerMetrics {
+    fn default() -> Self {
+        ServerMetrics::new()
+    }
+}
+
 impl ServerMetrics {
     /// The request, scan and reload metrics.
     pub fn new() -> ServerMetrics {

@@ -120,7 +120,9 @@ async fn the_sample_lakes_answers_validate_against_the_documented_schemas() {
 
     // Error bodies of each status the sample server can be made to give.
     let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(8192));
-    let cases: Vec<(&str, String, String, Vec<(&str, &str)>)> = vec![
+    // (status, URL, body, headers)
+    type Case<'a> = (&'a str, String, String, Vec<(&'a str, &'a str)>);
+    let cases: Vec<Case> = vec![
         ("400", url.clone(), "{\"filters\": [], }".into(), vec![]),
         ("400", server.url("not-a-uuid", SAMPLE_WORKFLOW), example_query("all-goals-advanced.json"), vec![]),
         ("404", server.url(SAMPLE_ORG, "1e000000-0000-4000-8000-000000000005"), example_query("all-goals-advanced.json"), vec![]),

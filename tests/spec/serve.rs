@@ -143,7 +143,9 @@ async fn every_status_of_spec_5_and_of_http() {
     let lake = two_org_lake();
     let server = TestServer::start(lake.root(), Some(access()), |c| c.max_body_bytes = 2048).await;
     let ok = server.url(ORG, WF_INTERACTION);
-    let cases: Vec<(&str, String, Option<&str>, Option<&str>, String, u16, &str)> = vec![
+    // (name, URL, token, content type, body, status, error code)
+    type Case<'a> = (&'a str, String, Option<&'a str>, Option<&'a str>, String, u16, &'a str);
+    let cases: Vec<Case> = vec![
         ("answer", ok.clone(), Some(TOKEN_A), None, day(json!({})), 200, ""),
         ("no token", ok.clone(), None, None, day(json!({})), 401, "unauthenticated"),
         ("unknown token", ok.clone(), Some("guess"), None, day(json!({})), 401, "unauthenticated"),
