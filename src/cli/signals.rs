@@ -58,7 +58,7 @@ pub(crate) async fn identify_jobs<F: std::future::Future>(work: std::pin::Pin<&m
         () = crate::cluster::client::jobs_identified(JOB_ID_LIMIT) => {}
     }
     #[cfg(not(feature = "cluster"))]
-    let _ = work;
+    let _ = &work;
 }
 
 /// How long a stopping command waits for the scheduler to confirm the cancellation of its
