@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use super::support::flowlake_bin;
+
 const SAMPLE_ORG: &str = "8bf400e3-6fa2-4d3f-a8d4-c03c0aa04f6d";
 const SPRING: &str = "5887c297-1e03-45e4-863e-7a9f784c5a2c";
 const CHECKOUT: &str = "11cb2189-71dc-439b-a795-fd32ccf3f43e";
@@ -17,7 +19,7 @@ fn repo(relative: &str) -> PathBuf {
 }
 
 fn flowlake() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_flowlake"));
+    let mut command = Command::new(flowlake_bin());
     command.current_dir(env!("CARGO_MANIFEST_DIR"));
     command
 }
