@@ -191,6 +191,43 @@ fn a_run_killed_with_sigkill_then_resumed_leaves_the_files_of_an_uninterrupted_r
     expected.remove("summary.json");
     assert_eq!(finished.keys().collect::<Vec<_>>(), expected.keys().collect::<Vec<_>>(), "the same files, none partial");
     assert!(finished == expected, "byte-identical results");
+    // The summary of the resumed run counts the rows of the skipped queries too: its totals
+    // are those of the uninterrupted run.
+    let (uninterrupted, resumed) = (summary(&whole), summary(&out));
+    assert_eq!((&resumed["rows"], &resumed["bytes"]), (&uninterrupted["rows"], &uninterrupted["bytes"]));
+    let rows = by_name(&uninterrupted);
+    for (name, query) in by_name(&resumed) {
+        assert_eq!(query["rows"], rows[&name]["rows"], "{name} ({})", query["status"]);
+    }
+}
+
+/// A query file that cannot be read (a dangling link) is a failed query of the summary,
+/// not one left out; `--jobs 0` would run nothing and is refused.
+#[cfg(unix)]
+#[test]
+fn a_dangling_query_file_fails_in_the_summary_and_zero_jobs_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let queries = dir.path().join("queries");
+    std::fs::create_dir(&queries).unwrap();
+    for name in ["api-example", "rooms-and-properties"] {
+        let payload: Value = serde_json::from_slice(&std::fs::read(repo(&format!("queries/{name}.json"))).unwrap()).unwrap();
+        let query = json!({"organization_id": SAMPLE_ORG, "workflow_id": SPRING, "payload": payload});
+        std::fs::write(queries.join(format!("{name}.json")), query.to_string()).unwrap();
+    }
+    std::os::unix::fs::symlink(dir.path().join("moved-away.json"), queries.join("dangling.json")).unwrap();
+    let out = dir.path().join("out");
+    let run = batch(&queries, &out, &[]);
+    assert_eq!(run.status.code(), Some(9), "{}", String::from_utf8_lossy(&run.stderr));
+    let summary = summary(&out);
+    assert_eq!((summary["total"].as_u64(), summary["ok"].as_u64(), summary["failed"].as_u64()), (Some(3), Some(2), Some(1)));
+    let dangling = &by_name(&summary)["dangling"];
+    assert_eq!(dangling["status"], "failed");
+    let message = dangling["error"]["message"].as_str().unwrap();
+    assert!(message.contains("symbolic link") && message.contains("moved-away.json"), "{message}");
+
+    let refused = batch(&queries, &dir.path().join("none"), &["--jobs", "0"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("give 1 or more"), "{}", String::from_utf8_lossy(&refused.stderr));
 }
 
 #[test]
