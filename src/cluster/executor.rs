@@ -194,10 +194,19 @@ impl WorkFolder {
                 }
             }
             None => {
-                let _ = self.empty();
-                for sub in [JOBS, SPILL] {
-                    let _ = std::fs::remove_dir(self.root.join(sub));
+                // Tasks and spill files of the stopped executor may still be going away
+                // on other threads: a few tries.
+                for _ in 0..20 {
+                    let left: Vec<PathBuf> = [JOBS, SPILL].iter().map(|sub| self.root.join(sub)).filter(|p| p.exists()).collect();
+                    if left.is_empty() {
+                        return;
+                    }
+                    for path in left {
+                        let _ = std::fs::remove_dir_all(path);
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
                 }
+                tracing::warn!("could not empty the work folder {}", self.root.display());
             }
         }
     }
@@ -276,7 +285,15 @@ async fn serve(args: ExecutorArgs) -> Result<(), Error> {
             ballista_executor::executor_server::TERMINATING.store(false, Ordering::Release);
             let config = process_config(&args, grpc_port, &scheduler, &folder, &stores);
             let started = Instant::now();
-            let ran = start_executor_process(Arc::new(config)).await;
+            let process = start_executor_process(Arc::new(config));
+            tokio::pin!(process);
+            let ran = tokio::select! {
+                ran = &mut process => ran,
+                () = signals.next() => {
+                    stopped_by_signal(process).await;
+                    return Ok(());
+                }
+            };
             if signals.received() {
                 return Ok(());
             }
@@ -310,6 +327,32 @@ async fn serve(args: ExecutorArgs) -> Result<(), Error> {
     .await;
     folder.close();
     outcome
+}
+
+/// How long Ballista gets to start stopping on a signal it listens to as well.
+const SIGNAL_SEEN: Duration = Duration::from_secs(1);
+
+/// Lets Ballista's executor stop on the SIGTERM or SIGINT just received: it tells the
+/// scheduler and lets its running tasks finish (marking itself terminating at once). A
+/// signal that came while it was still starting is not seen by it: then it is dropped.
+async fn stopped_by_signal(process: std::pin::Pin<&mut impl std::future::Future<Output = ballista_core::error::Result<()>>>) {
+    let mut process = process;
+    let terminating = async {
+        while !ballista_executor::executor_server::TERMINATING.load(Ordering::Acquire) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::select! {
+        _ = &mut process => return,
+        () = tokio::time::sleep(SIGNAL_SEEN) => {
+            tracing::warn!("the executor was still starting when it was told to stop; stopping it now");
+            return;
+        }
+        () = terminating => {}
+    }
+    if let Err(e) = process.await {
+        tracing::warn!("stopping the executor: {e}");
+    }
 }
 
 /// The scheduler an executor joins.

@@ -883,10 +883,17 @@ fn a_scheduler_lost_mid_query_is_a_503_naming_it(cluster: &mut Cluster, lake: &B
     let known = cluster.jobs().len();
     let mut client = lake.query(cluster, files.path());
     cluster.next_job(known, &mut client);
+    // The executors held still meanwhile, so that the job cannot end before the scheduler.
+    for name in ["executor-1", "executor-2"] {
+        signal(cluster.process(name), "STOP");
+    }
     let position = cluster.processes.iter().position(|(name, _)| name == "scheduler").expect("scheduler");
     let (_, mut scheduler) = cluster.processes.remove(position);
     scheduler.kill().expect("SIGKILL the scheduler");
     let _ = scheduler.wait();
+    for name in ["executor-1", "executor-2"] {
+        signal(cluster.process(name), "CONT");
+    }
     let (status, _) = exit_within(&mut client, STOP_LIMIT).expect("the query hung after the scheduler was lost");
     let stderr = std::fs::read_to_string(files.path().join("stderr")).unwrap_or_default();
     assert_eq!(status.code(), Some(8), "{stderr}");
