@@ -119,9 +119,9 @@ pub struct Engine {
     memory_limited: bool,
     /// The S3 stores registered so far, by bucket: their request counts and description.
     buckets: Mutex<HashMap<String, (Arc<RequestCounts>, String)>>,
-    /// The scheduler's address (`df://…`, `http://…`) when plans run on a Ballista cluster.
+    /// The scheduler's address when plans run on a Ballista cluster.
     #[cfg(feature = "cluster")]
-    pub(crate) cluster: Option<(String, String)>,
+    pub(crate) cluster: Option<crate::cluster::ClusterAddress>,
 }
 
 /// The session settings and runtime of an engine: flowlake's defaults, `DATAFUSION_*`
@@ -242,7 +242,8 @@ impl Engine {
     /// query runs once more from fresh ones, before any row has left the engine.
     pub async fn execute(&self, lake: &Lake, query: &Query) -> Result<ResponseStream> {
         match self.execute_until_first_batch(lake, query).await {
-            Err(Error::ObjectChanged { file }) => {
+            // On a cluster, a file deleted after the listing is missing on the executor.
+            Err(Error::ObjectChanged { file } | Error::MissingOnExecutor { file, .. }) => {
                 tracing::info!(target: "flowlake::lake", %file, "an event file changed after it was listed; listing again and retrying once");
                 lake.forget_cached_versions(&file);
                 self.execute_until_first_batch(lake, query).await
@@ -333,8 +334,8 @@ impl Engine {
     /// Runs a plan here, or on the cluster when there is one.
     async fn run(&self, dataframe: DataFrame) -> Result<(Arc<dyn ExecutionPlan>, SendableRecordBatchStream)> {
         #[cfg(feature = "cluster")]
-        if let Some((address, scheduler)) = &self.cluster {
-            return crate::cluster::client::execute(dataframe, address, scheduler).await;
+        if let Some(address) = &self.cluster {
+            return crate::cluster::client::execute(dataframe, address).await;
         }
         let task = Arc::new(dataframe.task_ctx());
         let physical = dataframe.create_physical_plan().await?;
@@ -421,7 +422,7 @@ impl Engine {
 
         let dataframe = self.plan(lake, query).await?;
         #[cfg(feature = "cluster")]
-        if let Some((address, _)) = &self.cluster {
+        if let Some(address) = &self.cluster {
             return crate::cluster::client::explain(dataframe, analyze, address).await;
         }
         let (state, logical) = dataframe.into_parts();

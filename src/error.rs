@@ -2,13 +2,13 @@
 //! status, the SPEC §5 error code and the CLI exit code all follow from the variant alone.
 
 use datafusion::error::DataFusionError;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// `Result` with flowlake's [`Error`] as the default error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Why a request with a valid token was refused (SPEC §6), in the order of checking.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Denial {
     /// The organization has no active subscription.
     NoSubscription,
@@ -18,8 +18,9 @@ pub enum Denial {
     NoReportingPermission,
 }
 
-/// Everything that can go wrong between a request and its last response byte.
-#[derive(Debug, Clone, thiserror::Error)]
+/// Everything that can go wrong between a request and its last response byte. Serializable,
+/// so that an error raised on a cluster executor reaches the client as itself.
+#[derive(Debug, Clone, thiserror::Error, Serialize, Deserialize)]
 pub enum Error {
     /// The command line is wrong (a flag, a missing lake folder): CLI exit code 2.
     #[error("{message}")]
@@ -53,6 +54,11 @@ pub enum Error {
     /// the query read it (500 if it happens again after the engine listed afresh).
     #[error("event file {file} changed while the query read it (rewritten or deleted); run the query again")]
     ObjectChanged { file: String },
+    /// A cluster executor did not find a listed event file: it does not see the lake where
+    /// the client does, or the file was deleted after the listing (500 if it happens again
+    /// after the engine listed afresh).
+    #[error("event file {file} was not found on executor {executor}; every executor must see the lake at the path the client reads it from (or the file was deleted after the query listed it)")]
+    MissingOnExecutor { file: String, executor: String },
     /// Data could not be read, and no file is known to blame (500).
     #[error("{message}")]
     Data { message: String },
@@ -119,6 +125,7 @@ impl Error {
             Error::Catalog { .. }
             | Error::EventFile { .. }
             | Error::ObjectChanged { .. }
+            | Error::MissingOnExecutor { .. }
             | Error::Data { .. }
             | Error::ResourcesExhausted { .. }
             | Error::OutputClosed
@@ -142,6 +149,7 @@ impl Error {
             Error::Catalog { .. }
             | Error::EventFile { .. }
             | Error::ObjectChanged { .. }
+            | Error::MissingOnExecutor { .. }
             | Error::Data { .. }
             | Error::ResourcesExhausted { .. }
             | Error::OutputClosed
@@ -262,7 +270,7 @@ fn classify(err: DataFusionError) -> Error {
 }
 
 /// The first of our errors in the chain of sources of `err`.
-fn ours_in_chain<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a Error> {
+pub(crate) fn ours_in_chain<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a Error> {
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = current {
         if let Some(ours) = e.downcast_ref::<Error>() {

@@ -3,6 +3,7 @@
 
 pub mod files;
 pub mod queries;
+pub mod resume;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -50,7 +51,7 @@ pub struct Outcome {
     pub name: String,
     pub status: Status,
     pub error: Option<ErrorBody>,
-    /// Rows written (unknown for a skipped query).
+    /// Rows written; for a skipped query, the rows of its result file; none for a failure.
     pub rows: Option<u64>,
     /// Size of the result file.
     pub bytes: u64,
@@ -135,16 +136,23 @@ async fn run_one(engine: &Engine, lake: &Lake, query: BatchQuery, out: &OutputDi
     let elapsed = || started.elapsed().as_millis() as u64;
     // A query refused as written (a reserved or invalid name among them) is never
     // "already done", whatever file has its name.
-    if resume && query.request.is_ok() && let Ok(metadata) = std::fs::metadata(out.final_path(&file_name)) {
-        return Outcome {
-            name: query.name,
-            status: Status::Skipped,
-            error: None,
-            rows: None,
-            bytes: metadata.len(),
-            ms: elapsed(),
-            output: Some(file_name),
-        };
+    let done = out.final_path(&file_name);
+    if resume && query.request.is_ok() && let Ok(metadata) = std::fs::metadata(&done) {
+        match resume::rows_in(&done, format) {
+            Ok(rows) => {
+                return Outcome {
+                    name: query.name,
+                    status: Status::Skipped,
+                    error: None,
+                    rows: Some(rows),
+                    bytes: metadata.len(),
+                    ms: elapsed(),
+                    output: Some(file_name),
+                };
+            }
+            // Not a result of this format (another run's, or damaged): made again.
+            Err(why) => tracing::warn!("{} cannot be read back as a {format:?} result ({why}); running {} again", done.display(), query.name),
+        }
     }
     let result = async {
         let request = query.request?;

@@ -57,9 +57,14 @@ fn load_folder(folder: &Path) -> Result<Vec<BatchQuery>, String> {
     let entries = std::fs::read_dir(folder).map_err(|e| format!("reading the query folder {}: {e}", folder.display()))?;
     let mut files: Vec<PathBuf> = Vec::new();
     for entry in entries {
-        let path = entry.map_err(|e| format!("reading the query folder {}: {e}", folder.display()))?.path();
+        let entry = entry.map_err(|e| format!("reading the query folder {}: {e}", folder.display()))?;
+        let path = entry.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        if path.is_file() && name.ends_with(".json") && !name.starts_with('.') {
+        // A link counts whatever it points to (a dangling one is that query's failure),
+        // unless it points to a folder.
+        let is_link = entry.file_type().is_ok_and(|t| t.is_symlink());
+        let is_query_file = if is_link { !path.is_dir() } else { path.is_file() };
+        if is_query_file && name.ends_with(".json") && !name.starts_with('.') {
             files.push(path);
         }
     }
@@ -71,7 +76,13 @@ fn load_folder(folder: &Path) -> Result<Vec<BatchQuery>, String> {
             let source = path.display().to_string();
             match std::fs::read(&path) {
                 Ok(bytes) => parse(&bytes, stem, source),
-                Err(e) => BatchQuery { name: stem, request: Err(Error::bad_request(format!("reading {source}: {e}"))), source },
+                Err(e) => {
+                    let why = match std::fs::read_link(&path) {
+                        Ok(target) if !path.exists() => format!("a symbolic link to {}, which does not exist", target.display()),
+                        _ => e.to_string(),
+                    };
+                    BatchQuery { name: stem, request: Err(Error::bad_request(format!("reading {source}: {why}"))), source }
+                }
             }
         })
         .collect())
@@ -160,6 +171,19 @@ mod tests {
         for reserved in ["summary", "Summary", "SUMMARY"] {
             assert!(check_name(reserved).unwrap_err().to_string().contains("reserved"), "{reserved}");
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_dangling_link_is_a_query_that_fails_not_one_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(dir.path().join("gone.json"), dir.path().join("q.json")).unwrap();
+        std::fs::create_dir(dir.path().join("sub.json")).unwrap();
+        let queries = load(dir.path()).expect("loads");
+        assert_eq!(queries.len(), 1, "the folder named .json is no query");
+        assert_eq!(queries[0].name, "q");
+        let error = queries[0].request.as_ref().expect_err("dangling");
+        assert!(error.to_string().contains("symbolic link") && error.to_string().contains("gone.json"), "{error}");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{EXIT_USAGE, LakeArgs, ListingArgs, Pool, ResourceArgs, identify_jobs, open_lake, report, stop_requested, stopped};
+use super::{LakeArgs, ListingArgs, Pool, ResourceArgs, identify_jobs, open_lake, report, stop_requested, usage, stopped};
 use crate::batch::{self, BatchOptions, OutputDir, Outcome, Progress, Status, Summary};
 use crate::output::Format;
 
@@ -27,8 +27,8 @@ pub struct BatchArgs {
     /// Folder for the results (<name>.<format>) and summary.json.
     #[arg(long)]
     out: PathBuf,
-    /// Queries running at once (default: number of cores).
-    #[arg(long)]
+    /// Queries running at once, 1 or more (default: number of cores).
+    #[arg(long, value_parser = parse_jobs)]
     jobs: Option<usize>,
     /// Output encoding of every result.
     #[arg(long, value_enum, default_value = "json")]
@@ -85,9 +85,13 @@ pub(super) async fn run(args: BatchArgs) -> i32 {
     stopped(stop, "complete results are kept, run again with --resume to finish").await
 }
 
-fn usage(message: &str) -> i32 {
-    note!("flowlake: {message}");
-    EXIT_USAGE
+/// `--jobs`: at least one query must be able to run.
+fn parse_jobs(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("0 queries at once would run nothing; give 1 or more".into()),
+        Ok(jobs) => Ok(jobs),
+        Err(e) => Err(format!("'{text}': {e}")),
+    }
 }
 
 /// A progress bar on a terminal, one log line per query otherwise.
@@ -141,7 +145,7 @@ fn describe(outcome: &Outcome) -> String {
         (Status::Failed, Some(error)) => {
             format!("{} failed {} {}: {} ({} ms)", outcome.name, error.status, error.error, error.message, outcome.ms)
         }
-        (Status::Skipped, _) => format!("{} skipped: result exists ({} bytes)", outcome.name, outcome.bytes),
+        (Status::Skipped, _) => format!("{} skipped: result exists ({} rows, {} bytes)", outcome.name, outcome.rows.unwrap_or(0), outcome.bytes),
         _ => format!("{} ok: {} rows, {} bytes, {} ms", outcome.name, outcome.rows.unwrap_or(0), outcome.bytes, outcome.ms),
     }
 }

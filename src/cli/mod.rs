@@ -88,8 +88,8 @@ pub struct ResourceArgs {
     /// Run the plan on the cluster whose scheduler is at df://HOST:PORT (`flowlake
     /// scheduler`); the answer is the same bytes as a local run.
     #[cfg(feature = "cluster")]
-    #[arg(long, value_name = "df://HOST:PORT")]
-    pub cluster: Option<String>,
+    #[arg(long, value_name = "df://HOST:PORT", value_parser = crate::cluster::ClusterAddress::parse_flag)]
+    pub cluster: Option<crate::cluster::ClusterAddress>,
 }
 
 /// How long listings are reused: only for the faces that answer many queries (`batch`,
@@ -227,7 +227,7 @@ async fn open_lake(resources: &ResourceArgs, lake: &LakeArgs, list_cache_ttl: st
     let config = engine_config(resources, lake, list_cache_ttl, pool);
     #[cfg(feature = "cluster")]
     let engine = match &resources.cluster {
-        Some(address) => Engine::on_cluster(&config, &crate::cluster::ClusterAddress::parse(address)?).await?,
+        Some(address) => Engine::on_cluster(&config, address).await?,
         None => Engine::new(&config)?,
     };
     #[cfg(not(feature = "cluster"))]
@@ -389,6 +389,13 @@ fn init_tracing(default: &str, format: LogFormat) {
         LogFormat::Text => builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).try_init(),
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init(),
     };
+}
+
+/// Prints a usage error (a bad flag, a port in use) as `flowlake: …` on stderr and returns
+/// exit code 2.
+pub fn usage(message: &str) -> i32 {
+    note!("flowlake: {message}");
+    EXIT_USAGE
 }
 
 /// Prints the SPEC §5 error JSON on stderr and returns its exit code.

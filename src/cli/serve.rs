@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{EXIT_USAGE, LakeArgs, ListingArgs, LogFormat, Pool, ResourceArgs, open_lake, parse_bytes, report};
+use super::{LakeArgs, ListingArgs, LogFormat, Pool, ResourceArgs, open_lake, parse_bytes, report, usage};
 use crate::serve::{Access, ConnectionLimits, ServeConfig, Server};
 
 /// Options of `flowlake serve`.
@@ -111,11 +111,6 @@ pub(super) async fn run(args: ServeArgs) -> i32 {
         }
         Err(e) => report(&crate::error::Error::internal(format!("serving: {e}"))),
     }
-}
-
-fn usage(message: &str) -> i32 {
-    note!("flowlake: {message}");
-    EXIT_USAGE
 }
 
 /// A line about the server's life (listening, stopping): plain text, or a JSON log line

@@ -4,6 +4,7 @@
 //! builds (the same one) is sent to the scheduler through flowlake's logical codec, and the
 //! answer streams back from the executors.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,7 +14,7 @@ use std::time::Duration;
 use ballista::extension::SessionContextExt;
 use ballista_core::execution_plans::DistributedQueryExec;
 use ballista_core::extension::SessionConfigExt;
-use ballista_core::serde::protobuf::CancelJobParams;
+use ballista_core::serde::protobuf::{CancelJobParams, CleanJobDataParams};
 use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::physical_plan::ExecutionPlan;
@@ -30,6 +31,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use super::codec::{LogicalCodec, PhysicalCodec};
+use super::errors;
 use crate::engine::{Engine, EngineConfig, session_parts};
 use crate::error::{Error, Result};
 
@@ -44,9 +46,15 @@ pub struct ClusterAddress {
 }
 
 impl ClusterAddress {
-    /// Parses `df://HOST:PORT`; anything else is a 400 that shows the expected form.
+    /// Parses `df://HOST:PORT`; anything else is a usage error (a bad `--cluster` flag) that
+    /// shows the expected form.
     pub fn parse(text: &str) -> Result<ClusterAddress> {
-        let bad = |why: &str| Error::bad_request(format!("--cluster '{text}': {why}; expected df://HOST:PORT"));
+        ClusterAddress::parse_flag(text).map_err(|why| Error::Usage { message: format!("--cluster '{text}': {why}") })
+    }
+
+    /// [`ClusterAddress::parse`] for clap: what is wrong, as text.
+    pub fn parse_flag(text: &str) -> std::result::Result<ClusterAddress, String> {
+        let bad = |why: &str| format!("{why}; expected df://HOST:PORT");
         let rest = text.strip_prefix("df://").ok_or_else(|| bad("not a df:// address"))?;
         let rest = rest.strip_suffix('/').unwrap_or(rest);
         let (host, port) = rest.rsplit_once(':').ok_or_else(|| bad("no port"))?;
@@ -60,7 +68,16 @@ impl ClusterAddress {
 
     /// The address as users write it.
     pub fn url(&self) -> String {
-        if self.host.contains(':') { format!("df://[{}]:{}", self.host, self.port) } else { format!("df://{}:{}", self.host, self.port) }
+        format!("df://{}", self.host_port())
+    }
+
+    /// The scheduler's gRPC endpoint.
+    fn grpc_url(&self) -> String {
+        format!("http://{}", self.host_port())
+    }
+
+    fn host_port(&self) -> String {
+        if self.host.contains(':') { format!("[{}]:{}", self.host, self.port) } else { format!("{}:{}", self.host, self.port) }
     }
 
     fn unavailable(&self, message: impl Into<String>) -> Error {
@@ -71,15 +88,20 @@ impl ClusterAddress {
     /// an executor: a job submitted to a cluster without one would wait for it forever
     /// (Ballista fails only the jobs that were running when the last executor was lost).
     pub async fn probe(&self) -> Result<()> {
+        self.check().await.map_err(|why| self.unavailable(why))
+    }
+
+    /// What keeps the scheduler from running a query, if anything.
+    async fn check(&self) -> std::result::Result<(), String> {
         match tokio::time::timeout(CONNECT_TIMEOUT, self.readiness()).await {
             Ok(Ok(Some(status))) if status.starts_with("HTTP/1.1 503") || status.starts_with("HTTP/1.0 503") => {
                 let said = status.lines().last().unwrap_or_default().trim().to_string();
-                Err(self.unavailable(format!("the scheduler has no executor to run the query (GET /readyz: {said})")))
+                Err(format!("the scheduler has no executor to run the query (GET /readyz: {said})"))
             }
             // A scheduler that does not answer HTTP (behind a gRPC-only proxy) is not judged.
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(self.unavailable(format!("the scheduler does not accept connections: {e}"))),
-            Err(_) => Err(self.unavailable(format!("the scheduler did not answer within {} s", CONNECT_TIMEOUT.as_secs()))),
+            Ok(Err(e)) => Err(format!("the scheduler does not accept connections: {e}")),
+            Err(_) => Err(format!("the scheduler did not answer within {} s", CONNECT_TIMEOUT.as_secs())),
         }
     }
 
@@ -114,10 +136,9 @@ impl Engine {
             .with_ballista_logical_extension_codec(Arc::new(LogicalCodec::default()))
             .with_ballista_physical_extension_codec(Arc::new(PhysicalCodec::default()));
         let state = SessionStateBuilder::new().with_default_features().with_config(session).with_runtime_env(runtime).build();
-        let scheduler = format!("df://{}:{}", address.host, address.port);
-        let ctx = SessionContext::remote_with_state(&scheduler, state).await.map_err(|e| address.unavailable(e.to_string()))?;
+        let ctx = SessionContext::remote_with_state(&address.url(), state).await.map_err(|e| address.unavailable(e.to_string()))?;
         let mut engine = Engine::with_context(ctx, config);
-        engine.cluster = Some((address.url(), format!("http://{}:{}", address.host, address.port)));
+        engine.cluster = Some(address.clone());
         Ok(engine)
     }
 }
@@ -141,10 +162,17 @@ impl Engine {
 /// The plans of a query on the cluster, as the scheduler made them: the logical plan, the
 /// physical plan, and its stages (`distributed_plan`). With `analyze` the job runs and the
 /// stages carry their metrics.
-pub(crate) async fn explain(dataframe: DataFrame, analyze: bool, address: &str) -> Result<String> {
+pub(crate) async fn explain(dataframe: DataFrame, analyze: bool, address: &ClusterAddress) -> Result<String> {
     let explained = dataframe.explain(false, analyze)?;
     let schema = explained.schema().inner().clone();
-    let batches = name_cluster_failures(explained.execute_stream().await?, address).try_collect::<Vec<_>>().await?;
+    let task_ctx = Arc::new(explained.task_ctx());
+    let plan = explained.create_physical_plan().await?;
+    let stream = datafusion::physical_plan::execute_stream(Arc::clone(&plan), task_ctx)?;
+    let batches = name_cluster_failures(stream, address).try_collect::<Vec<_>>().await?;
+    // The job that `--analyze` ran has left its results on the executors, of no use now.
+    if let Some(job) = job_of(&plan) {
+        clean_job_data(address.grpc_url(), job).await;
+    }
     let mut text = String::new();
     for batch in &batches {
         let columns: Vec<&StringArray> = batch.columns().iter().filter_map(|c| c.as_any().downcast_ref::<StringArray>()).collect();
@@ -159,9 +187,10 @@ pub(crate) async fn explain(dataframe: DataFrame, analyze: bool, address: &str) 
 }
 
 /// Runs `dataframe` on the cluster. Dropping the stream before its end (a `--request-timeout`
-/// of `serve`, a client gone) cancels the job on the scheduler, once its id is known.
-/// Returns the (distributed) physical plan with the stream.
-pub(crate) async fn execute(dataframe: DataFrame, address: &str, scheduler: &str) -> Result<(Arc<dyn ExecutionPlan>, SendableRecordBatchStream)> {
+/// of `serve`, a client gone) cancels the job on the scheduler, as soon as its id is known;
+/// read to its end, the job's results are removed from the executors at once. Returns the
+/// (distributed) physical plan with the stream.
+pub(crate) async fn execute(dataframe: DataFrame, address: &ClusterAddress) -> Result<(Arc<dyn ExecutionPlan>, SendableRecordBatchStream)> {
     let task_ctx = Arc::new(dataframe.task_ctx());
     // The answer's schema is the plan's: a plan the optimizer proved empty comes back from
     // the cluster as a stream without columns.
@@ -169,8 +198,16 @@ pub(crate) async fn execute(dataframe: DataFrame, address: &str, scheduler: &str
     let plan = dataframe.create_physical_plan().await?;
     let stream = datafusion::physical_plan::execute_stream(Arc::clone(&plan), task_ctx)?;
     outstanding_add(1);
-    let guarded = CancelOnDrop { inner: stream, plan: Arc::clone(&plan), scheduler: scheduler.to_string(), finished: false, awaiting_id: false, identified: false };
-    Ok((plan, name_cluster_failures(Box::pin(RecordBatchStreamAdapter::new(schema, guarded)), address)))
+    let job = JobStream {
+        inner: stream,
+        plan: Arc::clone(&plan),
+        scheduler: address.grpc_url(),
+        finished: false,
+        awaiting_id: false,
+        identified: false,
+        cleaning: None,
+    };
+    Ok((plan, name_cluster_failures(Box::pin(RecordBatchStreamAdapter::new(schema, job)), address)))
 }
 
 /// Result streams of cluster jobs that are open, plus cancellations under way: a command
@@ -179,7 +216,8 @@ pub(crate) async fn execute(dataframe: DataFrame, address: &str, scheduler: &str
 static OUTSTANDING: LazyLock<watch::Sender<usize>> = LazyLock::new(|| watch::Sender::new(0));
 
 /// Result streams that started their job but have not yet learnt its id from the scheduler
-/// (it comes with the job's first status): dropped now, their job could not be cancelled.
+/// (it comes with the job's first status): dropped now, their job is cancelled only once a
+/// task that takes over the stream has learnt it.
 static AWAITING_ID: LazyLock<watch::Sender<usize>> = LazyLock::new(|| watch::Sender::new(0));
 
 /// Waits, at most `limit`, until every job stream that has started its job knows the job's
@@ -206,8 +244,9 @@ fn outstanding_add(delta: isize) {
     OUTSTANDING.send_modify(|n| *n = n.saturating_add_signed(delta));
 }
 
-/// A job's result stream that cancels the job when dropped before its end.
-struct CancelOnDrop {
+/// A job's result stream: cancels the job when dropped before its end, and has the job's
+/// results removed from the executors once read to the end.
+struct JobStream {
     inner: SendableRecordBatchStream,
     plan: Arc<dyn ExecutionPlan>,
     /// `http://HOST:PORT` of the scheduler.
@@ -217,6 +256,8 @@ struct CancelOnDrop {
     awaiting_id: bool,
     /// The job's id has been seen.
     identified: bool,
+    /// The request that removes the job's results, before the stream says it ended.
+    cleaning: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
 }
 
 /// The id the scheduler gave the job of a distributed plan, once it has.
@@ -225,8 +266,12 @@ fn job_id(plan: &Arc<dyn ExecutionPlan>) -> Option<String> {
     exec.job_id().map(|job| job.as_str().to_string())
 }
 
-impl CancelOnDrop {
+/// The id of the job that a plan with a distributed part (`explain --analyze`) ran.
+fn job_of(plan: &Arc<dyn ExecutionPlan>) -> Option<String> {
+    job_id(plan).or_else(|| plan.children().into_iter().find_map(job_of))
+}
 
+impl JobStream {
     fn stop_awaiting_id(&mut self) {
         if self.awaiting_id {
             self.awaiting_id = false;
@@ -235,27 +280,84 @@ impl CancelOnDrop {
     }
 }
 
-impl futures::Stream for CancelOnDrop {
+impl futures::Stream for JobStream {
     type Item = datafusion::error::Result<RecordBatch>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if !self.identified && !self.awaiting_id {
-            self.awaiting_id = true;
+        let this = &mut *self;
+        if let Some(cleaning) = &mut this.cleaning {
+            std::task::ready!(cleaning.as_mut().poll(cx));
+            this.cleaning = None;
+            return Poll::Ready(None);
+        }
+        if this.finished {
+            return Poll::Ready(None);
+        }
+        if !this.identified && !this.awaiting_id {
+            this.awaiting_id = true;
             AWAITING_ID.send_modify(|n| *n += 1);
         }
-        let polled = self.inner.as_mut().poll_next(cx);
-        if matches!(polled, Poll::Ready(None) | Poll::Ready(Some(Err(_)))) {
-            self.finished = true;
+        let polled = this.inner.as_mut().poll_next(cx);
+        if this.awaiting_id && job_id(&this.plan).is_some() {
+            this.identified = true;
+            this.stop_awaiting_id();
         }
-        if self.awaiting_id && (self.finished || job_id(&self.plan).is_some()) {
-            self.identified = true;
-            self.stop_awaiting_id();
+        match polled {
+            Poll::Ready(None) => {
+                this.finished = true;
+                this.stop_awaiting_id();
+                let Some(job) = job_id(&this.plan) else { return Poll::Ready(None) };
+                // Every result has been read: the job's files on the executors can go now
+                // rather than when the scheduler's delay for finished jobs runs out.
+                let mut cleaning: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(clean_job_data(this.scheduler.clone(), job));
+                match cleaning.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(None),
+                    Poll::Pending => {
+                        this.cleaning = Some(cleaning);
+                        Poll::Pending
+                    }
+                }
+            }
+            Poll::Ready(Some(Err(error))) => {
+                this.finished = true;
+                this.stop_awaiting_id();
+                // The scheduler removes a failed job's files when it fails it; tasks of the
+                // job still running then may write more: asked again once they have stopped.
+                if let (Some(job), Ok(runtime)) = (job_id(&this.plan), tokio::runtime::Handle::try_current()) {
+                    let scheduler = this.scheduler.clone();
+                    runtime.spawn(async move {
+                        tokio::time::sleep(FAILED_JOB_SETTLE).await;
+                        clean_job_data(scheduler, job).await;
+                    });
+                }
+                Poll::Ready(Some(Err(error)))
+            }
+            other => other,
         }
-        polled
     }
 }
 
-impl Drop for CancelOnDrop {
+/// How long after a job failed its files are removed once more (its cancelled tasks stop
+/// within this).
+const FAILED_JOB_SETTLE: Duration = Duration::from_secs(3);
+
+/// How often a dropped job stream that is still driven checks whether the scheduler has
+/// named its job.
+const ID_CHECK: Duration = Duration::from_millis(20);
+
+/// How long a dropped job stream is driven, at most, for the scheduler to name its job so
+/// that it can be cancelled (the stream ends anyway when the job does).
+const IDENTIFY_LIMIT: Duration = Duration::from_secs(300);
+
+/// What became of a job whose stream was dropped before the scheduler named it.
+enum Dropped {
+    /// The scheduler named it while it ran: it can be cancelled.
+    Named(String),
+    /// It ended (finished or failed) first; with its id if it got one.
+    Ended(Option<String>),
+}
+
+impl Drop for JobStream {
     fn drop(&mut self) {
         let submitted = self.awaiting_id || self.identified;
         self.stop_awaiting_id();
@@ -265,84 +367,132 @@ impl Drop for CancelOnDrop {
         };
         let scheduler = self.scheduler.clone();
         let plan = Arc::clone(&self.plan);
-        // A job dropped before its id arrived (a `--request-timeout` during submission) is
-        // still driven, for a bounded time, until the scheduler names it; then cancelled.
         let schema = self.inner.schema();
         let mut inner: SendableRecordBatchStream =
             std::mem::replace(&mut self.inner, Box::pin(RecordBatchStreamAdapter::new(schema, futures::stream::empty())));
         // Still outstanding until the scheduler answered (or did not, within the bound).
         runtime.spawn(async move {
             use futures::StreamExt;
-            let identified = async {
+            // A job dropped before its id arrived (a `--request-timeout` during submission)
+            // is driven by this task, which outlives the response, until the scheduler
+            // names it; the id is looked at as the stream is driven, not only between its
+            // items (the first of which comes when the job has finished).
+            let named = async {
+                let mut check = tokio::time::interval(ID_CHECK);
                 loop {
                     if let Some(id) = job_id(&plan) {
-                        return Some(id);
+                        return Dropped::Named(id);
                     }
-                    if inner.next().await.is_none_or(|r| r.is_err()) {
-                        return job_id(&plan);
+                    tokio::select! {
+                        item = inner.next() => if item.is_none_or(|r| r.is_err()) {
+                            return Dropped::Ended(job_id(&plan));
+                        },
+                        _ = check.tick() => {}
                     }
                 }
             };
-            let Ok(Some(job_id)) = tokio::time::timeout(IDENTIFY_TIMEOUT, identified).await else {
-                tracing::warn!("a cluster job was dropped before the scheduler named it; it was not cancelled");
-                outstanding_add(-1);
-                return;
+            let job_id = match tokio::time::timeout(IDENTIFY_LIMIT, named).await {
+                Ok(Dropped::Named(job_id)) => job_id,
+                Ok(Dropped::Ended(job)) => {
+                    if let Some(job) = job {
+                        clean_job_data(scheduler, job).await;
+                    }
+                    outstanding_add(-1);
+                    return;
+                }
+                Err(_) => {
+                    tracing::warn!("a cluster job was dropped and the scheduler did not name it within {IDENTIFY_LIMIT:?}; it was not cancelled");
+                    outstanding_add(-1);
+                    return;
+                }
             };
             drop(inner);
-            let cancelled = async {
-                let mut client = SchedulerGrpcClient::connect(scheduler).await.map_err(|e| e.to_string())?;
-                client.cancel_job(CancelJobParams { job_id: job_id.clone() }).await.map_err(|e| e.to_string())
-            };
-            match tokio::time::timeout(CONNECT_TIMEOUT, cancelled).await {
-                Ok(Ok(_)) => {
+            match call_scheduler(&scheduler, Call::CancelJob(job_id.clone())).await {
+                Ok(()) => {
                     CANCELLED.fetch_add(1, Ordering::Relaxed);
                     tracing::info!("cancelled job {job_id} on the cluster");
                 }
-                Ok(Err(e)) => tracing::warn!("could not cancel job {job_id} on the cluster: {e}"),
-                Err(_) => tracing::warn!("could not cancel job {job_id} on the cluster: no answer"),
+                Err(e) => tracing::warn!("could not cancel job {job_id} on the cluster: {e}"),
             }
             outstanding_add(-1);
         });
     }
 }
 
-/// How long a dropped job stream is driven for the scheduler to name its job, so that it
-/// can be cancelled.
-const IDENTIFY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Asks the scheduler to remove a job's files from its executors (best effort).
+async fn clean_job_data(scheduler: String, job_id: String) {
+    if let Err(e) = call_scheduler(&scheduler, Call::CleanJobData(job_id.clone())).await {
+        tracing::debug!("could not have the files of job {job_id} removed: {e}");
+    }
+}
 
-/// Names failures to reach the cluster while a query streams as 503 `cluster_unavailable`;
-/// other errors (a corrupt file read by an executor, …) keep their own status.
-pub(crate) fn name_cluster_failures(stream: SendableRecordBatchStream, address: &str) -> SendableRecordBatchStream {
+/// A request to the scheduler about one job.
+enum Call {
+    CancelJob(String),
+    CleanJobData(String),
+}
+
+/// One call to the scheduler's gRPC service, within [`CONNECT_TIMEOUT`].
+async fn call_scheduler(scheduler: &str, call: Call) -> std::result::Result<(), String> {
+    let exchange = async {
+        let mut client = SchedulerGrpcClient::connect(scheduler.to_string()).await.map_err(|e| e.to_string())?;
+        let answered = match call {
+            Call::CancelJob(job_id) => client.cancel_job(CancelJobParams { job_id }).await.map(|_| ()),
+            Call::CleanJobData(job_id) => client.clean_job_data(CleanJobDataParams { job_id, remove_stage_ids: Vec::new() }).await.map(|_| ()),
+        };
+        answered.map_err(|status| status.message().to_string())
+    };
+    tokio::time::timeout(CONNECT_TIMEOUT, exchange).await.unwrap_or_else(|_| Err("no answer".to_string()))
+}
+
+/// Names the failures of a cluster job as a local run would (see [`name_failure`]).
+pub(crate) fn name_cluster_failures(stream: SendableRecordBatchStream, address: &ClusterAddress) -> SendableRecordBatchStream {
+    use futures::StreamExt;
     let schema = stream.schema();
-    let address = address.to_string();
-    let named = stream.map_err(move |e| match says_cluster_unreachable(&e) {
-        true => DataFusionError::External(Box::new(Error::ClusterUnavailable { address: address.clone(), message: e.to_string() })),
-        false => e,
+    let address = address.clone();
+    let named = stream.then(move |item| {
+        let address = address.clone();
+        async move {
+            match item {
+                Ok(batch) => Ok(batch),
+                Err(error) => Err(name_failure(error, &address).await),
+            }
+        }
     });
     Box::pin(RecordBatchStreamAdapter::new(schema, named))
 }
 
-/// Whether Ballista's error says the scheduler or an executor could not be reached (its
-/// gRPC errors arrive as text).
-fn says_cluster_unreachable(error: &DataFusionError) -> bool {
-    if let DataFusionError::External(source) = error
-        && source.downcast_ref::<Error>().is_some()
-    {
-        return false;
+/// A failure of a cluster job, as the client reports it. Ballista's client gives every
+/// failure as `Execution` text, so the facts are looked up:
+/// 1. an error of this process (the client's own checks) keeps its type;
+/// 2. an error of an executor is the flowlake error its text carries ([`errors::carried`]):
+///    the one a local run reports;
+/// 3. the scheduler failing the job because its executors were lost (text of the scheduler,
+///    which sends nothing else) is 503 `cluster_unavailable`;
+/// 4. a scheduler that no longer accepts connections, or has no executor left (asked
+///    now), is 503 `cluster_unavailable` naming it;
+/// 5. an executor that could not be reached for results (Ballista's connection errors) is
+///    503 `cluster_unavailable`;
+/// 6. anything else is a 500 with the job's failure text.
+async fn name_failure(error: DataFusionError, address: &ClusterAddress) -> DataFusionError {
+    let cluster = |error: Error| DataFusionError::External(Box::new(error));
+    if crate::error::ours_in_chain(&error).is_some() {
+        return error;
     }
-    let text = error.to_string();
-    // "all executors were lost": Ballista failing the jobs of a cluster left without executors.
-    [
-        "GrpcConnectionError",
-        "Error connecting to Ballista",
-        "tonic::transport",
-        "transport error",
-        "ExecutorLost",
-        "executor lost",
-        "executors were lost",
-    ]
-        .iter()
-        .any(|phrase| text.contains(phrase))
+    let DataFusionError::Execution(text) = error else { return error };
+    if let Some(carried) = errors::carried(&text) {
+        return cluster(carried);
+    }
+    if text.contains("executors were lost") {
+        return cluster(address.unavailable(text));
+    }
+    if let Err(why) = address.check().await {
+        return cluster(address.unavailable(format!("lost during the query: {why}")));
+    }
+    if ["GrpcConnectionError", "Error connecting to Ballista", "ExecutorLost", "executor lost"].iter().any(|phrase| text.contains(phrase)) {
+        return cluster(address.unavailable(format!("an executor could not be reached during the query: {text}")));
+    }
+    cluster(Error::internal(text))
 }
 
 #[cfg(test)]

@@ -7,7 +7,9 @@
 //! - `path_matches` with its step constraints and `goal_name` with its goal names (both
 //!   codecs: client → scheduler → executors);
 //! - the checked Parquet reader, as a [`CheckedScanExec`] marker around each scan (physical
-//!   codec: scheduler → executors), rebuilt over the executor's own object store.
+//!   codec: scheduler → executors), rebuilt over the executor's own object store;
+//! - on executors, each stage's input wrapped in a [`PortableErrorsExec`], so that its
+//!   errors reach the client as flowlake's own.
 //!
 //! No secret is ever part of these: store URLs name a bucket, never its credentials.
 //! flowlake's parts are JSON after a prefix no protobuf message can start with (its first
@@ -17,6 +19,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use ballista_core::execution_plans::{RangeShuffleWriterExec, ShuffleWriterExec, SortShuffleWriterExec};
 use ballista_core::serde::{BallistaLogicalExtensionCodec, BallistaPhysicalExtensionCodec};
 use chrono::DateTime;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -34,6 +37,7 @@ use object_store::ObjectMeta;
 use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 
+use super::errors::PortableErrorsExec;
 use super::scan::{CheckedScanExec, with_checked_reader};
 use crate::lake::DayPartitions;
 use crate::plan::goal_name::GoalName;
@@ -51,6 +55,7 @@ enum Part {
     PathMatches { steps: Vec<Step> },
     GoalName { names: BTreeMap<String, String> },
     CheckedScan,
+    PortableErrors,
 }
 
 /// The events table of one query: where its files are and which they are.
@@ -249,6 +254,29 @@ impl LogicalExtensionCodec for LogicalCodec {
 #[derive(Debug, Default)]
 pub struct PhysicalCodec {
     ballista: BallistaPhysicalExtensionCodec,
+    /// The executor decoding, on one (its address, as errors name it).
+    executor: Option<Arc<str>>,
+}
+
+impl PhysicalCodec {
+    /// The codec of the executor at `address`: scans read through the checked reader, and
+    /// every stage's errors cross the cluster as flowlake's (see [`super::errors`]).
+    pub fn on_executor(address: &str) -> PhysicalCodec {
+        PhysicalCodec { executor: Some(Arc::from(address)), ..PhysicalCodec::default() }
+    }
+
+    /// A decoded Ballista node; on an executor, a stage's shuffle writer gets its input
+    /// wrapped so that the stage's errors are portable.
+    fn on_this_side(&self, node: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+        let writes_a_stage = node.is::<ShuffleWriterExec>() || node.is::<SortShuffleWriterExec>() || node.is::<RangeShuffleWriterExec>();
+        match (&self.executor, node.children().as_slice()) {
+            (Some(_), [input]) if writes_a_stage && !input.is::<PortableErrorsExec>() => {
+                let input = Arc::new(PortableErrorsExec::new(Arc::clone(input)));
+                datafusion::physical_plan::execution_plan::replace_children_if_necessary(node, vec![input])
+            }
+            _ => Ok(node),
+        }
+    }
 }
 
 impl PhysicalExtensionCodec for PhysicalCodec {
@@ -261,12 +289,16 @@ impl PhysicalExtensionCodec for PhysicalCodec {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         match read(buf) {
             Some(Ok(Part::CheckedScan)) => match inputs {
-                [scan] => with_checked_reader(Arc::clone(scan), ctx),
+                [scan] => with_checked_reader(Arc::clone(scan), ctx, self.executor.as_ref()),
                 _ => Err(codec_error(format!("a checked scan has one input, got {}", inputs.len()))),
+            },
+            Some(Ok(Part::PortableErrors)) => match inputs {
+                [input] => Ok(Arc::new(PortableErrorsExec::new(Arc::clone(input)))),
+                _ => Err(codec_error(format!("portable errors have one input, got {}", inputs.len()))),
             },
             Some(Ok(other)) => Err(codec_error(format!("unexpected plan node {other:?}"))),
             Some(Err(e)) => Err(e),
-            None => self.ballista.try_decode(buf, inputs, ctx, proto_converter),
+            None => self.on_this_side(self.ballista.try_decode(buf, inputs, ctx, proto_converter)?),
         }
     }
 
@@ -278,6 +310,8 @@ impl PhysicalExtensionCodec for PhysicalCodec {
     ) -> Result<()> {
         if node.downcast_ref::<CheckedScanExec>().is_some() {
             write(&Part::CheckedScan, buf)
+        } else if node.downcast_ref::<PortableErrorsExec>().is_some() {
+            write(&Part::PortableErrors, buf)
         } else {
             self.ballista.try_encode(node, buf, proto_converter)
         }

@@ -10,6 +10,7 @@
 
 pub mod client;
 pub mod codec;
+pub mod errors;
 pub mod executor;
 pub mod scan;
 pub mod scheduler;

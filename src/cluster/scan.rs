@@ -132,8 +132,9 @@ pub fn display_prefix(url: &ObjectStoreUrl) -> String {
 }
 
 /// `scan` (a Parquet `DataSourceExec` as DataFusion decoded it) reading through the checked
-/// reader over the store this executor has for the scan's URL.
-pub fn with_checked_reader(scan: Arc<dyn ExecutionPlan>, ctx: &TaskContext) -> Result<Arc<dyn ExecutionPlan>> {
+/// reader over the store this executor has for the scan's URL; `executor` names the
+/// executor in the errors of files it does not find.
+pub fn with_checked_reader(scan: Arc<dyn ExecutionPlan>, ctx: &TaskContext, executor: Option<&Arc<str>>) -> Result<Arc<dyn ExecutionPlan>> {
     let Some((config, source)) =
         scan.downcast_ref::<DataSourceExec>().and_then(|scan| scan.downcast_to_file_source::<ParquetSource>())
     else {
@@ -141,11 +142,14 @@ pub fn with_checked_reader(scan: Arc<dyn ExecutionPlan>, ctx: &TaskContext) -> R
     };
     let url = config.object_store_url.clone();
     let runtime = ctx.runtime_env();
-    let reader = CheckedReaderFactory::new(
+    let mut reader = CheckedReaderFactory::new(
         runtime.object_store(&url)?,
         runtime.cache_manager.get_file_metadata_cache(),
         display_prefix(&url),
     );
+    if let Some(executor) = executor {
+        reader = reader.on_executor(Arc::clone(executor));
+    }
     let prefix: Arc<str> = Arc::from(display_prefix(&url).as_str());
     let mut config = config.clone();
     config.file_source = FileNamingSource::wrapping(Arc::new(source.clone().with_parquet_file_reader_factory(Arc::new(reader))), prefix);

@@ -32,14 +32,22 @@ use crate::error::Error;
 pub struct SchedulerArgs {
     /// Address for clients (`--cluster df://HOST:PORT`) and executors (`--scheduler`);
     /// loopback unless told otherwise. Port 0 picks a free port (logged).
-    #[arg(long, default_value = "127.0.0.1:50050")]
+    #[arg(long, default_value = "127.0.0.1:8050")]
     pub listen: SocketAddr,
     /// Seconds without a heartbeat after which an executor counts as lost (its tasks run
-    /// again elsewhere); when the last one is lost, running jobs fail with 503 after as
-    /// many seconds more unless an executor joins. Longer than the executors'
-    /// --heartbeat-interval.
+    /// again elsewhere, and it is told to stop: it registers again); when the last one is
+    /// lost, running jobs fail with 503 after as many seconds more unless an executor
+    /// joins. Must be longer than --executor-heartbeat-interval (3 times or more is wise).
     #[arg(long, default_value_t = DEFAULT_EXECUTOR_TIMEOUT, value_parser = clap::value_parser!(u64).range(2..))]
     pub executor_timeout: u64,
+    /// The executors' --heartbeat-interval, in seconds: the scheduler only checks that
+    /// --executor-timeout is longer.
+    #[arg(long, default_value_t = super::executor::DEFAULT_HEARTBEAT_INTERVAL, value_parser = clap::value_parser!(u64).range(1..))]
+    pub executor_heartbeat_interval: u64,
+    /// Seconds a finished job's results stay on the executors for its client to fetch
+    /// (a client that reads them to the end has them removed at once).
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    pub finished_job_data_ttl: u64,
     /// How S3 lakes are reached (their scans are planned here; no file is read).
     #[command(flatten)]
     pub s3: S3Args,
@@ -65,14 +73,33 @@ fn session_state(config: SessionConfig, stores: &Arc<LakeStores>) -> datafusion:
 pub async fn run(args: SchedulerArgs) -> i32 {
     match serve(args).await {
         Ok(()) => 0,
+        Err(Error::Usage { message }) => crate::cli::usage(&message),
         Err(error) => crate::cli::report(&error),
     }
 }
 
+/// An executor timeout that a heartbeat cannot beat would stop every executor right after
+/// it joins.
+fn check_timeouts(args: &SchedulerArgs) -> Result<(), Error> {
+    if args.executor_timeout > args.executor_heartbeat_interval {
+        return Ok(());
+    }
+    Err(Error::Usage {
+        message: format!(
+            "--executor-timeout {} is not longer than the executors' heartbeat interval (--executor-heartbeat-interval {}): \
+             every executor would count as lost between two heartbeats; give at least {}",
+            args.executor_timeout,
+            args.executor_heartbeat_interval,
+            3 * args.executor_heartbeat_interval
+        ),
+    })
+}
+
 async fn serve(args: SchedulerArgs) -> Result<(), Error> {
+    check_timeouts(&args)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
-        .map_err(|e| Error::bad_request(format!("cannot listen on {}: {e}", args.listen)))?;
+        .map_err(|e| Error::Usage { message: format!("cannot listen on {} (--listen): {e}", args.listen) })?;
     let address = listener.local_addr().map_err(|e| Error::internal(format!("the scheduler's address: {e}")))?;
     let stores = Arc::new(LakeStores::new(args.s3.options()));
     let config = SchedulerConfig {
@@ -88,6 +115,7 @@ async fn serve(args: SchedulerArgs) -> Result<(), Error> {
         // Ballista's advice: no shorter than the executor timeout, so that an executor
         // dropped after a failed task launch can re-register before jobs are failed.
         no_executors_grace_period_seconds: args.executor_timeout,
+        finished_job_data_clean_up_interval_seconds: args.finished_job_data_ttl,
         ..SchedulerConfig::default()
     };
     let ballista = |e: ballista_core::error::BallistaError| Error::internal(format!("scheduler: {e}"));

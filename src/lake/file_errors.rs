@@ -198,7 +198,7 @@ fn in_file(err: DataFusionError, file: &str) -> DataFusionError {
     }
     let message = innermost_message(&err);
     let named = match Error::from(err) {
-        ours @ (Error::EventFile { .. } | Error::ObjectChanged { .. } | Error::ResourcesExhausted { .. }) => ours,
+        ours @ (Error::EventFile { .. } | Error::ObjectChanged { .. } | Error::MissingOnExecutor { .. } | Error::ResourcesExhausted { .. }) => ours,
         Error::StorageUnavailable { message } if message.contains(file) => Error::StorageUnavailable { message },
         Error::StorageUnavailable { message } => Error::StorageUnavailable { message: format!("reading event file {file}: {message}") },
         _ => Error::EventFile { file: file.to_string(), message },

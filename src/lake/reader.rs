@@ -4,7 +4,6 @@
 
 use std::ops::Range;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use datafusion::datasource::listing::PartitionedFile;
@@ -22,7 +21,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 
 use super::schema::EVENT_COLUMNS;
-use super::versions::VersionPinnedStore;
+use super::versions::{Found, VersionPinnedStore};
 use crate::error::Error;
 
 /// Makes readers that check footers and schemas, and read only the listed version of
@@ -35,12 +34,20 @@ pub struct CheckedReaderFactory {
     metadata_cache: Arc<FileMetadataCache>,
     /// How file locations are shown to users (`/abs/` for local, `s3://bucket/` for S3).
     display_prefix: String,
+    /// The cluster executor reading, if it is one: there a listed file that is not found was
+    /// listed elsewhere (by the client) and is [`Error::MissingOnExecutor`].
+    executor: Option<Arc<str>>,
 }
 
 impl CheckedReaderFactory {
     /// Readers over `store` through DataFusion's metadata-caching reader.
     pub fn new(store: Arc<dyn ObjectStore>, metadata_cache: Arc<FileMetadataCache>, display_prefix: String) -> Self {
-        Self { store, metadata_cache, display_prefix }
+        Self { store, metadata_cache, display_prefix, executor: None }
+    }
+
+    /// The readers of the cluster executor named `executor`.
+    pub fn on_executor(self, executor: Arc<str>) -> Self {
+        Self { executor: Some(executor), ..self }
     }
 }
 
@@ -64,35 +71,50 @@ impl ParquetFileReaderFactory for CheckedReaderFactory {
             }
             None => false,
         };
-        let (pinned, changed) = VersionPinnedStore::new(Arc::clone(&self.store), meta.clone());
+        let (pinned, found) = VersionPinnedStore::new(Arc::clone(&self.store), meta.clone());
         let cached = CachedParquetFileReaderFactory::new(Arc::new(pinned), Arc::clone(&self.metadata_cache));
         let inner = cached.create_reader(partition_index, file, metadata_size_hint, metrics)?;
-        Ok(Box::new(CheckedReader { inner, name, meta, footer_checked, changed }))
+        let drift = Drift { name, found, executor: self.executor.clone() };
+        Ok(Box::new(CheckedReader { inner, meta, footer_checked, drift }))
     }
 }
 
 struct CheckedReader {
     inner: Box<dyn AsyncFileReader + Send>,
-    name: String,
     meta: ObjectMeta,
     footer_checked: bool,
-    /// Set by the pinned store when a read found another version of the file.
-    changed: Arc<AtomicBool>,
+    drift: Drift,
+}
+
+/// How a failed read of one file is reported, from what the pinned store found.
+struct Drift {
+    /// The file as users see it.
+    name: String,
+    /// Set by the pinned store when a read found another version of the file, or none.
+    found: Arc<Found>,
+    executor: Option<Arc<str>>,
+}
+
+impl Drift {
+    /// A failed read, as [`Error::ObjectChanged`] when the file is no longer the listed one
+    /// ([`Error::MissingOnExecutor`] when a cluster executor found none).
+    fn read_error(&self, err: ParquetError) -> ParquetError {
+        if !self.found.changed() {
+            return err;
+        }
+        let file = self.name.clone();
+        let error = match &self.executor {
+            Some(executor) if self.found.missing() => Error::MissingOnExecutor { file, executor: executor.to_string() },
+            _ => Error::ObjectChanged { file },
+        };
+        ParquetError::External(Box::new(error))
+    }
 }
 
 impl CheckedReader {
     /// A fault of this file, in the form that survives DataFusion's wrapping.
     fn file_error(&self, message: String) -> ParquetError {
-        ParquetError::External(Box::new(Error::EventFile { file: self.name.clone(), message }))
-    }
-
-    /// A failed read, as [`Error::ObjectChanged`] when the file is no longer the listed one.
-    fn read_error(name: &str, changed: &AtomicBool, err: ParquetError) -> ParquetError {
-        if changed.load(Ordering::SeqCst) {
-            ParquetError::External(Box::new(Error::ObjectChanged { file: name.to_string() }))
-        } else {
-            err
-        }
+        ParquetError::External(Box::new(Error::EventFile { file: self.drift.name.clone(), message }))
     }
 }
 
@@ -115,13 +137,13 @@ fn without_fetch_prefix(err: ParquetError, location: &str) -> ParquetError {
 // stays recognisable (503); the scan names the file of every error.
 impl AsyncFileReader for CheckedReader {
     fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, datafusion::parquet::errors::Result<Bytes>> {
-        let (name, changed) = (&self.name, &self.changed);
-        self.inner.get_bytes(range).map(move |r| r.map_err(|e| Self::read_error(name, changed, e))).boxed()
+        let drift = &self.drift;
+        self.inner.get_bytes(range).map(move |r| r.map_err(|e| drift.read_error(e))).boxed()
     }
 
     fn get_byte_ranges(&mut self, ranges: Vec<Range<u64>>) -> BoxFuture<'_, datafusion::parquet::errors::Result<Vec<Bytes>>> {
-        let (name, changed) = (&self.name, &self.changed);
-        self.inner.get_byte_ranges(ranges).map(move |r| r.map_err(|e| Self::read_error(name, changed, e))).boxed()
+        let drift = &self.drift;
+        self.inner.get_byte_ranges(ranges).map(move |r| r.map_err(|e| drift.read_error(e))).boxed()
     }
 
     fn get_metadata<'a>(
@@ -129,14 +151,12 @@ impl AsyncFileReader for CheckedReader {
         options: Option<&'a ArrowReaderOptions>,
     ) -> BoxFuture<'a, datafusion::parquet::errors::Result<Arc<ParquetMetaData>>> {
         async move {
-            let changed = Arc::clone(&self.changed);
-            let name = self.name.clone();
             if !self.footer_checked {
                 // The Parquet footer decoder trusts the length it reads; a corrupt one
                 // must be refused before it gets there.
                 let size = self.meta.size;
                 let tail = if size >= 8 {
-                    self.inner.get_bytes(size - 8..size).await.map_err(|e| Self::read_error(&name, &changed, e))?
+                    self.inner.get_bytes(size - 8..size).await.map_err(|e| self.drift.read_error(e))?
                 } else {
                     Bytes::new()
                 };
@@ -148,7 +168,7 @@ impl AsyncFileReader for CheckedReader {
                 .inner
                 .get_metadata(options)
                 .await
-                .map_err(|e| Self::read_error(&name, &changed, without_fetch_prefix(e, &location)))?;
+                .map_err(|e| self.drift.read_error(without_fetch_prefix(e, &location)))?;
             check_schema(&metadata).map_err(|message| self.file_error(message))?;
             Ok(metadata)
         }

@@ -25,16 +25,37 @@ use object_store::{
 pub(super) struct VersionPinnedStore {
     inner: Arc<dyn ObjectStore>,
     listed: ObjectMeta,
-    /// Set when a read found another version (or no object): the error the reader
-    /// reports is then [`crate::Error::ObjectChanged`], whatever text wraps it.
-    changed: Arc<AtomicBool>,
+    /// What the reads found: the error the reader reports follows from it, whatever text
+    /// wraps the store's error.
+    found: Arc<Found>,
+}
+
+/// What the reads of a pinned file found besides the listed version.
+#[derive(Debug, Default)]
+pub(super) struct Found {
+    /// Another version, or no object: [`crate::Error::ObjectChanged`].
+    changed: AtomicBool,
+    /// No object at all (on a cluster executor, [`crate::Error::MissingOnExecutor`]).
+    missing: AtomicBool,
+}
+
+impl Found {
+    /// A read found another version than the listed one, or none.
+    pub(super) fn changed(&self) -> bool {
+        self.changed.load(Ordering::SeqCst)
+    }
+
+    /// A read found no object.
+    pub(super) fn missing(&self) -> bool {
+        self.missing.load(Ordering::SeqCst)
+    }
 }
 
 impl VersionPinnedStore {
-    /// Pins reads of `listed.location` to `listed`; the flag says whether a read found a change.
-    pub(super) fn new(inner: Arc<dyn ObjectStore>, listed: ObjectMeta) -> (VersionPinnedStore, Arc<AtomicBool>) {
-        let changed = Arc::new(AtomicBool::new(false));
-        (VersionPinnedStore { inner, listed, changed: Arc::clone(&changed) }, changed)
+    /// Pins reads of `listed.location` to `listed`; [`Found`] says what reads found instead.
+    pub(super) fn new(inner: Arc<dyn ObjectStore>, listed: ObjectMeta) -> (VersionPinnedStore, Arc<Found>) {
+        let found = Arc::new(Found::default());
+        (VersionPinnedStore { inner, listed, found: Arc::clone(&found) }, found)
     }
 
     fn conditional(&self, mut options: GetOptions) -> GetOptions {
@@ -46,7 +67,7 @@ impl VersionPinnedStore {
     }
 
     fn changed(&self, why: String) -> object_store::Error {
-        self.changed.store(true, Ordering::SeqCst);
+        self.found.changed.store(true, Ordering::SeqCst);
         object_store::Error::Precondition {
             path: self.listed.location.to_string(),
             source: format!("the object changed after it was listed: {why}").into(),
@@ -89,7 +110,10 @@ impl ObjectStore for VersionPinnedStore {
                 None => Ok(result),
             },
             Err(object_store::Error::Precondition { source, .. }) => Err(self.changed(source.to_string())),
-            Err(object_store::Error::NotFound { .. }) => Err(self.changed("it no longer exists".into())),
+            Err(object_store::Error::NotFound { .. }) => {
+                self.found.missing.store(true, Ordering::SeqCst);
+                Err(self.changed("it no longer exists".into()))
+            }
             Err(e) => Err(e),
         }
     }
@@ -156,20 +180,21 @@ mod tests {
         store.put(&path, PutPayload::from_static(b"0123456789")).await.unwrap();
         let listed = store.head(&path).await.unwrap();
 
-        let (pinned, changed) = VersionPinnedStore::new(Arc::clone(&store), listed.clone());
+        let (pinned, found) = VersionPinnedStore::new(Arc::clone(&store), listed.clone());
         assert_eq!(pinned.get_ranges(&path, &[0..2, 4..6]).await.unwrap(), vec![Bytes::from("01"), Bytes::from("45")]);
-        assert!(!changed.load(Ordering::SeqCst));
+        assert!(!found.changed());
 
         std::thread::sleep(std::time::Duration::from_millis(5));
         store.put(&path, PutPayload::from_static(b"abcdefghij")).await.unwrap();
         let refused = pinned.get_range(&path, 0..2).await.unwrap_err();
         assert!(matches!(refused, object_store::Error::Precondition { .. }), "{refused}");
-        assert!(changed.load(Ordering::SeqCst));
+        assert!(found.changed() && !found.missing());
 
-        let (pinned, changed) = VersionPinnedStore::new(Arc::clone(&store), listed);
+        let (pinned, found) = VersionPinnedStore::new(Arc::clone(&store), listed);
         store.delete(&path).await.unwrap();
         assert!(pinned.get_range(&path, 0..2).await.is_err());
-        assert!(changed.load(Ordering::SeqCst), "a deleted file changed too");
+        assert!(found.changed(), "a deleted file changed too");
+        assert!(found.missing());
     }
 
     #[test]

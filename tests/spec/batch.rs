@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use super::support::flowlake_bin;
+
 const SAMPLE_ORG: &str = "8bf400e3-6fa2-4d3f-a8d4-c03c0aa04f6d";
 const SPRING: &str = "5887c297-1e03-45e4-863e-7a9f784c5a2c";
 const CHECKOUT: &str = "11cb2189-71dc-439b-a795-fd32ccf3f43e";
@@ -17,7 +19,7 @@ fn repo(relative: &str) -> PathBuf {
 }
 
 fn flowlake() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_flowlake"));
+    let mut command = Command::new(flowlake_bin());
     command.current_dir(env!("CARGO_MANIFEST_DIR"));
     command
 }
@@ -189,6 +191,43 @@ fn a_run_killed_with_sigkill_then_resumed_leaves_the_files_of_an_uninterrupted_r
     expected.remove("summary.json");
     assert_eq!(finished.keys().collect::<Vec<_>>(), expected.keys().collect::<Vec<_>>(), "the same files, none partial");
     assert!(finished == expected, "byte-identical results");
+    // The summary of the resumed run counts the rows of the skipped queries too: its totals
+    // are those of the uninterrupted run.
+    let (uninterrupted, resumed) = (summary(&whole), summary(&out));
+    assert_eq!((&resumed["rows"], &resumed["bytes"]), (&uninterrupted["rows"], &uninterrupted["bytes"]));
+    let rows = by_name(&uninterrupted);
+    for (name, query) in by_name(&resumed) {
+        assert_eq!(query["rows"], rows[&name]["rows"], "{name} ({})", query["status"]);
+    }
+}
+
+/// A query file that cannot be read (a dangling link) is a failed query of the summary,
+/// not one left out; `--jobs 0` would run nothing and is refused.
+#[cfg(unix)]
+#[test]
+fn a_dangling_query_file_fails_in_the_summary_and_zero_jobs_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let queries = dir.path().join("queries");
+    std::fs::create_dir(&queries).unwrap();
+    for name in ["api-example", "rooms-and-properties"] {
+        let payload: Value = serde_json::from_slice(&std::fs::read(repo(&format!("queries/{name}.json"))).unwrap()).unwrap();
+        let query = json!({"organization_id": SAMPLE_ORG, "workflow_id": SPRING, "payload": payload});
+        std::fs::write(queries.join(format!("{name}.json")), query.to_string()).unwrap();
+    }
+    std::os::unix::fs::symlink(dir.path().join("moved-away.json"), queries.join("dangling.json")).unwrap();
+    let out = dir.path().join("out");
+    let run = batch(&queries, &out, &[]);
+    assert_eq!(run.status.code(), Some(9), "{}", String::from_utf8_lossy(&run.stderr));
+    let summary = summary(&out);
+    assert_eq!((summary["total"].as_u64(), summary["ok"].as_u64(), summary["failed"].as_u64()), (Some(3), Some(2), Some(1)));
+    let dangling = &by_name(&summary)["dangling"];
+    assert_eq!(dangling["status"], "failed");
+    let message = dangling["error"]["message"].as_str().unwrap();
+    assert!(message.contains("symbolic link") && message.contains("moved-away.json"), "{message}");
+
+    let refused = batch(&queries, &dir.path().join("none"), &["--jobs", "0"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("give 1 or more"), "{}", String::from_utf8_lossy(&refused.stderr));
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::process::Command;
 use super::support::*;
 
 fn flowlake() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_flowlake"))
+    Command::new(flowlake_bin())
 }
 
 fn lake() -> TestLake {

@@ -19,7 +19,7 @@ use super::support::{ORG, TestLake, WF_INTERACTION, answer, goal, run_bytes, vie
 const STARTUP_LIMIT: Duration = Duration::from_secs(120);
 
 fn flowlake() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_flowlake"))
+    Command::new(super::support::flowlake_bin())
 }
 
 /// `n` distinct ports that were free a moment ago.
@@ -39,10 +39,14 @@ fn http_get(port: u16, path: &str) -> Option<String> {
 }
 
 /// A scheduler and two executors, stopped with SIGTERM when dropped. Each reads S3 lakes
-/// from `s3` with the credentials of its own environment.
+/// from `s3` with the credentials of its own environment. `executor-1` keeps its files in
+/// `--work-dir`; `executor-2` in its default temporary folder (under its own `TMPDIR`).
 struct Cluster<'a> {
     processes: Vec<(String, Child)>,
     scheduler_port: u16,
+    /// Flight and gRPC ports of each executor.
+    executor_ports: Vec<(String, u16, u16)>,
+    executor_flags: Vec<String>,
     logs: tempfile::TempDir,
     s3: Option<&'a S3Server>,
 }
@@ -56,26 +60,76 @@ impl<'a> Cluster<'a> {
     fn start_with(s3: Option<&'a S3Server>, scheduler_flags: &[&str], executor_flags: &[&str]) -> Cluster<'a> {
         let ports = free_ports(5);
         let logs = tempfile::tempdir().expect("tempdir");
-        let mut cluster = Cluster { processes: Vec::new(), scheduler_port: ports[0], logs, s3 };
+        let executor_ports = vec![("executor-1".to_string(), ports[1], ports[2]), ("executor-2".to_string(), ports[3], ports[4])];
+        let executor_flags = executor_flags.iter().map(|f| f.to_string()).collect();
+        let mut cluster = Cluster { processes: Vec::new(), scheduler_port: ports[0], executor_ports, executor_flags, logs, s3 };
         let listen = format!("127.0.0.1:{}", ports[0]);
         cluster.spawn("scheduler", &[&["scheduler", "--listen", &listen], scheduler_flags].concat());
         cluster.wait_for("the scheduler to answer /readyz", |c| http_get(c.scheduler_port, "/readyz").is_some());
-        let scheduler = format!("127.0.0.1:{}", ports[0]);
-        for (name, flight, grpc) in [("executor-1", ports[1], ports[2]), ("executor-2", ports[3], ports[4])] {
-            let work_dir = cluster.logs.path().join(name);
-            let work_dir = work_dir.to_str().expect("utf-8 path").to_string();
-            let listen = format!("127.0.0.1:{flight}");
-            let grpc = grpc.to_string();
-            let flags = [
-                "executor", "--scheduler", &scheduler, "--listen", &listen, "--grpc-port", &grpc,
-                "--concurrent-tasks", "2", "--work-dir", &work_dir,
-            ];
-            cluster.spawn(name, &[&flags, executor_flags].concat());
+        for name in ["executor-1", "executor-2"] {
+            cluster.start_executor(name);
         }
-        cluster.wait_for("two executors to register", |c| {
-            http_get(c.scheduler_port, "/readyz").is_some_and(|r| r.starts_with("HTTP/1.1 200") && r.contains("ready: 2 executors"))
-        });
+        cluster.wait_for_executors(2);
         cluster
+    }
+
+    /// Starts (again) the executor `name`, with its ports and work folder.
+    fn start_executor(&mut self, name: &str) {
+        let (_, flight, grpc) = self.executor_ports.iter().find(|(n, _, _)| n == name).expect("an executor of the cluster").clone();
+        let scheduler = format!("127.0.0.1:{}", self.scheduler_port);
+        let listen = format!("127.0.0.1:{flight}");
+        let grpc = grpc.to_string();
+        let work_dir = self.logs.path().join(name).to_str().expect("utf-8 path").to_string();
+        let mut flags = vec!["executor", "--scheduler", &scheduler, "--listen", &listen, "--grpc-port", &grpc, "--concurrent-tasks", "2"];
+        if name == "executor-1" {
+            flags.extend(["--work-dir", &work_dir]);
+        }
+        let extra = self.executor_flags.clone();
+        flags.extend(extra.iter().map(String::as_str));
+        self.spawn(name, &flags);
+    }
+
+    fn wait_for_executors(&mut self, n: usize) {
+        let ready = format!("ready: {n} executors");
+        self.wait_for(&format!("{n} executors to register"), |c| {
+            http_get(c.scheduler_port, "/readyz").is_some_and(|r| r.starts_with("HTTP/1.1 200") && r.contains(&ready))
+        });
+    }
+
+    /// The `TMPDIR` of an executor without `--work-dir`.
+    fn temp_root(&self, name: &str) -> std::path::PathBuf {
+        self.logs.path().join(format!("tmp-{name}"))
+    }
+
+    /// The work folder of executor `name`, if it has one now.
+    fn work_folder(&self, name: &str) -> Option<std::path::PathBuf> {
+        if name == "executor-1" {
+            return Some(self.logs.path().join(name));
+        }
+        let entries = std::fs::read_dir(self.temp_root(name)).ok()?;
+        entries.filter_map(Result::ok).map(|e| e.path()).find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("flowlake-executor-")))
+    }
+
+    /// The job folders the executors hold now.
+    fn job_folders(&self) -> Vec<std::path::PathBuf> {
+        ["executor-1", "executor-2"]
+            .iter()
+            .filter_map(|name| self.work_folder(name))
+            .flat_map(|folder| std::fs::read_dir(folder.join("jobs")).map(|e| e.filter_map(Result::ok).map(|e| e.path()).collect::<Vec<_>>()).unwrap_or_default())
+            .collect()
+    }
+
+    /// Waits until the executors hold no job folder; panics with what is left after `limit`.
+    fn wait_for_no_job_files(&self, what: &str, limit: Duration) {
+        let started = Instant::now();
+        loop {
+            let left = self.job_folders();
+            if left.is_empty() {
+                return;
+            }
+            assert!(started.elapsed() < limit, "{what}: the executors still hold {left:?} after {limit:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     fn spawn(&mut self, name: &str, args: &[&str]) {
@@ -85,7 +139,13 @@ impl<'a> Cluster<'a> {
         if let Some(s3) = self.s3 {
             s3.command_env(&mut command);
         }
+        if name == "executor-2" {
+            let temp = self.temp_root(name);
+            std::fs::create_dir_all(&temp).expect("TMPDIR");
+            command.env("TMPDIR", temp);
+        }
         let child = command.stdout(Stdio::null()).stderr(log).spawn().expect("start flowlake");
+        self.processes.retain(|(n, _)| n != name);
         self.processes.push((name.to_string(), child));
     }
 
@@ -168,6 +228,27 @@ fn describe(format: Format, local: &[u8], cluster: &[u8]) -> String {
     )
 }
 
+/// The answer to one request in every encoding, from one run: each encoding is made from
+/// the record batches exactly as the engine streamed them (an encoder sees nothing else), so
+/// a difference in batching shows in the Arrow bytes as it would through the CLI or serve.
+async fn every_encoding(engine: &Engine, lake: &flowlake::Lake, org: &str, workflow: &str, payload: &str) -> Result<Vec<(Format, Vec<u8>)>, flowlake::Error> {
+    use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+    use futures::TryStreamExt;
+    let query = Query::from_request(org, workflow, payload.as_bytes())?;
+    let flowlake::ResponseStream { shape, batches, plan } = engine.execute(lake, &query).await?;
+    let schema = batches.schema();
+    let batches: Vec<datafusion::arrow::record_batch::RecordBatch> = batches.try_collect().await.map_err(flowlake::Error::from)?;
+    let mut encoded = Vec::new();
+    for format in Format::ALL {
+        let stream = RecordBatchStreamAdapter::new(schema.clone(), futures::stream::iter(batches.clone().into_iter().map(Ok)));
+        let response = flowlake::ResponseStream { shape, batches: Box::pin(stream), plan: plan.clone() };
+        let mut bytes = Vec::new();
+        flowlake::output::write_response(response, format, &mut bytes).await?;
+        encoded.push((format, bytes));
+    }
+    Ok(encoded)
+}
+
 fn query_cli(root: &Path, org: &str, workflow: &str, payload: &Path, format: &str, cluster: Option<&str>) -> std::process::Output {
     let mut command = flowlake();
     command.args(["query", "--lake"]).arg(root).args(["--org", org, "--workflow", workflow, "--format", format, "--payload"]).arg(payload);
@@ -191,17 +272,19 @@ fn a_cluster_of_child_processes_answers_with_the_bytes_of_a_local_run() {
     let config = EngineConfig { target_partitions: Some(3), ..EngineConfig::default() };
     let remote = runtime.block_on(Engine::on_cluster(&config, &address)).expect("cluster engine");
     let local = Engine::new(&config).expect("local engine");
-    let formats = [Format::Json, Format::Ndjson, Format::Csv, Format::Arrow];
     let (mut answered, mut with_rows, mut errors) = (0, 0, 0);
+    let local_lake = runtime.block_on(local.open_lake(LakeLocation::Local(w.root.clone()))).expect("local lake");
+    let remote_lake = runtime.block_on(remote.open_lake(LakeLocation::Local(w.root.clone()))).expect("lake on the cluster");
     for seed in 0..120u64 {
         let (case, payload) = random_case(seed);
-        let format = formats[seed as usize % formats.len()];
-        let run = |engine: &Engine| runtime.block_on(run_bytes(engine, &w.root, &case.org, &case.workflow, &payload, format));
-        match (run(&local), run(&remote)) {
+        let run = |engine: &Engine, lake: &flowlake::Lake| runtime.block_on(every_encoding(engine, lake, &case.org, &case.workflow, &payload));
+        match (run(&local, &local_lake), run(&remote, &remote_lake)) {
             (Ok(want), Ok(got)) => {
-                assert!(want == got, "seed {seed} ({format:?}): the cluster's bytes differ for {payload}\n{}", describe(format, &want, &got));
+                for ((format, want), (_, got)) in want.iter().zip(&got) {
+                    assert!(want == got, "seed {seed} ({format:?}): the cluster's bytes differ for {payload}\n{}", describe(*format, want, got));
+                }
                 answered += 1;
-                with_rows += usize::from(want.len() > 200);
+                with_rows += usize::from(want[0].1.len() > 200);
             }
             (Err(want), Err(got)) => {
                 assert_eq!(want.to_json(), got.to_json(), "seed {seed}: the errors differ for {payload}");
@@ -217,32 +300,43 @@ fn a_cluster_of_child_processes_answers_with_the_bytes_of_a_local_run() {
     }
     assert!(answered >= 80 && with_rows >= 30 && errors >= 3, "answered {answered}, with rows {with_rows}, errors {errors}");
 
-    // The CLI: `query --cluster` prints what `query` prints.
+    // The CLI: `query --cluster` prints what `query` prints (with the default partitions,
+    // one per core, as an operator runs it).
     let dir = tempfile::tempdir().expect("tempdir");
     let mut compared = 0;
     for seed in (0..40u64).filter(|s| s % 4 == 1) {
         let (case, payload) = random_case(seed);
         let file = dir.path().join(format!("{seed}.json"));
         std::fs::write(&file, &payload).expect("payload file");
-        let local = query_cli(&w.root, &case.org, &case.workflow, &file, "csv", None);
-        let remote = query_cli(&w.root, &case.org, &case.workflow, &file, "csv", Some(&cluster.address()));
+        let format = ["arrow", "csv"][compared % 2];
+        let local = query_cli(&w.root, &case.org, &case.workflow, &file, format, None);
+        let remote = query_cli(&w.root, &case.org, &case.workflow, &file, format, Some(&cluster.address()));
         assert_eq!(local.status.code(), remote.status.code(), "seed {seed}: {}", String::from_utf8_lossy(&remote.stderr));
         assert!(local.stdout == remote.stdout, "seed {seed}: stdout differs for {payload}");
         assert_eq!(local.stderr, remote.stderr, "seed {seed}");
         compared += 1;
     }
     assert!(compared >= 10);
+    // Every job read to its end had its files removed from the executors at once.
+    cluster.wait_for_no_job_files("after the queries were answered", Duration::from_secs(10));
 
     drop(remote);
     a_stream_dropped_early_cancels_its_job(&cluster, &runtime, &local);
     explain_shows_the_stages_and_executors_check_files(&cluster);
     s3_lakes_are_read_by_the_executors_with_their_own_credentials(&cluster, &runtime, &local);
+    a_file_an_executor_cannot_see_is_missing_there(&cluster, &runtime);
     batch_on_the_cluster_writes_the_files_of_a_local_batch(&cluster);
     serve_on_the_cluster_answers_like_serve(&cluster);
     an_executor_killed_while_queries_run_never_gives_a_short_success(&mut cluster, &runtime, &local);
+    cluster.wait_for_no_job_files("after the cancelled, failed and answered jobs", Duration::from_secs(15));
     for (name, clean) in cluster.stop() {
         assert!(clean, "{name} did not stop cleanly on SIGTERM:\n{}", cluster.log(&name));
     }
+    // A clean exit leaves the work folder given empty, and removes the default one.
+    let given: Vec<_> = std::fs::read_dir(cluster.logs.path().join("executor-1")).expect("work folder").collect();
+    assert!(given.is_empty(), "executor-1 left {given:?} in its --work-dir");
+    let temporary: Vec<_> = std::fs::read_dir(cluster.temp_root("executor-2")).expect("TMPDIR").collect();
+    assert!(temporary.is_empty(), "executor-2 left {temporary:?} in its TMPDIR");
 }
 
 /// A response dropped before its end (as `serve` does on `--request-timeout` or when the
@@ -312,6 +406,38 @@ fn explain_shows_the_stages_and_executors_check_files(cluster: &Cluster) {
     assert_eq!(err["status"], 500);
     let message = err["message"].as_str().unwrap_or_default();
     assert!(message.contains("z.parquet") && message.contains("no PAR1 footer"), "{message}");
+    // The error of a local run, word for word: no job text, no Rust `Debug` around it.
+    let local = flowlake()
+        .args(["query", "--lake"]).arg(lake.root())
+        .args(["--org", ORG, "--workflow", WF_INTERACTION, "--payload"]).arg(&payload)
+        .output()
+        .expect("run flowlake query");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&local.stderr));
+    // The failed job's files (of its tasks that had succeeded) are removed too.
+    cluster.wait_for_no_job_files("after a job failed", Duration::from_secs(15));
+}
+
+/// A lake the client sees but the executors do not (here: an S3 server of the client's
+/// own): the error names the file and says it is missing on the executor, rather than
+/// that it changed.
+fn a_file_an_executor_cannot_see_is_missing_there(cluster: &Cluster, runtime: &tokio::runtime::Runtime) {
+    let w = world();
+    let own = S3Server::start();
+    own.upload(&w.root, "only-client");
+    let address = ClusterAddress::parse(&cluster.address()).expect("address");
+    let config = EngineConfig { s3: own.options(), ..EngineConfig::default() };
+    let remote = runtime.block_on(Engine::on_cluster(&config, &address)).expect("cluster engine");
+    let lake = runtime.block_on(remote.open_lake(LakeLocation::parse("s3://lake/only-client").expect("location"))).expect("S3 lake");
+    let local = Engine::new(&EngineConfig::default()).expect("local engine");
+    let (case, payload) = (0..100u64)
+        .map(random_case)
+        .find(|(case, payload)| runtime.block_on(run_bytes(&local, &w.root, &case.org, &case.workflow, payload, Format::Csv)).is_ok_and(|b| b.iter().filter(|&&c| c == b'\n').count() > 1))
+        .expect("a case with rows");
+    let error = runtime.block_on(answer(&remote, &lake, &case.org, &case.workflow, &payload, Format::Csv)).expect_err("the executors cannot see the lake");
+    let message = error.to_string();
+    assert_eq!((error.status(), error.code()), (500, "internal"), "{message}");
+    assert!(message.contains("s3://lake/only-client/") && message.contains("was not found on executor 127.0.0.1:"), "{message}");
+    assert!(!message.contains("changed"), "{message}");
 }
 
 /// An S3 lake: the client lists it, the executors read it with the keys of their own
@@ -396,16 +522,28 @@ fn an_executor_killed_while_queries_run_never_gives_a_short_success(cluster: &mu
     }
     println!("an executor killed: {answered} answers, {unavailable} unavailable");
     assert!(answered >= 12, "only {answered} answers after the kill ({unavailable} unavailable)");
+    // The killed executor could not remove its temporary folder: set aside, then it joins
+    // again (as a supervisor would restart it) with a new one.
+    let killed = cluster.temp_root("executor-2");
+    std::fs::rename(&killed, killed.with_extension("killed")).expect("set the killed executor's folder aside");
+    cluster.start_executor("executor-2");
+    cluster.wait_for_executors(2);
 }
 
 /// `batch --cluster` over `queries/batch.ndjson` on the sample lake writes the result files
 /// of a local batch run, and the same summary but for the timings.
 fn batch_on_the_cluster_writes_the_files_of_a_local_batch(cluster: &Cluster) {
+    for format in ["json", "arrow"] {
+        batch_files_are_the_local_ones(cluster, format);
+    }
+}
+
+fn batch_files_are_the_local_ones(cluster: &Cluster, format: &str) {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = tempfile::tempdir().expect("tempdir");
     let run = |dir: &str, cluster_address: Option<&str>| {
         let mut command = flowlake();
-        command.current_dir(repo).args(["batch", "--queries", "queries/batch.ndjson", "--out"]).arg(out.path().join(dir));
+        command.current_dir(repo).args(["batch", "--format", format, "--queries", "queries/batch.ndjson", "--out"]).arg(out.path().join(dir));
         if let Some(address) = cluster_address {
             command.args(["--cluster", address]);
         }
@@ -434,57 +572,65 @@ fn batch_on_the_cluster_writes_the_files_of_a_local_batch(cluster: &Cluster) {
         let (a, b) = (out.path().join("local").join(&name), out.path().join("cluster").join(&name));
         if name == "summary.json" {
             assert_eq!(without_timings(&a), without_timings(&b));
-        } else {
-            assert!(std::fs::read(&a).expect("local file") == std::fs::read(&b).expect("cluster file"), "{name:?} differs");
+        } else if !name.to_string_lossy().starts_with('.') {
+            let (want, got) = (std::fs::read(&a).expect("local file"), std::fs::read(&b).expect("cluster file"));
+            let shown = if format == "arrow" { Format::Arrow } else { Format::Json };
+            assert!(want == got, "batch --format {format}: {name:?} differs\n{}", describe(shown, &want, &got));
             files += 1;
         }
     }
     assert!(files >= 10, "only {files} result files");
 }
 
-/// `serve --cluster` answers a request with the bytes `query` prints locally.
+/// `serve --cluster` answers a request with the bytes `query` prints locally, in JSON and
+/// (the encoding whose bytes show the record batches) Arrow.
 fn serve_on_the_cluster_answers_like_serve(cluster: &Cluster) {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let port = free_ports(1)[0];
     let log = std::fs::File::create(cluster.logs.path().join("serve.log")).expect("log");
-    let mut server = flowlake()
+    let mut server = Stopped(flowlake()
         .current_dir(repo)
         .args(["serve", "--no-auth", "--listen", &format!("127.0.0.1:{port}"), "--cluster", &cluster.address()])
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
-        .expect("start serve");
+        .expect("start serve"));
     let started = Instant::now();
     while http_get(port, "/healthz").is_none() {
         assert!(started.elapsed() < STARTUP_LIMIT, "serve did not start: {}", cluster.log("serve"));
-        assert!(server.try_wait().ok().flatten().is_none(), "serve exited: {}", cluster.log("serve"));
+        assert!(server.0.try_wait().ok().flatten().is_none(), "serve exited: {}", cluster.log("serve"));
         std::thread::sleep(Duration::from_millis(100));
     }
     let (org, workflow) = ("8bf400e3-6fa2-4d3f-a8d4-c03c0aa04f6d", "5887c297-1e03-45e4-863e-7a9f784c5a2c");
-    let payload = std::fs::read(repo.join("queries/api-example.json")).expect("payload");
-    let local = flowlake()
-        .current_dir(repo)
-        .args(["query", "--org", org, "--workflow", workflow, "--payload", "queries/api-example.json"])
-        .output()
-        .expect("run flowlake query");
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
-    write!(
-        stream,
-        "POST /api/reporting/workflow/v1/orgs/{org}/workflows/{workflow}/source_data HTTP/1.1\r\nHost: 127.0.0.1\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        payload.len()
-    )
-    .expect("request");
-    stream.write_all(&payload).expect("body");
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).expect("response");
-    let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
-    let _ = server.wait();
-    let text = String::from_utf8_lossy(&response);
-    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
-    let body = dechunk(&response[text.find("\r\n\r\n").expect("head") + 4..]);
-    assert!(body == local.stdout, "serve --cluster answered\n{}\nbut query printed\n{}", String::from_utf8_lossy(&body), String::from_utf8_lossy(&local.stdout));
+    for (payload_file, format) in [("queries/api-example.json", Format::Json), ("queries/all-goals-advanced.json", Format::Arrow), ("queries/api-example.json", Format::Arrow)] {
+        let payload = std::fs::read(repo.join(payload_file)).expect("payload");
+        let name = if format == Format::Arrow { "arrow" } else { "json" };
+        let local = flowlake()
+            .current_dir(repo)
+            .args(["query", "--org", org, "--workflow", workflow, "--format", name, "--payload", payload_file])
+            .output()
+            .expect("run flowlake query");
+        assert!(local.status.success(), "{}", String::from_utf8_lossy(&local.stderr));
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
+        write!(
+            stream,
+            "POST /api/reporting/workflow/v1/orgs/{org}/workflows/{workflow}/source_data HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+             Accept: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            format.media_type(),
+            payload.len()
+        )
+        .expect("request");
+        stream.write_all(&payload).expect("body");
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).expect("response");
+        let text = String::from_utf8_lossy(&response);
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+        let body = dechunk(&response[text.find("\r\n\r\n").expect("head") + 4..]);
+        assert!(body == local.stdout, "serve --cluster ({name}, {payload_file}) differs from query:\n{}", describe(format, &local.stdout, &body));
+    }
+    let _ = Command::new("kill").args(["-TERM", &server.0.id().to_string()]).status();
+    let _ = server.0.wait();
 }
 
 /// The body of a chunked HTTP/1.1 response.
@@ -624,8 +770,12 @@ const STOP_LIMIT: Duration = Duration::from_secs(15);
 #[test]
 fn signals_timeouts_and_lost_executors_end_cluster_jobs() {
     let lake = BigLake::generate();
-    let timeout = FAULT_EXECUTOR_TIMEOUT.to_string();
-    let mut cluster = Cluster::start_with(None, &["--executor-timeout", &timeout], &["--heartbeat-interval", "1"]);
+    let (timeout, connect) = (FAULT_EXECUTOR_TIMEOUT.to_string(), FAULT_CONNECT_TIMEOUT.to_string());
+    let mut cluster = Cluster::start_with(
+        None,
+        &["--executor-timeout", &timeout, "--executor-heartbeat-interval", "1"],
+        &["--heartbeat-interval", "1", "--scheduler-connect-timeout", &connect],
+    );
     let files = tempfile::tempdir().expect("tempdir");
     let started = Instant::now();
     let mut whole = lake.query(&cluster, files.path());
@@ -633,11 +783,160 @@ fn signals_timeouts_and_lost_executors_end_cluster_jobs() {
     let answer = std::fs::read(files.path().join("stdout")).expect("stdout");
     assert!(status.0.success(), "{}", std::fs::read_to_string(files.path().join("stderr")).unwrap_or_default());
     println!("the whole query on the cluster: {:.1} s, {} bytes", started.elapsed().as_secs_f64(), answer.len());
+    large_arrow_answers_are_the_local_bytes(&cluster, &lake);
 
     query_stopped_by_ctrl_c_cancels_its_job(&cluster, &lake);
     batch_stopped_by_sigterm_cancels_its_job_and_keeps_no_partial_result(&cluster, &lake);
-    serve_request_timeout_cancels_the_job(&cluster, &lake);
+    serve_request_timeout_during_submission_cancels_the_job(&cluster, &lake);
+    a_scheduler_paused_past_the_executor_timeout_leaves_a_working_cluster(&mut cluster, &lake, &answer);
     every_executor_lost_is_a_503_within_a_bound(&mut cluster, &lake, &answer);
+    a_scheduler_lost_mid_query_is_a_503_naming_it(&mut cluster, &lake);
+}
+
+/// An Arrow answer of megabytes: the executors' Flight service splits record batches
+/// larger than its message size, so the cluster's batches are not the engine's; the bytes
+/// are the local ones all the same.
+fn large_arrow_answers_are_the_local_bytes(cluster: &Cluster, lake: &BigLake) {
+    let run = |address: Option<&str>| {
+        let mut command = flowlake();
+        command.args(["query", "--format", "arrow", "--lake"]).arg(lake.root());
+        command.args(["--org", &lake.org, "--workflow", &lake.workflow, "--payload"]).arg(&lake.payload);
+        if let Some(address) = address {
+            command.args(["--cluster", address]);
+        }
+        command.output().expect("run flowlake query")
+    };
+    let (local, remote) = (run(None), run(Some(&cluster.address())));
+    assert!(local.status.success() && remote.status.success(), "{}", String::from_utf8_lossy(&remote.stderr));
+    assert!(local.stdout == remote.stdout, "a large Arrow answer differs:\n{}", describe(Format::Arrow, &local.stdout, &remote.stdout));
+    println!("a large Arrow answer: {} bytes, the same on the cluster", local.stdout.len());
+}
+
+/// Seconds the fault tests' executors try to reach a scheduler they lost.
+const FAULT_CONNECT_TIMEOUT: u64 = 3;
+
+impl Cluster<'_> {
+    fn process(&self, name: &str) -> &Child {
+        &self.processes.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no {name}")).1
+    }
+}
+
+/// A scheduler frozen (SIGSTOP) for longer than `--executor-timeout`, then resumed, counts
+/// every executor as lost and stops it; the executors register again, and the cluster
+/// answers as before.
+fn a_scheduler_paused_past_the_executor_timeout_leaves_a_working_cluster(cluster: &mut Cluster, lake: &BigLake, answer: &[u8]) {
+    signal(cluster.process("scheduler"), "STOP");
+    std::thread::sleep(Duration::from_secs(FAULT_EXECUTOR_TIMEOUT + 3));
+    signal(cluster.process("scheduler"), "CONT");
+    let started = Instant::now();
+    // The scheduler drops the executors once it runs again, then they join again.
+    while !cluster.log("scheduler").contains("heartbeat timed out") {
+        assert!(started.elapsed() < STOP_LIMIT, "the resumed scheduler kept its executors:\n{}", cluster.log("scheduler"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    cluster.wait_for_executors(2);
+    for name in ["executor-1", "executor-2"] {
+        let (_, child) = cluster.processes.iter_mut().find(|(n, _)| n == name).expect("executor");
+        assert!(matches!(child.try_wait(), Ok(None)), "{name} exited:\n{}", cluster.log(name));
+    }
+    let files = tempfile::tempdir().expect("tempdir");
+    let mut client = lake.query(cluster, files.path());
+    let (status, _) = exit_within(&mut client, STARTUP_LIMIT).expect("a query after the pause");
+    assert!(status.success(), "{}", std::fs::read_to_string(files.path().join("stderr")).unwrap_or_default());
+    assert!(std::fs::read(files.path().join("stdout")).expect("stdout") == answer, "another answer after the pause");
+    println!("scheduler paused for {} s: executors back and answering after {:.1} s", FAULT_EXECUTOR_TIMEOUT + 3, started.elapsed().as_secs_f64());
+}
+
+/// The scheduler killed while a query runs: the query is a 503 `cluster_unavailable`
+/// naming it (not the HTTP/2 text of the broken stream), so is a request to `serve` after
+/// it, and the executors give up after `--scheduler-connect-timeout` with exit code 8,
+/// removing their work folders.
+fn a_scheduler_lost_mid_query_is_a_503_naming_it(cluster: &mut Cluster, lake: &BigLake) {
+    // Executors again (every one was killed), one of them in the work folder of a killed
+    // one: what that left is removed at start.
+    let jobs = cluster.logs.path().join("executor-1").join("jobs");
+    std::fs::create_dir_all(jobs.join("left-by-a-killed-run/1")).expect("a job folder");
+    std::fs::write(jobs.join("left-by-a-killed-run/1/data.arrow"), b"x").expect("a job file");
+    for name in ["executor-1", "executor-2"] {
+        cluster.start_executor(name);
+    }
+    cluster.wait_for_executors(2);
+    assert!(!jobs.join("left-by-a-killed-run").exists(), "the restarted executor kept what a killed run left");
+
+    let port = free_ports(1)[0];
+    let log = std::fs::File::create(cluster.logs.path().join("serve-lost.log")).expect("log");
+    let mut server = Stopped(flowlake()
+        .args(["serve", "--no-auth", "--listen", &format!("127.0.0.1:{port}"), "--lake"])
+        .arg(lake.root())
+        .args(["--cluster", &cluster.address()])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start serve"));
+    let started = Instant::now();
+    while http_get(port, "/healthz").is_none() {
+        assert!(started.elapsed() < STARTUP_LIMIT, "serve did not start: {}", cluster.log("serve-lost"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let files = tempfile::tempdir().expect("tempdir");
+    let known = cluster.jobs().len();
+    let mut client = lake.query(cluster, files.path());
+    cluster.next_job(known, &mut client);
+    // The executors held still meanwhile, so that the job cannot end before the scheduler.
+    for name in ["executor-1", "executor-2"] {
+        signal(cluster.process(name), "STOP");
+    }
+    let position = cluster.processes.iter().position(|(name, _)| name == "scheduler").expect("scheduler");
+    let (_, mut scheduler) = cluster.processes.remove(position);
+    scheduler.kill().expect("SIGKILL the scheduler");
+    let _ = scheduler.wait();
+    for name in ["executor-1", "executor-2"] {
+        signal(cluster.process(name), "CONT");
+    }
+    let (status, _) = exit_within(&mut client, STOP_LIMIT).expect("the query hung after the scheduler was lost");
+    let stderr = std::fs::read_to_string(files.path().join("stderr")).unwrap_or_default();
+    assert_eq!(status.code(), Some(8), "{stderr}");
+    let err: serde_json::Value = serde_json::from_str(stderr.trim()).expect("error JSON");
+    assert_eq!((err["status"].as_u64(), err["error"].as_str()), (Some(503), Some("cluster_unavailable")), "{stderr}");
+    let message = err["message"].as_str().unwrap_or_default();
+    assert!(message.contains(&cluster.address()), "{message}");
+    for raw in ["h2", "hyper", "tonic", "Status {", "Execution error"] {
+        assert!(!message.contains(raw), "the message shows {raw}: {message}");
+    }
+
+    // `serve` asked after the loss.
+    let payload = std::fs::read(&lake.payload).expect("payload");
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
+    write!(
+        stream,
+        "POST /api/reporting/workflow/v1/orgs/{}/workflows/{}/source_data HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        lake.org, lake.workflow, payload.len()
+    )
+    .expect("request");
+    stream.write_all(&payload).expect("body");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    assert!(response.starts_with("HTTP/1.1 503") && response.contains("\"cluster_unavailable\"") && response.contains(&cluster.address()), "{response}");
+    assert!(!response.contains("tonic") && !response.contains("transport::Error"), "{response}");
+    signal(&server.0, "TERM");
+    let _ = exit_within(&mut server.0, STOP_LIMIT);
+
+    // Executors without their scheduler: 5 missed heartbeats, then the connect timeout.
+    let limit = Duration::from_secs(5 + FAULT_CONNECT_TIMEOUT + 15);
+    for name in ["executor-1", "executor-2"] {
+        let position = cluster.processes.iter().position(|(n, _)| n == name).expect("executor");
+        let (_, mut executor) = cluster.processes.remove(position);
+        let (status, took) = exit_within(&mut executor, limit).unwrap_or_else(|| panic!("{name} ran on without a scheduler:\n{}", cluster.log(name)));
+        assert_eq!(status.code(), Some(8), "{name}:\n{}", cluster.log(name));
+        assert!(cluster.log(name).contains("--scheduler-connect-timeout"), "{name}:\n{}", cluster.log(name));
+        println!("{name} gave up {:.1} s after the scheduler was lost", took.as_secs_f64());
+    }
+    let temporary: Vec<_> = std::fs::read_dir(cluster.temp_root("executor-2")).expect("TMPDIR").filter_map(Result::ok).map(|e| e.path()).collect();
+    // The folder of the executor-2 killed earlier is there too.
+    assert!(temporary.len() <= 1, "executor-2 left its work folder: {temporary:?}");
 }
 
 fn query_stopped_by_ctrl_c_cancels_its_job(cluster: &Cluster, lake: &BigLake) {
@@ -684,7 +983,10 @@ fn batch_stopped_by_sigterm_cancels_its_job_and_keeps_no_partial_result(cluster:
     assert!(!left.iter().any(|name| name.ends_with(".csv") || name.contains("partial") || name == "summary.json"), "left behind: {left:?}");
 }
 
-fn serve_request_timeout_cancels_the_job(cluster: &Cluster, lake: &BigLake) {
+/// `serve --request-timeout 1` with a scheduler that does not name the job within it
+/// (frozen, as under load): the client gets its 503, and the job, named once the scheduler
+/// runs again, is cancelled rather than run to its end.
+fn serve_request_timeout_during_submission_cancels_the_job(cluster: &Cluster, lake: &BigLake) {
     let port = free_ports(1)[0];
     let log = std::fs::File::create(cluster.logs.path().join("serve-timeout.log")).expect("log");
     let mut server = Stopped(flowlake()
@@ -712,18 +1014,27 @@ fn serve_request_timeout_cancels_the_job(cluster: &Cluster, lake: &BigLake) {
     )
     .expect("request");
     stream.write_all(&payload).expect("body");
+    signal(cluster.process("scheduler"), "STOP");
+    std::thread::sleep(Duration::from_millis(2500));
+    signal(cluster.process("scheduler"), "CONT");
     let mut response = Vec::new();
     stream.read_to_end(&mut response).expect("response");
-    // A 503 `timeout` before the first row, or a body cut off (no last chunk) after it.
     let text = String::from_utf8_lossy(&response[..response.len().min(400)]);
-    let timed_out = text.starts_with("HTTP/1.1 503") && text.contains("\"timeout\"");
-    assert!(timed_out || (text.starts_with("HTTP/1.1 200") && !response.ends_with(b"0\r\n\r\n")), "{text}");
-    let job = cluster.jobs().get(known).cloned().unwrap_or_else(|| panic!("no job was submitted:\n{}", cluster.log("scheduler")));
+    assert!(text.starts_with("HTTP/1.1 503") && text.contains("\"timeout\""), "{text}");
     let waited = Instant::now();
-    while !cluster.was_cancelled(&job) {
-        assert!(waited.elapsed() < STOP_LIMIT, "job {job} was not cancelled after the request timed out:\n{}", cluster.log("scheduler"));
+    let job = loop {
+        if let Some(job) = cluster.jobs().get(known) {
+            break job.clone();
+        }
+        assert!(waited.elapsed() < STOP_LIMIT, "no job was submitted:\n{}", cluster.log("scheduler"));
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    while !cluster.log("scheduler").contains(&format!("Job cancelled: [{job}]")) {
+        assert!(waited.elapsed() < STOP_LIMIT, "job {job} was not cancelled after the request timed out:\n{}\n{}", cluster.log("scheduler"), cluster.log("serve-timeout"));
         std::thread::sleep(Duration::from_millis(50));
     }
+    assert!(!cluster.log("scheduler").contains(&format!("Job finished successfully: [{job}]")), "job {job} ran to its end");
+    println!("a request timed out during submission: job {job} cancelled {:.1} s after the scheduler resumed", waited.elapsed().as_secs_f64());
     signal(&server.0, "TERM");
     let _ = exit_within(&mut server.0, STOP_LIMIT);
 }
@@ -770,4 +1081,76 @@ fn every_executor_lost_is_a_503_within_a_bound(cluster: &mut Cluster, lake: &Big
     let stderr = std::fs::read_to_string(files.path().join("stderr")).unwrap_or_default();
     assert_eq!(status.code(), Some(8), "{stderr}");
     assert!(stderr.contains("no executor"), "{stderr}");
+}
+
+/// An executor whose scheduler never answers gives up after `--scheduler-connect-timeout`
+/// with exit code 8 and a message that says so (Ballista's own retry loop never ends), and
+/// removes its default work folder.
+#[test]
+fn an_executor_without_a_scheduler_gives_up_within_its_connect_timeout() {
+    let ports = free_ports(3);
+    let temp = tempfile::tempdir().expect("tempdir");
+    let stderr_file = temp.path().join("stderr");
+    std::fs::create_dir_all(temp.path().join("tmp")).expect("TMPDIR");
+    let mut executor = flowlake()
+        .args(["executor", "--scheduler", &format!("127.0.0.1:{}", ports[0]), "--listen", &format!("127.0.0.1:{}", ports[1])])
+        .args(["--grpc-port", &ports[2].to_string(), "--scheduler-connect-timeout", "3"])
+        .env("TMPDIR", temp.path().join("tmp"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&stderr_file).expect("stderr file"))
+        .spawn()
+        .expect("start flowlake executor");
+    let (status, took) = exit_within(&mut executor, Duration::from_secs(13)).expect("the executor was still retrying after 13 s");
+    let stderr = std::fs::read_to_string(&stderr_file).unwrap_or_default();
+    assert_eq!(status.code(), Some(8), "{stderr}");
+    assert!(took >= Duration::from_secs(3), "gave up after {took:?}");
+    let err: serde_json::Value = serde_json::from_str(stderr.lines().last().unwrap_or_default()).expect("error JSON last");
+    assert_eq!((err["status"].as_u64(), err["error"].as_str()), (Some(503), Some("cluster_unavailable")), "{stderr}");
+    let message = err["message"].as_str().unwrap_or_default();
+    assert!(message.contains(&format!("127.0.0.1:{}", ports[0])) && message.contains("within 3 s (--scheduler-connect-timeout)"), "{message}");
+    let left: Vec<_> = std::fs::read_dir(temp.path().join("tmp")).expect("TMPDIR").collect();
+    assert!(left.is_empty(), "the executor left {left:?}");
+}
+
+/// Bad flags of the cluster commands are usage errors (exit 2), as for every command: an
+/// executor timeout that heartbeats cannot beat, a port in use (`serve` alike), a
+/// malformed `--cluster`, a work folder that is not the executor's alone.
+#[test]
+fn cluster_flags_that_cannot_work_are_usage_errors() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let run = |args: &[&str]| {
+        let out = flowlake().current_dir(repo).args(args).output().expect("run flowlake");
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, stderr) = run(&["scheduler", "--listen", "127.0.0.1:0", "--executor-timeout", "5"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--executor-timeout 5 is not longer than") && stderr.contains("--executor-heartbeat-interval 5"), "{stderr}");
+
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let listen = format!("127.0.0.1:{port}");
+    let spare = free_ports(1)[0].to_string();
+    for args in [
+        vec!["scheduler", "--listen", &listen],
+        vec!["executor", "--scheduler", "127.0.0.1:1", "--listen", &listen, "--grpc-port", &spare],
+        vec!["serve", "--no-auth", "--listen", &listen],
+    ] {
+        let (code, stderr) = run(&args);
+        assert_eq!(code, Some(2), "{}: {stderr}", args[0]);
+        assert!(stderr.contains(&listen) && stderr.contains("in use"), "{}: {stderr}", args[0]);
+    }
+
+    let (code, stderr) = run(&["query", "--org", "o", "--workflow", "w", "--payload", "queries/api-example.json", "--cluster", "127.0.0.1:8050"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("expected df://HOST:PORT"), "{stderr}");
+
+    let folder = tempfile::tempdir().expect("tempdir");
+    std::fs::write(folder.path().join("notes.txt"), b"not the executor's").expect("file");
+    let work_dir = folder.path().to_str().expect("utf-8").to_string();
+    let ports = free_ports(2);
+    let (listen, grpc) = (format!("127.0.0.1:{}", ports[0]), ports[1].to_string());
+    let (code, stderr) = run(&["executor", "--scheduler", "127.0.0.1:1", "--listen", &listen, "--grpc-port", &grpc, "--work-dir", &work_dir]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("notes.txt"), "{stderr}");
+    assert!(folder.path().join("notes.txt").exists());
 }

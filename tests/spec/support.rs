@@ -19,6 +19,13 @@ pub const INTERACTION: &str = "2a000000-0000-4000-8000-000000000001";
 pub const GOAL: &str = "3a000000-0000-4000-8000-000000000001";
 pub const GOAL_2: &str = "3b000000-0000-4000-8000-000000000002";
 
+/// The flowlake binary under test: the one cargo built, unless `FLOWLAKE_BIN` names another
+/// (checkouts that share one target folder replace each other's `target/debug/flowlake`;
+/// a copy of the binary just built keeps a long run on its own).
+pub fn flowlake_bin() -> std::ffi::OsString {
+    std::env::var_os("FLOWLAKE_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_flowlake").into())
+}
+
 /// Microseconds of an RFC 3339 instant.
 pub fn us(text: &str) -> i64 {
     chrono::DateTime::parse_from_rfc3339(text).expect("test instant").timestamp_micros()
