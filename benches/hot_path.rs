@@ -10,7 +10,9 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::logical_expr::col;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::prelude::SessionContext;
-use flowlake::generate::{Event, FileLayout, GenerateOptions, Organization, event::to_record_batch, generate};
+use flowlake::generate::{
+    Event, FileLayout, GenerateOptions, Organization, event::to_record_batch, generate,
+};
 use flowlake::lake::WorkflowKind;
 use flowlake::output::{Format, Shape, encoder};
 use flowlake::plan::goals::goal_predicate;
@@ -37,16 +39,44 @@ fn generated_day(runtime: &Runtime) -> (Organization, Vec<RecordBatch>) {
         seed: 3,
         layout: FileLayout::default(),
     };
-    let summary = runtime.block_on(generate(Arc::clone(&store) as Arc<dyn ObjectStore>, &Default::default(), &options)).expect("generate");
-    let org = summary.organizations.into_iter().next().expect("one organization");
+    let summary = runtime
+        .block_on(generate(
+            Arc::clone(&store) as Arc<dyn ObjectStore>,
+            &Default::default(),
+            &options,
+        ))
+        .expect("generate");
+    let org = summary
+        .organizations
+        .into_iter()
+        .next()
+        .expect("one organization");
     let files: Vec<_> = runtime.block_on(async {
         use futures::TryStreamExt;
-        store.list(None).try_collect::<Vec<_>>().await.expect("list")
+        store
+            .list(None)
+            .try_collect::<Vec<_>>()
+            .await
+            .expect("list")
     });
     let mut batches = Vec::new();
-    for meta in files.into_iter().filter(|m| m.location.as_ref().ends_with(".parquet")) {
-        let bytes = runtime.block_on(async { object_store::ObjectStoreExt::get(store.as_ref(), &meta.location).await?.bytes().await }).expect("get");
-        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes).expect("parquet").with_batch_size(8192).build().expect("reader");
+    for meta in files
+        .into_iter()
+        .filter(|m| m.location.as_ref().ends_with(".parquet"))
+    {
+        let bytes = runtime
+            .block_on(async {
+                object_store::ObjectStoreExt::get(store.as_ref(), &meta.location)
+                    .await?
+                    .bytes()
+                    .await
+            })
+            .expect("get");
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .expect("parquet")
+            .with_batch_size(8192)
+            .build()
+            .expect("reader");
         batches.extend(reader.map(|b| b.expect("batch")));
     }
     (org, batches)
@@ -62,20 +92,34 @@ fn filtering(c: &mut Criterion) {
     let (org, batches) = generated_day(&runtime);
     let ctx = SessionContext::new();
     let goal = org.goals[1].id.clone();
-    let filters = vec![Filter { property: FilterProperty::parse("label").expect("label"), values: vec![goal] }];
+    let filters = vec![Filter {
+        property: FilterProperty::parse("label").expect("label"),
+        values: vec![goal],
+    }];
     let window = col("timestamp")
-        .gt_eq(datafusion::prelude::lit(datafusion::common::ScalarValue::TimestampMicrosecond(Some(1_772_323_200_000_000), Some("UTC".into()))))
-        .and(col("timestamp").lt_eq(datafusion::prelude::lit(datafusion::common::ScalarValue::TimestampMicrosecond(
-            Some(1_772_366_400_000_000),
-            Some("UTC".into()),
-        ))));
+        .gt_eq(datafusion::prelude::lit(
+            datafusion::common::ScalarValue::TimestampMicrosecond(
+                Some(1_772_323_200_000_000),
+                Some("UTC".into()),
+            ),
+        ))
+        .and(col("timestamp").lt_eq(datafusion::prelude::lit(
+            datafusion::common::ScalarValue::TimestampMicrosecond(
+                Some(1_772_366_400_000_000),
+                Some("UTC".into()),
+            ),
+        )));
     let predicate = window.and(goal_predicate(&filters));
     let mut group = c.benchmark_group("filter_goal_events");
     group.throughput(Throughput::Elements(rows(&batches)));
     group.bench_function("window_and_label_200k_rows", |b| {
         b.iter(|| {
             runtime.block_on(async {
-                let frame = ctx.read_batches(batches.clone()).expect("frame").filter(predicate.clone()).expect("filter");
+                let frame = ctx
+                    .read_batches(batches.clone())
+                    .expect("frame")
+                    .filter(predicate.clone())
+                    .expect("filter");
                 black_box(frame.collect().await.expect("collect"))
             })
         })
@@ -88,11 +132,19 @@ fn session_matching(c: &mut Criterion) {
     let runtime = Runtime::new().expect("runtime");
     let (org, batches) = generated_day(&runtime);
     let interaction = &org.interactions[0];
-    let kind = WorkflowKind::Interaction { interaction_ids: org.interactions.iter().map(|i| i.id.clone()).collect() };
+    let kind = WorkflowKind::Interaction {
+        interaction_ids: org.interactions.iter().map(|i| i.id.clone()).collect(),
+    };
     let rules = WorkflowEvents::for_kind(&kind, WORKFLOW).expect("implemented");
     let steps = vec![
-        StepConstraint { index: 1, actions: vec![interaction.views[0].clone(), interaction.views[1].clone()] },
-        StepConstraint { index: 2, actions: vec![interaction.views[2].clone()] },
+        StepConstraint {
+            index: 1,
+            actions: vec![interaction.views[0].clone(), interaction.views[1].clone()],
+        },
+        StepConstraint {
+            index: 2,
+            actions: vec![interaction.views[2].clone()],
+        },
     ];
     let ctx = SessionContext::new();
     let mut group = c.benchmark_group("session_path_matching");
@@ -100,8 +152,18 @@ fn session_matching(c: &mut Criterion) {
     group.bench_function("two_steps_200k_rows", |b| {
         b.iter(|| {
             runtime.block_on(async {
-                let events = ctx.read_batches(batches.clone()).expect("frame").filter(rules.predicate.clone()).expect("filter");
-                black_box(matching_sessions(events, &rules, &steps).expect("plan").collect().await.expect("collect"))
+                let events = ctx
+                    .read_batches(batches.clone())
+                    .expect("frame")
+                    .filter(rules.predicate.clone())
+                    .expect("filter");
+                black_box(
+                    matching_sessions(events, &rules, &steps)
+                        .expect("plan")
+                        .collect()
+                        .await
+                        .expect("collect"),
+                )
             })
         })
     });
@@ -109,16 +171,22 @@ fn session_matching(c: &mut Criterion) {
 }
 
 fn validation(c: &mut Criterion) {
-    c.bench_function("payload_to_query", |b| b.iter(|| Query::from_request(ORG, WORKFLOW, black_box(PAYLOAD)).expect("valid")));
+    c.bench_function("payload_to_query", |b| {
+        b.iter(|| Query::from_request(ORG, WORKFLOW, black_box(PAYLOAD)).expect("valid"))
+    });
 }
 
 fn planning(c: &mut Criterion) {
     let runtime = Runtime::new().expect("runtime");
     let engine = Engine::new(&EngineConfig::default()).expect("engine");
     let lake_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/data");
-    let lake = runtime.block_on(engine.open_lake(LakeLocation::parse(lake_dir).expect("lake"))).expect("open");
+    let lake = runtime
+        .block_on(engine.open_lake(LakeLocation::parse(lake_dir).expect("lake")))
+        .expect("open");
     let query = Query::from_request(ORG, WORKFLOW, PAYLOAD).expect("valid");
-    c.bench_function("plan_14_days", |b| b.iter(|| runtime.block_on(engine.plan(&lake, &query)).expect("plan")));
+    c.bench_function("plan_14_days", |b| {
+        b.iter(|| runtime.block_on(engine.plan(&lake, &query)).expect("plan"))
+    });
 }
 
 fn encoding(c: &mut Criterion) {
@@ -138,9 +206,16 @@ fn encoding(c: &mut Criterion) {
         })
         .collect();
     let batch = to_record_batch(&events).expect("batch");
-    let shape = Shape { basic: false, workflow_related: false };
+    let shape = Shape {
+        basic: false,
+        workflow_related: false,
+    };
     for format in [Format::Json, Format::Ndjson, Format::Csv, Format::Arrow] {
-        let bytes = encoder(format, shape, &batch.schema()).expect("encoder").batch(&batch).expect("encode").len();
+        let bytes = encoder(format, shape, &batch.schema())
+            .expect("encoder")
+            .batch(&batch)
+            .expect("encode")
+            .len();
         let mut group = c.benchmark_group(format!("encode_8192_rows_{format:?}"));
         group.throughput(Throughput::Bytes(bytes as u64));
         group.bench_function("bytes", |b| {
@@ -152,5 +227,12 @@ fn encoding(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, filtering, session_matching, validation, planning, encoding);
+criterion_group!(
+    benches,
+    filtering,
+    session_matching,
+    validation,
+    planning,
+    encoding
+);
 criterion_main!(benches);

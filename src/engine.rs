@@ -8,9 +8,9 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::SendableRecordBatchStream;
-use datafusion::physical_plan::ExecutionPlan;
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use tokio::sync::Mutex;
@@ -77,14 +77,21 @@ impl ScanStats {
                 match metric.value() {
                     MetricValue::Count { name, count } => match name.as_ref() {
                         "bytes_scanned" => self.bytes_scanned += count.value() as u64,
-                        "row_groups_pruned_dynamic_filter" => self.pruned_by_dynamic_filter += count.value() as u64,
+                        "row_groups_pruned_dynamic_filter" => {
+                            self.pruned_by_dynamic_filter += count.value() as u64
+                        }
                         _ => {}
                     },
-                    MetricValue::PruningMetrics { name, pruning_metrics } => {
+                    MetricValue::PruningMetrics {
+                        name,
+                        pruning_metrics,
+                    } => {
                         let pruned = pruning_metrics.pruned() as u64;
                         match name.as_ref() {
                             "row_groups_pruned_statistics" => self.pruned_by_statistics += pruned,
-                            "row_groups_pruned_bloom_filter" => self.pruned_by_bloom_filter += pruned,
+                            "row_groups_pruned_bloom_filter" => {
+                                self.pruned_by_bloom_filter += pruned
+                            }
                             "limit_pruned_row_groups" => self.pruned_by_limit += pruned,
                             _ => {}
                         }
@@ -177,7 +184,10 @@ impl Engine {
     /// runs; `cluster` makes the one that runs plans on a Ballista cluster).
     pub fn new(config: &EngineConfig) -> Result<Engine> {
         let (session, runtime) = session_parts(config)?;
-        Ok(Engine::with_context(SessionContext::new_with_config_rt(session, runtime), config))
+        Ok(Engine::with_context(
+            SessionContext::new_with_config_rt(session, runtime),
+            config,
+        ))
     }
 
     /// The engine over an existing context made from [`session_parts`].
@@ -196,7 +206,10 @@ impl Engine {
     /// Opens a lake: registers its store (S3 buckets once each, configured from the
     /// `AWS_*` environment and [`EngineConfig::s3`]) and reads its catalog.
     pub async fn open_lake(&self, location: LakeLocation) -> Result<Lake> {
-        let mut options = LakeOptions { list_cache_ttl: self.list_cache_ttl, ..LakeOptions::default() };
+        let mut options = LakeOptions {
+            list_cache_ttl: self.list_cache_ttl,
+            ..LakeOptions::default()
+        };
         if let LakeLocation::S3 { bucket, .. } = &location {
             let (counts, described) = {
                 // Held while a bucket is registered (which may ask the AWS credential chain),
@@ -205,7 +218,8 @@ impl Engine {
                 match buckets.get(bucket) {
                     Some(known) => known.clone(),
                     None => {
-                        let registered = store::register_s3(&self.ctx.runtime_env(), bucket, &self.s3).await?;
+                        let registered =
+                            store::register_s3(&self.ctx.runtime_env(), bucket, &self.s3).await?;
                         buckets.insert(bucket.clone(), registered.clone());
                         registered
                     }
@@ -220,7 +234,12 @@ impl Engine {
     /// The plan of a validated query: checks the workflow (404, then 406 for its type),
     /// lists the day folders, and builds the DataFrame.
     pub async fn plan(&self, lake: &Lake, query: &Query) -> Result<DataFrame> {
-        self.prepare(lake, query).await?.build(&self.ctx, Reading::default(), query, self.memory_limited)
+        self.prepare(lake, query).await?.build(
+            &self.ctx,
+            Reading::default(),
+            query,
+            self.memory_limited,
+        )
     }
 
     /// What a plan of the query is built from: the workflow (checked), the listed event
@@ -228,13 +247,27 @@ impl Engine {
     async fn prepare(&self, lake: &Lake, query: &Query) -> Result<Prepared> {
         // One version of the catalog for the whole query, whatever reloads happen meanwhile.
         let catalog = lake.catalog();
-        let workflow = catalog.workflow(query.organization_id, query.workflow_id)?.clone();
+        let workflow = catalog
+            .workflow(query.organization_id, query.workflow_id)?
+            .clone();
         if let WorkflowKind::Unsupported { kind } = &workflow.kind {
-            return Err(Error::UnsupportedWorkflowType { workflow_id: workflow.id.to_string(), kind: kind.clone() });
+            return Err(Error::UnsupportedWorkflowType {
+                workflow_id: workflow.id.to_string(),
+                kind: kind.clone(),
+            });
         }
-        let events = lake.events_table(query.organization_id, &query.interval).await?;
-        let goal_names = catalog.goal_names(query.organization_id).into_iter().collect();
-        Ok(Prepared { workflow, events, goal_names })
+        let events = lake
+            .events_table(query.organization_id, &query.interval)
+            .await?;
+        let goal_names = catalog
+            .goal_names(query.organization_id)
+            .into_iter()
+            .collect();
+        Ok(Prepared {
+            workflow,
+            events,
+            goal_names,
+        })
     }
 
     /// Runs a query: its rows arrive batch by batch. When an event file turns out to have
@@ -255,14 +288,26 @@ impl Engine {
     /// Plans and runs a query up to its first batch. Every plan ends in a sort, so by then
     /// every file has been read (or pruned): a file that changed under the caches is found
     /// here, while the query can still be run again.
-    async fn execute_until_first_batch(&self, lake: &Lake, query: &Query) -> Result<ResponseStream> {
+    async fn execute_until_first_batch(
+        &self,
+        lake: &Lake,
+        query: &Query,
+    ) -> Result<ResponseStream> {
         let prepared = self.prepare(lake, query).await?;
         if let Some(answer) = self.answer_from_first_days(&prepared, query).await? {
             return Ok(answer);
         }
-        if query.basic && query.limit.is_some_and(|n| n <= COLLECTED_MAX_LIMIT) && !self.runs_on_cluster() {
+        if query.basic
+            && query.limit.is_some_and(|n| n <= COLLECTED_MAX_LIMIT)
+            && !self.runs_on_cluster()
+        {
             let (plan, schema, batches) = self.collected(&prepared, query, None).await?;
-            return Ok(ResponseStream::of_batches(plan::shape_of(query), plan, schema, batches));
+            return Ok(ResponseStream::of_batches(
+                plan::shape_of(query),
+                plan,
+                schema,
+                batches,
+            ));
         }
         self.answer(&prepared, query, None, false).await
     }
@@ -272,22 +317,46 @@ impl Engine {
     /// in time order without reading them, then tied rows are ordered by their ids, read
     /// for those few events only (`plan::time_order`). A tie at the cut runs the query
     /// again, ordered by time and event id.
-    async fn collected(&self, prepared: &Prepared, query: &Query, first_days: Option<FirstDays>) -> Result<(Arc<dyn ExecutionPlan>, SchemaRef, Vec<RecordBatch>)> {
+    async fn collected(
+        &self,
+        prepared: &Prepared,
+        query: &Query,
+        first_days: Option<FirstDays>,
+    ) -> Result<(Arc<dyn ExecutionPlan>, SchemaRef, Vec<RecordBatch>)> {
         use futures::TryStreamExt;
 
         if let (true, Some(limit)) = (query.basic && !self.runs_on_cluster(), query.limit) {
-            let one_more = Query { limit: Some(limit + 1), ..query.clone() };
-            let answer = self.answer(prepared, &one_more, first_days.clone(), true).await?;
+            let one_more = Query {
+                limit: Some(limit + 1),
+                ..query.clone()
+            };
+            let answer = self
+                .answer(prepared, &one_more, first_days.clone(), true)
+                .await?;
             let (physical, schema) = (answer.plan, answer.batches.schema());
             let batches: Vec<RecordBatch> = answer.batches.try_collect().await?;
-            let rows = datafusion::arrow::compute::concat_batches(&schema, &batches).map_err(datafusion::error::DataFusionError::from)?;
+            let rows = datafusion::arrow::compute::concat_batches(&schema, &batches)
+                .map_err(datafusion::error::DataFusionError::from)?;
             match time_order::ties_of(&rows, limit)? {
                 // Taken into fresh arrays: a slice would carry its parent's bits past its
                 // end into the Arrow encoding, and answers are the same bytes everywhere.
-                Ties::None => return Ok((physical, schema, vec![time_order::first_rows(&rows, limit)?])),
+                Ties::None => {
+                    return Ok((
+                        physical,
+                        schema,
+                        vec![time_order::first_rows(&rows, limit)?],
+                    ));
+                }
                 Ties::Inside(groups) => {
                     let times = time_order::tied_times(&rows, &groups)?;
-                    let events = time_order::goal_events_at(&self.ctx, prepared.events.clone(), query, &times)?.collect().await?;
+                    let events = time_order::goal_events_at(
+                        &self.ctx,
+                        prepared.events.clone(),
+                        query,
+                        &times,
+                    )?
+                    .collect()
+                    .await?;
                     if let Some(ordered) = time_order::order_ties(&rows, limit, &groups, &events)? {
                         return Ok((physical, schema, vec![ordered]));
                     }
@@ -304,23 +373,50 @@ impl Engine {
 
     /// The answer, up to its first batch, over `first_days` (all days when `None`), ordered
     /// by time alone with `time_alone` (see [`Self::collected`]).
-    async fn answer(&self, prepared: &Prepared, query: &Query, first_days: Option<FirstDays>, time_alone: bool) -> Result<ResponseStream> {
-        self.first_batch(prepared, Reading { first_days, time_alone }, query).await
+    async fn answer(
+        &self,
+        prepared: &Prepared,
+        query: &Query,
+        first_days: Option<FirstDays>,
+        time_alone: bool,
+    ) -> Result<ResponseStream> {
+        self.first_batch(
+            prepared,
+            Reading {
+                first_days,
+                time_alone,
+            },
+            query,
+        )
+        .await
     }
 
     /// Runs one plan up to its first batch (on a cluster: starts it).
-    async fn first_batch(&self, prepared: &Prepared, reading: Reading, query: &Query) -> Result<ResponseStream> {
+    async fn first_batch(
+        &self,
+        prepared: &Prepared,
+        reading: Reading,
+        query: &Query,
+    ) -> Result<ResponseStream> {
         use futures::StreamExt;
 
         let dataframe = prepared.build(&self.ctx, reading, query, self.memory_limited)?;
         let (physical, mut batches) = self.run(dataframe).await?;
         if self.runs_on_cluster() {
-            return Ok(ResponseStream { shape: plan::shape_of(query), batches, plan: physical });
+            return Ok(ResponseStream {
+                shape: plan::shape_of(query),
+                batches,
+                plan: physical,
+            });
         }
         let schema = batches.schema();
         let first = batches.next().await.transpose()?;
         let all = futures::stream::iter(first.map(Ok)).chain(batches);
-        Ok(ResponseStream { shape: plan::shape_of(query), batches: Box::pin(RecordBatchStreamAdapter::new(schema, all)), plan: physical })
+        Ok(ResponseStream {
+            shape: plan::shape_of(query),
+            batches: Box::pin(RecordBatchStreamAdapter::new(schema, all)),
+            plan: physical,
+        })
     }
 
     /// Whether plans run on a cluster.
@@ -332,7 +428,10 @@ impl Engine {
     }
 
     /// Runs a plan here, or on the cluster when there is one.
-    async fn run(&self, dataframe: DataFrame) -> Result<(Arc<dyn ExecutionPlan>, SendableRecordBatchStream)> {
+    async fn run(
+        &self,
+        dataframe: DataFrame,
+    ) -> Result<(Arc<dyn ExecutionPlan>, SendableRecordBatchStream)> {
         #[cfg(feature = "cluster")]
         if let Some(address) = &self.cluster {
             return crate::cluster::client::execute(dataframe, address).await;
@@ -357,9 +456,16 @@ impl Engine {
     /// goal events usually fill a small limit from one day; a failed try costs a workflow
     /// scan). At most two tries, each over at most half of the days; then the whole
     /// interval, as without this.
-    async fn answer_from_first_days(&self, prepared: &Prepared, query: &Query) -> Result<Option<ResponseStream>> {
-        let Some(limit) = query.limit.filter(|&n| n <= COLLECTED_MAX_LIMIT) else { return Ok(None) };
-        let constrained = !query.steps.is_empty() && !matches!(prepared.workflow.kind, WorkflowKind::UserGenerated);
+    async fn answer_from_first_days(
+        &self,
+        prepared: &Prepared,
+        query: &Query,
+    ) -> Result<Option<ResponseStream>> {
+        let Some(limit) = query.limit.filter(|&n| n <= COLLECTED_MAX_LIMIT) else {
+            return Ok(None);
+        };
+        let constrained = !query.steps.is_empty()
+            && !matches!(prepared.workflow.kind, WorkflowKind::UserGenerated);
         if constrained && (query.target != Target::AffectedGoal || !query.filters.is_empty()) {
             return Ok(None);
         }
@@ -369,18 +475,30 @@ impl Engine {
             if first_days * 2 > days.len() {
                 break;
             }
-            let cut = FirstDays { events: prepared.events.through_day(days[first_days - 1]), workflow_too: !constrained };
+            let cut = FirstDays {
+                events: prepared.events.through_day(days[first_days - 1]),
+                workflow_too: !constrained,
+            };
             let (physical, schema, batches) = self.collected(prepared, query, Some(cut)).await?;
             let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
             if rows >= limit {
-                return Ok(Some(ResponseStream::of_batches(plan::shape_of(query), physical, schema, batches)));
+                return Ok(Some(ResponseStream::of_batches(
+                    plan::shape_of(query),
+                    physical,
+                    schema,
+                    batches,
+                )));
             }
             if rows == 0 {
                 break;
             }
             // Rows came at about rows / first_days a day: ask for half as many days again
             // as that predicts are needed.
-            first_days = (first_days * limit).div_ceil(rows).saturating_mul(3).div_ceil(2).max(first_days * 2);
+            first_days = (first_days * limit)
+                .div_ceil(rows)
+                .saturating_mul(3)
+                .div_ceil(2)
+                .max(first_days * 2);
         }
         Ok(None)
     }
@@ -392,9 +510,21 @@ const COLLECTED_MAX_LIMIT: usize = 10_000;
 
 impl ResponseStream {
     /// A response over rows already collected.
-    fn of_batches(shape: crate::output::Shape, plan: Arc<dyn ExecutionPlan>, schema: SchemaRef, batches: Vec<RecordBatch>) -> ResponseStream {
-        let batches = Box::pin(RecordBatchStreamAdapter::new(schema, futures::stream::iter(batches.into_iter().map(Ok))));
-        ResponseStream { shape, batches, plan }
+    fn of_batches(
+        shape: crate::output::Shape,
+        plan: Arc<dyn ExecutionPlan>,
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+    ) -> ResponseStream {
+        let batches = Box::pin(RecordBatchStreamAdapter::new(
+            schema,
+            futures::stream::iter(batches.into_iter().map(Ok)),
+        ));
+        ResponseStream {
+            shape,
+            batches,
+            plan,
+        }
     }
 }
 
@@ -407,8 +537,22 @@ struct Prepared {
 }
 
 impl Prepared {
-    fn build(&self, ctx: &SessionContext, reading: Reading, query: &Query, memory_limited: bool) -> Result<DataFrame> {
-        plan::build(ctx, self.events.clone(), reading, query, &self.workflow, self.goal_names.clone(), memory_limited)
+    fn build(
+        &self,
+        ctx: &SessionContext,
+        reading: Reading,
+        query: &Query,
+        memory_limited: bool,
+    ) -> Result<DataFrame> {
+        plan::build(
+            ctx,
+            self.events.clone(),
+            reading,
+            query,
+            &self.workflow,
+            self.goal_names.clone(),
+            memory_limited,
+        )
     }
 }
 
@@ -430,7 +574,10 @@ impl Engine {
         let physical = state.create_physical_plan(&logical).await?;
         let mut text = format!("== logical plan ==\n{}\n\n", optimized.display_indent());
         if analyze {
-            let mut stream = datafusion::physical_plan::execute_stream(std::sync::Arc::clone(&physical), self.ctx.task_ctx())?;
+            let mut stream = datafusion::physical_plan::execute_stream(
+                std::sync::Arc::clone(&physical),
+                self.ctx.task_ctx(),
+            )?;
             let mut rows = 0usize;
             while let Some(batch) = stream.next().await {
                 rows += batch?.num_rows();
@@ -440,7 +587,10 @@ impl Engine {
                 DisplayableExecutionPlan::with_metrics(physical.as_ref()).indent(true)
             ));
         } else {
-            text.push_str(&format!("== physical plan ==\n{}", DisplayableExecutionPlan::new(physical.as_ref()).indent(true)));
+            text.push_str(&format!(
+                "== physical plan ==\n{}",
+                DisplayableExecutionPlan::new(physical.as_ref()).indent(true)
+            ));
         }
         Ok(text)
     }

@@ -33,9 +33,14 @@ pub enum Error {
     UnsupportedFilter { property: String, supported: String },
     /// The workflow is not in the catalog for that organization (404).
     #[error("workflow {workflow_id} not found for organization {organization_id}")]
-    WorkflowNotFound { organization_id: String, workflow_id: String },
+    WorkflowNotFound {
+        organization_id: String,
+        workflow_id: String,
+    },
     /// The workflow exists but its type is not implemented (406).
-    #[error("workflow {workflow_id} has type '{kind}', which is not implemented; supported: interaction, web_navigation, user_generated")]
+    #[error(
+        "workflow {workflow_id} has type '{kind}', which is not implemented; supported: interaction, web_navigation, user_generated"
+    )]
     UnsupportedWorkflowType { workflow_id: String, kind: String },
     /// No token, or an unknown one (401).
     #[error("missing or unknown bearer token")]
@@ -52,12 +57,16 @@ pub enum Error {
     EventFile { file: String, message: String },
     /// An event file is no longer the version its listing saw: rewritten or deleted while
     /// the query read it (500 if it happens again after the engine listed afresh).
-    #[error("event file {file} changed while the query read it (rewritten or deleted); run the query again")]
+    #[error(
+        "event file {file} changed while the query read it (rewritten or deleted); run the query again"
+    )]
     ObjectChanged { file: String },
     /// A cluster executor did not find a listed event file: it does not see the lake where
     /// the client does, or the file was deleted after the listing (500 if it happens again
     /// after the engine listed afresh).
-    #[error("event file {file} was not found on executor {executor}; every executor must see the lake at the path the client reads it from (or the file was deleted after the query listed it)")]
+    #[error(
+        "event file {file} was not found on executor {executor}; every executor must see the lake at the path the client reads it from (or the file was deleted after the query listed it)"
+    )]
     MissingOnExecutor { file: String, executor: String },
     /// Data could not be read, and no file is known to blame (500).
     #[error("{message}")]
@@ -106,12 +115,16 @@ pub struct ErrorBody {
 impl Error {
     /// A 400 with the given message.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Error::BadRequest { message: message.into() }
+        Error::BadRequest {
+            message: message.into(),
+        }
     }
 
     /// A 500 for something that should not happen.
     pub fn internal(message: impl Into<String>) -> Self {
-        Error::Internal { message: message.into() }
+        Error::Internal {
+            message: message.into(),
+        }
     }
 
     /// The HTTP status of SPEC §5.
@@ -176,13 +189,22 @@ impl Error {
 
     /// The SPEC §5 body of this error.
     pub fn body(&self) -> ErrorBody {
-        ErrorBody { status: self.status(), error: self.code(), message: self.to_string(), request_id: None }
+        ErrorBody {
+            status: self.status(),
+            error: self.code(),
+            message: self.to_string(),
+            request_id: None,
+        }
     }
 
     /// The SPEC §5 body as one line of JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string(&self.body()).unwrap_or_else(|_| {
-            format!(r#"{{"status":{},"error":"{}","message":"unprintable error"}}"#, self.status(), self.code())
+            format!(
+                r#"{{"status":{},"error":"{}","message":"unprintable error"}}"#,
+                self.status(),
+                self.code()
+            )
         })
     }
 }
@@ -194,7 +216,13 @@ impl From<DataFusionError> for Error {
 }
 
 /// Wrappers that errors pick up each time they cross a library boundary; said once is enough.
-const WRAPPERS: [&str; 5] = ["Parquet error: ", "Arrow error: ", "External error: ", "Execution error: ", "Object Store error: "];
+const WRAPPERS: [&str; 5] = [
+    "Parquet error: ",
+    "Arrow error: ",
+    "External error: ",
+    "Execution error: ",
+    "Object Store error: ",
+];
 
 /// One message without its wrappers said twice, and without a variant's own prefix said again.
 fn tidy(error: Error) -> Error {
@@ -219,9 +247,15 @@ fn tidy(error: Error) -> Error {
                 .unwrap_or(message);
             Error::ResourcesExhausted { message: bare }
         }
-        Error::Data { message } => Error::Data { message: once(message) },
-        Error::Internal { message } => Error::Internal { message: once(message) },
-        Error::StorageUnavailable { message } => Error::StorageUnavailable { message: once(message) },
+        Error::Data { message } => Error::Data {
+            message: once(message),
+        },
+        Error::Internal { message } => Error::Internal {
+            message: once(message),
+        },
+        Error::StorageUnavailable { message } => Error::StorageUnavailable {
+            message: once(message),
+        },
         other => other,
     }
 }
@@ -242,7 +276,9 @@ fn classify(err: DataFusionError) -> Error {
     match err {
         DataFusionError::ResourcesExhausted(message) => Error::ResourcesExhausted { message },
         DataFusionError::Context(context, inner) => match classify(*inner) {
-            Error::Internal { message } => Error::Internal { message: format!("{context}: {message}") },
+            Error::Internal { message } => Error::Internal {
+                message: format!("{context}: {message}"),
+            },
             other => other,
         },
         DataFusionError::Shared(shared) => match std::sync::Arc::try_unwrap(shared) {
@@ -258,10 +294,16 @@ fn classify(err: DataFusionError) -> Error {
         },
         DataFusionError::ObjectStore(store_err) => classify_store(&store_err),
         DataFusionError::ParquetError(parquet_err) if is_unreachable(parquet_err.as_ref()) => {
-            Error::StorageUnavailable { message: parquet_err.to_string() }
+            Error::StorageUnavailable {
+                message: parquet_err.to_string(),
+            }
         }
-        DataFusionError::ParquetError(parquet_err) => Error::Data { message: parquet_err.to_string() },
-        DataFusionError::ArrowError(arrow_err, _) => Error::Data { message: arrow_err.to_string() },
+        DataFusionError::ParquetError(parquet_err) => Error::Data {
+            message: parquet_err.to_string(),
+        },
+        DataFusionError::ArrowError(arrow_err, _) => Error::Data {
+            message: arrow_err.to_string(),
+        },
         other => {
             let text = other.to_string();
             classify_message(&text, Some(&other))
@@ -283,11 +325,22 @@ pub(crate) fn ours_in_chain<'a>(err: &'a (dyn std::error::Error + 'static)) -> O
 
 fn classify_store(err: &object_store::Error) -> Error {
     if is_unreachable(err) {
-        Error::StorageUnavailable { message: err.to_string() }
-    } else if matches!(err, object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. }) {
-        Error::Internal { message: format!("the object store refused the request (check the credentials and the bucket policy): {err}") }
+        Error::StorageUnavailable {
+            message: err.to_string(),
+        }
+    } else if matches!(
+        err,
+        object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. }
+    ) {
+        Error::Internal {
+            message: format!(
+                "the object store refused the request (check the credentials and the bucket policy): {err}"
+            ),
+        }
     } else {
-        Error::Internal { message: format!("object store: {err}") }
+        Error::Internal {
+            message: format!("object store: {err}"),
+        }
     }
 }
 
@@ -300,7 +353,10 @@ fn is_unreachable(err: &(dyn std::error::Error + 'static)) -> bool {
         }
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
             use std::io::ErrorKind::*;
-            if matches!(io.kind(), ConnectionRefused | ConnectionReset | TimedOut | NotConnected) {
+            if matches!(
+                io.kind(),
+                ConnectionRefused | ConnectionReset | TimedOut | NotConnected
+            ) {
                 return true;
             }
         }
@@ -341,15 +397,23 @@ fn classify_message(text: &str, source: Option<&(dyn std::error::Error + 'static
         }
     }
     if text.contains("Resources exhausted") {
-        return Error::ResourcesExhausted { message: text.to_string() };
+        return Error::ResourcesExhausted {
+            message: text.to_string(),
+        };
     }
     if says_unreachable(text) {
-        return Error::StorageUnavailable { message: text.to_string() };
+        return Error::StorageUnavailable {
+            message: text.to_string(),
+        };
     }
     if text.contains("Parquet error") || text.contains("Arrow error") {
-        return Error::Data { message: text.to_string() };
+        return Error::Data {
+            message: text.to_string(),
+        };
     }
-    Error::Internal { message: text.to_string() }
+    Error::Internal {
+        message: text.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -361,14 +425,49 @@ mod tests {
         let cases: Vec<(Error, u16, &str)> = vec![
             (Error::bad_request("x"), 400, "bad_request"),
             (Error::Unauthenticated, 401, "unauthenticated"),
-            (Error::Forbidden(Denial::NoSubscription), 403, "no_subscription"),
+            (
+                Error::Forbidden(Denial::NoSubscription),
+                403,
+                "no_subscription",
+            ),
             (Error::Forbidden(Denial::NoOrgAccess), 403, "no_org_access"),
-            (Error::Forbidden(Denial::NoReportingPermission), 403, "no_reporting_permission"),
-            (Error::WorkflowNotFound { organization_id: "o".into(), workflow_id: "w".into() }, 404, "not_found"),
-            (Error::UnsupportedFilter { property: "p".into(), supported: "label".into() }, 406, "not_implemented"),
+            (
+                Error::Forbidden(Denial::NoReportingPermission),
+                403,
+                "no_reporting_permission",
+            ),
+            (
+                Error::WorkflowNotFound {
+                    organization_id: "o".into(),
+                    workflow_id: "w".into(),
+                },
+                404,
+                "not_found",
+            ),
+            (
+                Error::UnsupportedFilter {
+                    property: "p".into(),
+                    supported: "label".into(),
+                },
+                406,
+                "not_implemented",
+            ),
             (Error::internal("x"), 500, "internal"),
-            (Error::StorageUnavailable { message: "x".into() }, 503, "storage_unavailable"),
-            (Error::ClusterUnavailable { address: "df://h:1".into(), message: "x".into() }, 503, "cluster_unavailable"),
+            (
+                Error::StorageUnavailable {
+                    message: "x".into(),
+                },
+                503,
+                "storage_unavailable",
+            ),
+            (
+                Error::ClusterUnavailable {
+                    address: "df://h:1".into(),
+                    message: "x".into(),
+                },
+                503,
+                "cluster_unavailable",
+            ),
         ];
         for (err, status, code) in cases {
             assert_eq!(err.status(), status, "{err:?}");
@@ -385,18 +484,36 @@ mod tests {
 
     #[test]
     fn wrappers_are_said_once() {
-        let err: Error = DataFusionError::ResourcesExhausted("Resources exhausted: pool full".into()).into();
+        let err: Error =
+            DataFusionError::ResourcesExhausted("Resources exhausted: pool full".into()).into();
         assert_eq!(err.to_string(), "resources exhausted: pool full");
-        let err: Error = DataFusionError::Execution("Parquet error: Parquet error: EOF in x.parquet".into()).into();
-        assert!(!err.to_string().contains("Parquet error: Parquet error"), "{err}");
-        assert!(err.to_string().contains("Parquet error: EOF in x.parquet"), "{err}");
-        let err: Error = DataFusionError::Execution("Io error: IO error: No space left on device (os error 28)".into()).into();
-        assert!(err.to_string().contains("IO error: No space left") && !err.to_string().contains("Io error"), "{err}");
+        let err: Error =
+            DataFusionError::Execution("Parquet error: Parquet error: EOF in x.parquet".into())
+                .into();
+        assert!(
+            !err.to_string().contains("Parquet error: Parquet error"),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("Parquet error: EOF in x.parquet"),
+            "{err}"
+        );
+        let err: Error = DataFusionError::Execution(
+            "Io error: IO error: No space left on device (os error 28)".into(),
+        )
+        .into();
+        assert!(
+            err.to_string().contains("IO error: No space left")
+                && !err.to_string().contains("Io error"),
+            "{err}"
+        );
     }
 
     #[test]
     fn our_error_survives_a_trip_through_datafusion() {
-        let inner = Error::Data { message: "file a.parquet: bad".into() };
+        let inner = Error::Data {
+            message: "file a.parquet: bad".into(),
+        };
         let err: Error = DataFusionError::External(Box::new(inner)).into();
         assert!(matches!(err, Error::Data { ref message } if message.contains("a.parquet")));
     }

@@ -22,9 +22,9 @@
 
 pub mod batch;
 pub mod cli;
-pub mod compact;
 #[cfg(feature = "cluster")]
 pub mod cluster;
+pub mod compact;
 pub mod engine;
 pub mod error;
 pub mod generate;

@@ -12,10 +12,19 @@ pub const MIN_POOL: u64 = 256 << 20;
 /// Bytes the process may use: `MemAvailable` of `/proc/meminfo`, or the cgroup's memory
 /// limit when it is lower (containers). `None` where neither can be read.
 pub fn available() -> Option<u64> {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").ok().and_then(|text| mem_available(&text));
-    let cgroup = ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]
-        .iter()
-        .find_map(|path| std::fs::read_to_string(path).ok().and_then(|text| cgroup_limit(&text)));
+    let meminfo = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| mem_available(&text));
+    let cgroup = [
+        "/sys/fs/cgroup/memory.max",
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+    ]
+    .iter()
+    .find_map(|path| {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| cgroup_limit(&text))
+    });
     match (meminfo, cgroup) {
         (Some(machine), Some(limit)) => Some(machine.min(limit)),
         (machine, limit) => machine.or(limit),
@@ -46,7 +55,10 @@ pub fn cgroup_limit(text: &str) -> Option<u64> {
 /// its share).
 pub fn default_pool(available: u64, slots: usize) -> u64 {
     let reserved = RESERVED_PER_QUERY.saturating_mul(u64::try_from(slots).unwrap_or(u64::MAX));
-    (available / 2).saturating_sub(reserved).max(available / 4).max(MIN_POOL)
+    (available / 2)
+        .saturating_sub(reserved)
+        .max(available / 4)
+        .max(MIN_POOL)
 }
 
 /// `1536 MiB` → "1.5 GiB": sizes for people.
@@ -61,7 +73,11 @@ pub fn human(bytes: u64) -> String {
         value /= 1024.0;
         unit = next;
     }
-    if unit == "B" { format!("{bytes} B") } else { format!("{value:.1} {unit}") }
+    if unit == "B" {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {unit}")
+    }
 }
 
 #[cfg(test)]
@@ -74,7 +90,11 @@ mod tests {
     fn meminfo_gives_available_memory_or_else_the_total() {
         let linux = "MemTotal:       24684100 kB\nMemFree:        10196436 kB\nMemAvailable:   23306872 kB\n";
         assert_eq!(mem_available(linux), Some(23_306_872 * 1024));
-        assert_eq!(mem_available("MemTotal:  2048 kB\nMemFree:  1024 kB\n"), Some(2048 * 1024), "old kernels: the total");
+        assert_eq!(
+            mem_available("MemTotal:  2048 kB\nMemFree:  1024 kB\n"),
+            Some(2048 * 1024),
+            "old kernels: the total"
+        );
         assert_eq!(mem_available("MemAvailableX: 5 kB\nnonsense"), None);
         assert_eq!(mem_available(""), None);
     }
@@ -88,15 +108,33 @@ mod tests {
     #[test]
     fn the_default_pool_is_half_the_memory_less_room_for_each_query() {
         assert_eq!(default_pool(24 * GIB, 2), 12 * GIB - 128 * (1 << 20));
-        assert_eq!(default_pool(24 * GIB, 64), 8 * GIB, "64 requests at once leave 4 GiB outside the pool");
-        assert!(default_pool(24 * GIB, 64) < default_pool(24 * GIB, 8), "more requests at once, a smaller pool");
-        assert_eq!(default_pool(6 * GIB, 64), 6 * GIB / 4, "a small machine with many slots: a quarter");
+        assert_eq!(
+            default_pool(24 * GIB, 64),
+            8 * GIB,
+            "64 requests at once leave 4 GiB outside the pool"
+        );
+        assert!(
+            default_pool(24 * GIB, 64) < default_pool(24 * GIB, 8),
+            "more requests at once, a smaller pool"
+        );
+        assert_eq!(
+            default_pool(6 * GIB, 64),
+            6 * GIB / 4,
+            "a small machine with many slots: a quarter"
+        );
         assert_eq!(default_pool(GIB / 2, 64), MIN_POOL, "never below the floor");
         assert_eq!(default_pool(0, 0), MIN_POOL);
-        assert_eq!(default_pool(u64::MAX, usize::MAX), u64::MAX / 4, "no overflow");
+        assert_eq!(
+            default_pool(u64::MAX, usize::MAX),
+            u64::MAX / 4,
+            "no overflow"
+        );
         for (available, slots) in [(2 * GIB, 1), (6 * GIB, 64), (16 * GIB, 4), (256 * GIB, 64)] {
             let pool = default_pool(available, slots);
-            assert!(pool <= available / 2 && pool >= available / 4 && pool >= MIN_POOL, "{available} {slots}: {pool}");
+            assert!(
+                pool <= available / 2 && pool >= available / 4 && pool >= MIN_POOL,
+                "{available} {slots}: {pool}"
+            );
         }
     }
 

@@ -25,8 +25,15 @@ pub struct OutputDir {
 pub fn refuse_overlap(queries: &Path, out: &Path) -> Result<(), String> {
     let queries = resolved(queries);
     let out = resolved(out);
-    let queries_folder = if queries.is_file() { queries.parent().map(Path::to_path_buf).unwrap_or_default() } else { queries.clone() };
-    if out == queries_folder || out.starts_with(&queries_folder) && !queries.is_file() || queries.starts_with(&out) {
+    let queries_folder = if queries.is_file() {
+        queries.parent().map(Path::to_path_buf).unwrap_or_default()
+    } else {
+        queries.clone()
+    };
+    if out == queries_folder
+        || out.starts_with(&queries_folder) && !queries.is_file()
+        || queries.starts_with(&out)
+    {
         return Err(format!(
             "--out {} and --queries {} overlap: results would be written among the queries; choose a separate folder",
             out.display(),
@@ -43,7 +50,10 @@ fn resolved(path: &Path) -> PathBuf {
     let mut rest = Vec::new();
     loop {
         if let Ok(real) = std::fs::canonicalize(existing) {
-            return rest.iter().rev().fold(real, |path: PathBuf, part| path.join(part));
+            return rest
+                .iter()
+                .rev()
+                .fold(real, |path: PathBuf, part| path.join(part));
         }
         match (existing.parent(), existing.file_name()) {
             (Some(parent), Some(name)) => {
@@ -59,7 +69,8 @@ impl OutputDir {
     /// Creates the folder if needed, takes its lock, and removes partial results that a
     /// killed run left behind.
     pub fn open(path: &Path) -> Result<OutputDir, String> {
-        std::fs::create_dir_all(path).map_err(|e| format!("creating the output folder {}: {e}", path.display()))?;
+        std::fs::create_dir_all(path)
+            .map_err(|e| format!("creating the output folder {}: {e}", path.display()))?;
         let lock_path = path.join(LOCK_FILE);
         let lock = OpenOptions::new()
             .create(true)
@@ -67,16 +78,22 @@ impl OutputDir {
             .write(true)
             .open(&lock_path)
             .map_err(|e| format!("opening {}: {e}", lock_path.display()))?;
-        lock.try_lock().map_err(|_| format!("another flowlake batch is writing to {}", path.display()))?;
-        let entries = std::fs::read_dir(path).map_err(|e| format!("reading the output folder {}: {e}", path.display()))?;
+        lock.try_lock()
+            .map_err(|_| format!("another flowlake batch is writing to {}", path.display()))?;
+        let entries = std::fs::read_dir(path)
+            .map_err(|e| format!("reading the output folder {}: {e}", path.display()))?;
         for entry in entries.flatten() {
             let name = entry.file_name();
             let name = name.to_string_lossy();
             if name.starts_with('.') && name.ends_with(PARTIAL_SUFFIX) {
-                std::fs::remove_file(entry.path()).map_err(|e| format!("removing the partial result {name}: {e}"))?;
+                std::fs::remove_file(entry.path())
+                    .map_err(|e| format!("removing the partial result {name}: {e}"))?;
             }
         }
-        Ok(OutputDir { path: path.to_path_buf(), _lock: lock })
+        Ok(OutputDir {
+            path: path.to_path_buf(),
+            _lock: lock,
+        })
     }
 
     /// The folder.
@@ -92,8 +109,13 @@ impl OutputDir {
     /// Starts writing `file_name` under its temporary name.
     pub fn create(&self, file_name: &str) -> Result<PendingFile> {
         let temp = self.path.join(format!(".{file_name}{PARTIAL_SUFFIX}"));
-        let file = File::create(&temp).map_err(|e| Error::internal(format!("creating {}: {e}", temp.display())))?;
-        Ok(PendingFile { temp, target: self.final_path(file_name), writer: Some(BufWriter::with_capacity(1 << 18, file)) })
+        let file = File::create(&temp)
+            .map_err(|e| Error::internal(format!("creating {}: {e}", temp.display())))?;
+        Ok(PendingFile {
+            temp,
+            target: self.final_path(file_name),
+            writer: Some(BufWriter::with_capacity(1 << 18, file)),
+        })
     }
 }
 
@@ -115,10 +137,17 @@ impl PendingFile {
     /// Flushes, syncs and renames to the final name; returns the file's size.
     pub fn commit(mut self) -> Result<u64> {
         let writer = self.writer.take().expect("commit happens once");
-        let io = |what: &str, e: std::io::Error| Error::internal(format!("{what} {}: {e}", self.temp.display()));
-        let file = writer.into_inner().map_err(|e| io("writing", e.into_error()))?;
+        let io = |what: &str, e: std::io::Error| {
+            Error::internal(format!("{what} {}: {e}", self.temp.display()))
+        };
+        let file = writer
+            .into_inner()
+            .map_err(|e| io("writing", e.into_error()))?;
         file.sync_all().map_err(|e| io("syncing", e))?;
-        let bytes = file.metadata().map_err(|e| io("reading the size of", e))?.len();
+        let bytes = file
+            .metadata()
+            .map_err(|e| io("reading the size of", e))?
+            .len();
         drop(file);
         std::fs::rename(&self.temp, &self.target).map_err(|e| io("renaming", e))?;
         Ok(bytes)
@@ -136,7 +165,10 @@ impl Drop for PendingFile {
 /// Writes `bytes` to `path` through a temporary file and a rename.
 pub fn write_atomically(dir: &OutputDir, file_name: &str, bytes: &[u8]) -> Result<()> {
     let mut pending = dir.create(file_name)?;
-    pending.writer().write_all(bytes).map_err(|e| Error::internal(format!("writing {file_name}: {e}")))?;
+    pending
+        .writer()
+        .write_all(bytes)
+        .map_err(|e| Error::internal(format!("writing {file_name}: {e}")))?;
     pending.commit().map(|_| ())
 }
 
@@ -145,8 +177,10 @@ mod tests {
     use super::*;
 
     fn names(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> =
-            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         names.sort();
         names
     }
@@ -173,12 +207,26 @@ mod tests {
         let queries = root.path().join("queries");
         std::fs::create_dir(&queries).unwrap();
         std::fs::write(root.path().join("q.ndjson"), b"").unwrap();
-        assert!(refuse_overlap(&queries, &queries).is_err(), "the same folder");
-        assert!(refuse_overlap(&queries, &queries.join("./out/../out")).is_err(), "out inside queries");
-        assert!(refuse_overlap(&queries, root.path()).is_err(), "queries inside out");
-        assert!(refuse_overlap(&root.path().join("q.ndjson"), root.path()).is_err(), "the NDJSON file inside out");
+        assert!(
+            refuse_overlap(&queries, &queries).is_err(),
+            "the same folder"
+        );
+        assert!(
+            refuse_overlap(&queries, &queries.join("./out/../out")).is_err(),
+            "out inside queries"
+        );
+        assert!(
+            refuse_overlap(&queries, root.path()).is_err(),
+            "queries inside out"
+        );
+        assert!(
+            refuse_overlap(&root.path().join("q.ndjson"), root.path()).is_err(),
+            "the NDJSON file inside out"
+        );
         assert!(refuse_overlap(&queries, &root.path().join("results")).is_ok());
-        assert!(refuse_overlap(&root.path().join("q.ndjson"), &root.path().join("results")).is_ok());
+        assert!(
+            refuse_overlap(&root.path().join("q.ndjson"), &root.path().join("results")).is_ok()
+        );
     }
 
     #[test]

@@ -97,8 +97,15 @@ pub async fn run(
     let mut pending = queries.into_iter().enumerate();
     loop {
         while running.len() < options.jobs.max(1) {
-            let Some((index, query)) = pending.next() else { break };
-            let (engine, lake, out, progress) = (Arc::clone(&engine), Arc::clone(&lake), Arc::clone(&out), Arc::clone(&progress));
+            let Some((index, query)) = pending.next() else {
+                break;
+            };
+            let (engine, lake, out, progress) = (
+                Arc::clone(&engine),
+                Arc::clone(&lake),
+                Arc::clone(&out),
+                Arc::clone(&progress),
+            );
             let (format, resume) = (options.format, options.resume);
             running.spawn(async move {
                 let outcome = run_one(&engine, &lake, query, &out, format, resume).await;
@@ -112,7 +119,10 @@ pub async fn run(
             None => break,
         }
     }
-    let queries: Vec<Outcome> = outcomes.into_iter().map(|o| o.expect("every query ran")).collect();
+    let queries: Vec<Outcome> = outcomes
+        .into_iter()
+        .map(|o| o.expect("every query ran"))
+        .collect();
     let count = |status| queries.iter().filter(|o| o.status == status).count();
     let summary = Summary {
         format: options.format.extension(),
@@ -130,14 +140,24 @@ pub async fn run(
     Ok(summary)
 }
 
-async fn run_one(engine: &Engine, lake: &Lake, query: BatchQuery, out: &OutputDir, format: Format, resume: bool) -> Outcome {
+async fn run_one(
+    engine: &Engine,
+    lake: &Lake,
+    query: BatchQuery,
+    out: &OutputDir,
+    format: Format,
+    resume: bool,
+) -> Outcome {
     let started = Instant::now();
     let file_name = format!("{}.{}", query.name, format.extension());
     let elapsed = || started.elapsed().as_millis() as u64;
     // A query refused as written (a reserved or invalid name among them) is never
     // "already done", whatever file has its name.
     let done = out.final_path(&file_name);
-    if resume && query.request.is_ok() && let Ok(metadata) = std::fs::metadata(&done) {
+    if resume
+        && query.request.is_ok()
+        && let Ok(metadata) = std::fs::metadata(&done)
+    {
         match resume::rows_in(&done, format) {
             Ok(rows) => {
                 return Outcome {
@@ -151,12 +171,20 @@ async fn run_one(engine: &Engine, lake: &Lake, query: BatchQuery, out: &OutputDi
                 };
             }
             // Not a result of this format (another run's, or damaged): made again.
-            Err(why) => tracing::warn!("{} cannot be read back as a {format:?} result ({why}); running {} again", done.display(), query.name),
+            Err(why) => tracing::warn!(
+                "{} cannot be read back as a {format:?} result ({why}); running {} again",
+                done.display(),
+                query.name
+            ),
         }
     }
     let result = async {
         let request = query.request?;
-        let parsed = Query::from_request(&request.organization_id, &request.workflow_id, &request.payload)?;
+        let parsed = Query::from_request(
+            &request.organization_id,
+            &request.workflow_id,
+            &request.payload,
+        )?;
         let response = engine.execute(lake, &parsed).await?;
         let mut file = out.create(&file_name)?;
         let rows = write_response(response, format, file.writer()).await?;
@@ -164,9 +192,15 @@ async fn run_one(engine: &Engine, lake: &Lake, query: BatchQuery, out: &OutputDi
     }
     .await;
     match result {
-        Ok((rows, bytes)) => {
-            Outcome { name: query.name, status: Status::Ok, error: None, rows: Some(rows), bytes, ms: elapsed(), output: Some(file_name) }
-        }
+        Ok((rows, bytes)) => Outcome {
+            name: query.name,
+            status: Status::Ok,
+            error: None,
+            rows: Some(rows),
+            bytes,
+            ms: elapsed(),
+            output: Some(file_name),
+        },
         Err(error) => Outcome {
             name: query.name,
             status: Status::Failed,

@@ -40,7 +40,11 @@ struct QueryFile {
 /// Fails only when `path` cannot be read or two queries share a name: a malformed query
 /// file is that query's own failure.
 pub fn load(path: &Path) -> Result<Vec<BatchQuery>, String> {
-    let queries = if path.is_dir() { load_folder(path)? } else { load_ndjson(path)? };
+    let queries = if path.is_dir() {
+        load_folder(path)?
+    } else {
+        load_ndjson(path)?
+    };
     let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
     for query in &queries {
         if let Some(first) = seen.insert(&query.name, &query.source) {
@@ -54,16 +58,25 @@ pub fn load(path: &Path) -> Result<Vec<BatchQuery>, String> {
 }
 
 fn load_folder(folder: &Path) -> Result<Vec<BatchQuery>, String> {
-    let entries = std::fs::read_dir(folder).map_err(|e| format!("reading the query folder {}: {e}", folder.display()))?;
+    let entries = std::fs::read_dir(folder)
+        .map_err(|e| format!("reading the query folder {}: {e}", folder.display()))?;
     let mut files: Vec<PathBuf> = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|e| format!("reading the query folder {}: {e}", folder.display()))?;
+        let entry =
+            entry.map_err(|e| format!("reading the query folder {}: {e}", folder.display()))?;
         let path = entry.path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         // A link counts whatever it points to (a dangling one is that query's failure),
         // unless it points to a folder.
         let is_link = entry.file_type().is_ok_and(|t| t.is_symlink());
-        let is_query_file = if is_link { !path.is_dir() } else { path.is_file() };
+        let is_query_file = if is_link {
+            !path.is_dir()
+        } else {
+            path.is_file()
+        };
         if is_query_file && name.ends_with(".json") && !name.starts_with('.') {
             files.push(path);
         }
@@ -72,16 +85,27 @@ fn load_folder(folder: &Path) -> Result<Vec<BatchQuery>, String> {
     Ok(files
         .into_iter()
         .map(|path| {
-            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("query").to_string();
+            let stem = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("query")
+                .to_string();
             let source = path.display().to_string();
             match std::fs::read(&path) {
                 Ok(bytes) => parse(&bytes, stem, source),
                 Err(e) => {
                     let why = match std::fs::read_link(&path) {
-                        Ok(target) if !path.exists() => format!("a symbolic link to {}, which does not exist", target.display()),
+                        Ok(target) if !path.exists() => format!(
+                            "a symbolic link to {}, which does not exist",
+                            target.display()
+                        ),
                         _ => e.to_string(),
                     };
-                    BatchQuery { name: stem, request: Err(Error::bad_request(format!("reading {source}: {why}"))), source }
+                    BatchQuery {
+                        name: stem,
+                        request: Err(Error::bad_request(format!("reading {source}: {why}"))),
+                        source,
+                    }
                 }
             }
         })
@@ -89,12 +113,19 @@ fn load_folder(folder: &Path) -> Result<Vec<BatchQuery>, String> {
 }
 
 fn load_ndjson(file: &Path) -> Result<Vec<BatchQuery>, String> {
-    let text = std::fs::read(file).map_err(|e| format!("reading the query file {}: {e}", file.display()))?;
+    let text = std::fs::read(file)
+        .map_err(|e| format!("reading the query file {}: {e}", file.display()))?;
     Ok(text
         .split(|&b| b == b'\n')
         .enumerate()
         .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
-        .map(|(index, line)| parse(line, format!("line-{}", index + 1), format!("{}:{}", file.display(), index + 1)))
+        .map(|(index, line)| {
+            parse(
+                line,
+                format!("line-{}", index + 1),
+                format!("{}:{}", file.display(), index + 1),
+            )
+        })
         .collect())
 }
 
@@ -104,15 +135,28 @@ fn parse(bytes: &[u8], default_name: String, source: String) -> BatchQuery {
         Ok(file) => file,
         Err(e) => {
             let request = Err(Error::bad_request(format!("query file {source}: {e}")));
-            return BatchQuery { name: default_name, source, request };
+            return BatchQuery {
+                name: default_name,
+                source,
+                request,
+            };
         }
     };
     let name = file.name.unwrap_or(default_name);
     let request = check_name(&name).and_then(|()| {
-        let payload = serde_json::to_vec(&file.payload).map_err(|e| Error::internal(e.to_string()))?;
-        Ok(Request { organization_id: file.organization_id, workflow_id: file.workflow_id, payload })
+        let payload =
+            serde_json::to_vec(&file.payload).map_err(|e| Error::internal(e.to_string()))?;
+        Ok(Request {
+            organization_id: file.organization_id,
+            workflow_id: file.workflow_id,
+            payload,
+        })
     });
-    BatchQuery { name, source, request }
+    BatchQuery {
+        name,
+        source,
+        request,
+    }
 }
 
 /// A name becomes a file name: letters, digits, `.`, `_`, `-`, not starting with `.`, and
@@ -127,7 +171,9 @@ fn check_name(name: &str) -> Result<()> {
     let valid = !name.is_empty()
         && name.len() <= 200
         && !name.starts_with('.')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
     if valid {
         Ok(())
     } else {
@@ -145,7 +191,9 @@ mod tests {
 
     #[test]
     fn a_query_file_gives_its_request_and_name() {
-        let text = format!(r#"{{"name": "q-1", "organization_id": "{ORG}", "workflow_id": "w", "payload": {{"filters": []}}}}"#);
+        let text = format!(
+            r#"{{"name": "q-1", "organization_id": "{ORG}", "workflow_id": "w", "payload": {{"filters": []}}}}"#
+        );
         let query = parse(text.as_bytes(), "stem".into(), "f".into());
         assert_eq!(query.name, "q-1");
         let request = query.request.expect("valid");
@@ -155,7 +203,11 @@ mod tests {
 
     #[test]
     fn malformed_query_files_are_that_query_failing() {
-        for text in [r#"{"organization_id": 1, "workflow_id": "w", "payload": {}}"#, "{", r#"{"workflow_id": "w", "payload": {}}"#] {
+        for text in [
+            r#"{"organization_id": 1, "workflow_id": "w", "payload": {}}"#,
+            "{",
+            r#"{"workflow_id": "w", "payload": {}}"#,
+        ] {
             let query = parse(text.as_bytes(), "stem".into(), "f".into());
             assert_eq!(query.name, "stem");
             assert_eq!(query.request.expect_err(text).status(), 400);
@@ -169,7 +221,13 @@ mod tests {
         }
         assert!(check_name("daily_2026-03-01.v2").is_ok());
         for reserved in ["summary", "Summary", "SUMMARY"] {
-            assert!(check_name(reserved).unwrap_err().to_string().contains("reserved"), "{reserved}");
+            assert!(
+                check_name(reserved)
+                    .unwrap_err()
+                    .to_string()
+                    .contains("reserved"),
+                "{reserved}"
+            );
         }
     }
 
@@ -177,20 +235,26 @@ mod tests {
     #[test]
     fn a_dangling_link_is_a_query_that_fails_not_one_left_out() {
         let dir = tempfile::tempdir().unwrap();
-        std::os::unix::fs::symlink(dir.path().join("gone.json"), dir.path().join("q.json")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("gone.json"), dir.path().join("q.json"))
+            .unwrap();
         std::fs::create_dir(dir.path().join("sub.json")).unwrap();
         let queries = load(dir.path()).expect("loads");
         assert_eq!(queries.len(), 1, "the folder named .json is no query");
         assert_eq!(queries[0].name, "q");
         let error = queries[0].request.as_ref().expect_err("dangling");
-        assert!(error.to_string().contains("symbolic link") && error.to_string().contains("gone.json"), "{error}");
+        assert!(
+            error.to_string().contains("symbolic link") && error.to_string().contains("gone.json"),
+            "{error}"
+        );
     }
 
     #[test]
     fn duplicate_names_refuse_the_batch() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("q.ndjson");
-        let line = format!(r#"{{"name": "same", "organization_id": "{ORG}", "workflow_id": "w", "payload": {{}}}}"#);
+        let line = format!(
+            r#"{{"name": "same", "organization_id": "{ORG}", "workflow_id": "w", "payload": {{}}}}"#
+        );
         std::fs::write(&file, format!("{line}\n\n{line}\n")).unwrap();
         let error = load(&file).expect_err("duplicate");
         assert!(error.contains("'same'") && error.contains(":3"), "{error}");

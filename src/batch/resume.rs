@@ -25,8 +25,15 @@ pub fn rows_in(path: &Path, format: Format) -> Result<u64, String> {
         // A header, then one record per row; a quoted field may hold line breaks.
         Format::Csv => Ok(count_lines(reader, true)?.saturating_sub(1)),
         Format::Arrow => {
-            let batches = datafusion::arrow::ipc::reader::StreamReader::try_new(reader, None).map_err(|e| e.to_string())?;
-            batches.map(|batch| batch.map(|b| b.num_rows() as u64).map_err(|e| e.to_string())).sum()
+            let batches = datafusion::arrow::ipc::reader::StreamReader::try_new(reader, None)
+                .map_err(|e| e.to_string())?;
+            batches
+                .map(|batch| {
+                    batch
+                        .map(|b| b.num_rows() as u64)
+                        .map_err(|e| e.to_string())
+                })
+                .sum()
         }
     }
 }
@@ -94,10 +101,22 @@ mod tests {
 
     #[test]
     fn rows_are_counted_in_every_text_encoding() {
-        assert_eq!(rows(Format::Json, br#"{"fields":[{"name":"a"}],"data":[{"a":"x]"},{"a":[1,2]}]}"#), Ok(2));
+        assert_eq!(
+            rows(
+                Format::Json,
+                br#"{"fields":[{"name":"a"}],"data":[{"a":"x]"},{"a":[1,2]}]}"#
+            ),
+            Ok(2)
+        );
         assert_eq!(rows(Format::Json, br#"{"fields":[],"data":[]}"#), Ok(0));
-        assert_eq!(rows(Format::Ndjson, b"{\"a\":\"x\\ny\"}\n{\"a\":1}\n"), Ok(2));
-        assert_eq!(rows(Format::Csv, b"a,b\n\"line\nbreak\",\"\"\"q\"\"\"\nx,y\n"), Ok(2));
+        assert_eq!(
+            rows(Format::Ndjson, b"{\"a\":\"x\\ny\"}\n{\"a\":1}\n"),
+            Ok(2)
+        );
+        assert_eq!(
+            rows(Format::Csv, b"a,b\n\"line\nbreak\",\"\"\"q\"\"\"\nx,y\n"),
+            Ok(2)
+        );
         assert_eq!(rows(Format::Csv, b"a,b\n"), Ok(0));
         assert!(rows(Format::Json, b"{\"data\":[1,").is_err());
     }

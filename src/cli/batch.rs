@@ -9,8 +9,11 @@ use std::time::Duration;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{LakeArgs, ListingArgs, Pool, ResourceArgs, identify_jobs, open_lake, report, stop_requested, usage, stopped};
-use crate::batch::{self, BatchOptions, OutputDir, Outcome, Progress, Status, Summary};
+use super::{
+    LakeArgs, ListingArgs, Pool, ResourceArgs, identify_jobs, open_lake, report, stop_requested,
+    stopped, usage,
+};
+use crate::batch::{self, BatchOptions, Outcome, OutputDir, Progress, Status, Summary};
 use crate::output::Format;
 
 /// Exit code of a batch in which at least one query failed.
@@ -54,16 +57,35 @@ pub(super) async fn run(args: BatchArgs) -> i32 {
         Ok(out) => Arc::new(out),
         Err(message) => return usage(&message),
     };
-    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())).max(1);
-    let pool = Pool::choose(args.resources.memory_limit, Some(jobs), crate::memory::available());
-    let (engine, lake) = match open_lake(&args.resources, &args.lake, args.listing.ttl(), pool).await {
-        Ok((engine, lake)) => (Arc::new(engine), Arc::new(lake)),
-        Err(error) => return report(&error),
-    };
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .max(1);
+    let pool = Pool::choose(
+        args.resources.memory_limit,
+        Some(jobs),
+        crate::memory::available(),
+    );
+    let (engine, lake) =
+        match open_lake(&args.resources, &args.lake, args.listing.ttl(), pool).await {
+            Ok((engine, lake)) => (Arc::new(engine), Arc::new(lake)),
+            Err(error) => return report(&error),
+        };
     eprintln!("flowlake: {}", pool.describe());
-    let options = BatchOptions { format: args.format, jobs, resume: args.resume };
+    let options = BatchOptions {
+        format: args.format,
+        jobs,
+        resume: args.resume,
+    };
     let progress = Arc::new(Reporter::new(queries.len()));
-    let mut run = Box::pin(batch::run(engine, lake, queries, Arc::clone(&out), &options, Arc::clone(&progress) as Arc<dyn Progress>));
+    let mut run = Box::pin(batch::run(
+        engine,
+        lake,
+        queries,
+        Arc::clone(&out),
+        &options,
+        Arc::clone(&progress) as Arc<dyn Progress>,
+    ));
     let stop = tokio::select! {
         summary = &mut run => {
             progress.done();
@@ -82,7 +104,11 @@ pub(super) async fn run(args: BatchArgs) -> i32 {
     // cluster, their jobs cancelled (once the jobs just submitted know their ids).
     identify_jobs(run.as_mut()).await;
     drop(run);
-    stopped(stop, "complete results are kept, run again with --resume to finish").await
+    stopped(
+        stop,
+        "complete results are kept, run again with --resume to finish",
+    )
+    .await
 }
 
 /// `--jobs`: at least one query must be able to run.
@@ -106,15 +132,24 @@ struct Reporter {
 impl Reporter {
     fn new(total: usize) -> Reporter {
         let bar = std::io::stdout().is_terminal().then(|| {
-            let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stdout());
-            let style = ProgressStyle::with_template("{bar:30} {pos}/{len} done, {msg} [{elapsed_precise}, ETA {eta}]")
-                .unwrap_or_else(|_| ProgressStyle::default_bar());
+            let bar =
+                ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stdout());
+            let style = ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} done, {msg} [{elapsed_precise}, ETA {eta}]",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
             bar.set_style(style);
             bar.set_message("0 failed, 0 rows");
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });
-        Reporter { bar, total, finished: AtomicUsize::new(0), failed: AtomicUsize::new(0), rows: AtomicU64::new(0) }
+        Reporter {
+            bar,
+            total,
+            finished: AtomicUsize::new(0),
+            failed: AtomicUsize::new(0),
+            rows: AtomicU64::new(0),
+        }
     }
 
     fn done(&self) {
@@ -127,7 +162,10 @@ impl Reporter {
 impl Progress for Reporter {
     fn finished(&self, outcome: &Outcome) {
         let finished = self.finished.fetch_add(1, Ordering::Relaxed) + 1;
-        let (failed_now, rows_now) = (usize::from(outcome.status == Status::Failed), outcome.rows.unwrap_or(0));
+        let (failed_now, rows_now) = (
+            usize::from(outcome.status == Status::Failed),
+            outcome.rows.unwrap_or(0),
+        );
         let failed = self.failed.fetch_add(failed_now, Ordering::Relaxed) + failed_now;
         let rows = self.rows.fetch_add(rows_now, Ordering::Relaxed) + rows_now;
         match &self.bar {
@@ -143,10 +181,24 @@ impl Progress for Reporter {
 fn describe(outcome: &Outcome) -> String {
     match (&outcome.status, &outcome.error) {
         (Status::Failed, Some(error)) => {
-            format!("{} failed {} {}: {} ({} ms)", outcome.name, error.status, error.error, error.message, outcome.ms)
+            format!(
+                "{} failed {} {}: {} ({} ms)",
+                outcome.name, error.status, error.error, error.message, outcome.ms
+            )
         }
-        (Status::Skipped, _) => format!("{} skipped: result exists ({} rows, {} bytes)", outcome.name, outcome.rows.unwrap_or(0), outcome.bytes),
-        _ => format!("{} ok: {} rows, {} bytes, {} ms", outcome.name, outcome.rows.unwrap_or(0), outcome.bytes, outcome.ms),
+        (Status::Skipped, _) => format!(
+            "{} skipped: result exists ({} rows, {} bytes)",
+            outcome.name,
+            outcome.rows.unwrap_or(0),
+            outcome.bytes
+        ),
+        _ => format!(
+            "{} ok: {} rows, {} bytes, {} ms",
+            outcome.name,
+            outcome.rows.unwrap_or(0),
+            outcome.bytes,
+            outcome.ms
+        ),
     }
 }
 
@@ -159,8 +211,16 @@ fn print_table(summary: &Summary, out: &std::path::Path) {
     out!("{:<10} {:>8}", "skipped", summary.skipped);
     out!("{:<10} {:>8}", "rows", summary.rows);
     out!("{:<10} {:>8}", "bytes", summary.bytes);
-    out!("{:<10} {:>8.1}s", "elapsed", summary.elapsed_ms as f64 / 1000.0);
-    let failures: Vec<&Outcome> = summary.queries.iter().filter(|o| o.status == Status::Failed).collect();
+    out!(
+        "{:<10} {:>8.1}s",
+        "elapsed",
+        summary.elapsed_ms as f64 / 1000.0
+    );
+    let failures: Vec<&Outcome> = summary
+        .queries
+        .iter()
+        .filter(|o| o.status == Status::Failed)
+        .collect();
     if !failures.is_empty() {
         out!("\n{:<32} {:>6}  error", "failed query", "status");
         for outcome in failures.iter().take(20) {
@@ -169,7 +229,12 @@ fn print_table(summary: &Summary, out: &std::path::Path) {
                 if message.chars().count() > 80 {
                     message = message.chars().take(77).collect::<String>() + "...";
                 }
-                out!("{:<32} {:>6}  {}: {message}", outcome.name, error.status, error.error);
+                out!(
+                    "{:<32} {:>6}  {}: {message}",
+                    outcome.name,
+                    error.status,
+                    error.error
+                );
             }
         }
         if failures.len() > 20 {

@@ -10,9 +10,9 @@ use uuid::Uuid;
 
 use super::{S3Args, report};
 use crate::compact::{CompactOptions, DayOutcome, DayStatus, compact};
-use crate::write::day_reader::SortMemory;
 use crate::error::Error;
 use crate::generate::event::FileLayout;
+use crate::write::day_reader::SortMemory;
 
 /// Exit code when at least one day could not be compacted.
 pub const EXIT_SOME_DAYS_FAILED: i32 = 9;
@@ -72,7 +72,8 @@ pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
     if let Ok(seconds) = text.trim().parse::<u64>() {
         return Ok(Duration::from_secs(seconds));
     }
-    humantime::parse_duration(text).map_err(|e| format!("'{text}' is not a duration like 10m, 30s or 0: {e}"))
+    humantime::parse_duration(text)
+        .map_err(|e| format!("'{text}' is not a duration like 10m, 30s or 0: {e}"))
 }
 
 pub(super) async fn run(args: CompactArgs) -> i32 {
@@ -94,13 +95,22 @@ pub(super) async fn run(args: CompactArgs) -> i32 {
         to: args.to,
         grace: args.grace,
         orphan_grace: args.orphan_grace,
-        layout: FileLayout { row_group_size: args.row_group_size.max(1), ..FileLayout::default() },
+        layout: FileLayout {
+            row_group_size: args.row_group_size.max(1),
+            ..FileLayout::default()
+        },
         target_file_size: u64::try_from(args.target_file_size.max(1)).unwrap_or(u64::MAX),
-        memory: SortMemory { limit: compact_pool(args.memory_limit), spill_dir: args.spill_dir.clone() },
+        memory: SortMemory {
+            limit: compact_pool(args.memory_limit),
+            spill_dir: args.spill_dir.clone(),
+        },
     };
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-        bar.set_style(ProgressStyle::with_template("{spinner} {pos} days [{elapsed_precise}] {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {pos} days [{elapsed_precise}] {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
         bar.enable_steady_tick(Duration::from_millis(200));
         bar
     });
@@ -123,22 +133,49 @@ pub(super) async fn run(args: CompactArgs) -> i32 {
 
 fn describe(outcome: &DayOutcome) -> String {
     let what = match &outcome.status {
-        DayStatus::Compacted { files_in, files_out, rows, bytes, spilled } => {
-            let spill = if *spilled > 0 { format!("; the sort spilled {spilled} bytes") } else { String::new() };
-            format!("compacted {files_in} files into {files_out} ({rows} rows, {bytes} bytes{spill})")
+        DayStatus::Compacted {
+            files_in,
+            files_out,
+            rows,
+            bytes,
+            spilled,
+        } => {
+            let spill = if *spilled > 0 {
+                format!("; the sort spilled {spilled} bytes")
+            } else {
+                String::new()
+            };
+            format!(
+                "compacted {files_in} files into {files_out} ({rows} rows, {bytes} bytes{spill})"
+            )
         }
         DayStatus::AlreadyCompact => "already compact".to_string(),
         DayStatus::Empty => "no event files".to_string(),
-        DayStatus::Raced => "another writer replaced the same files first; left as it is".to_string(),
+        DayStatus::Raced => {
+            "another writer replaced the same files first; left as it is".to_string()
+        }
         DayStatus::Failed { message } => format!("FAILED: {message}"),
     };
     let mut line = format!("{}: {what}", outcome.day);
     if !outcome.swept.deleted.is_empty() {
-        line.push_str(&format!("; deleted {} files no manifest names: {}", outcome.swept.deleted.len(), outcome.swept.deleted.join(", ")));
+        line.push_str(&format!(
+            "; deleted {} files no manifest names: {}",
+            outcome.swept.deleted.len(),
+            outcome.swept.deleted.join(", ")
+        ));
     }
     if !outcome.swept.foreign.is_empty() {
-        let files: Vec<String> = outcome.swept.foreign.iter().map(|(name, size)| format!("{name} ({size} bytes)")).collect();
-        line.push_str(&format!("; left in place {} files that no manifest names and flowlake did not write: {}", files.len(), files.join(", ")));
+        let files: Vec<String> = outcome
+            .swept
+            .foreign
+            .iter()
+            .map(|(name, size)| format!("{name} ({size} bytes)"))
+            .collect();
+        line.push_str(&format!(
+            "; left in place {} files that no manifest names and flowlake did not write: {}",
+            files.len(),
+            files.join(", ")
+        ));
     }
     line
 }
@@ -147,22 +184,46 @@ fn describe(outcome: &DayOutcome) -> String {
 fn summarize(outcomes: &[DayOutcome]) -> i32 {
     let count = |f: fn(&DayStatus) -> bool| outcomes.iter().filter(|o| f(&o.status)).count();
     let compacted = count(|s| matches!(s, DayStatus::Compacted { .. }));
-    let failed: Vec<&DayOutcome> = outcomes.iter().filter(|o| matches!(o.status, DayStatus::Failed { .. })).collect();
-    let (rows, bytes) = outcomes.iter().fold((0u64, 0u64), |(r, b), o| match o.status {
-        DayStatus::Compacted { rows, bytes, .. } => (r + rows, b + bytes),
-        _ => (r, b),
-    });
-    out!("days {}: compacted {compacted}, already compact {}, empty {}, raced {}, failed {}", outcomes.len(), count(|s| *s == DayStatus::AlreadyCompact), count(|s| *s == DayStatus::Empty), count(|s| *s == DayStatus::Raced), failed.len());
-    out!("rows rewritten {rows}, bytes written {bytes}, files deleted {}", outcomes.iter().map(|o| o.swept.deleted.len()).sum::<usize>());
+    let failed: Vec<&DayOutcome> = outcomes
+        .iter()
+        .filter(|o| matches!(o.status, DayStatus::Failed { .. }))
+        .collect();
+    let (rows, bytes) = outcomes
+        .iter()
+        .fold((0u64, 0u64), |(r, b), o| match o.status {
+            DayStatus::Compacted { rows, bytes, .. } => (r + rows, b + bytes),
+            _ => (r, b),
+        });
+    out!(
+        "days {}: compacted {compacted}, already compact {}, empty {}, raced {}, failed {}",
+        outcomes.len(),
+        count(|s| *s == DayStatus::AlreadyCompact),
+        count(|s| *s == DayStatus::Empty),
+        count(|s| *s == DayStatus::Raced),
+        failed.len()
+    );
+    out!(
+        "rows rewritten {rows}, bytes written {bytes}, files deleted {}",
+        outcomes
+            .iter()
+            .map(|o| o.swept.deleted.len())
+            .sum::<usize>()
+    );
     // Other tools' files are named where they are, whatever the terminal: the user decides.
     for outcome in outcomes.iter().filter(|o| !o.swept.foreign.is_empty()) {
         for (name, size) in &outcome.swept.foreign {
-            out!("not in the manifest, left in place: {}/{name} ({size} bytes)", outcome.day);
+            out!(
+                "not in the manifest, left in place: {}/{name} ({size} bytes)",
+                outcome.day
+            );
         }
     }
     for outcome in &failed {
         out!("{}", describe(outcome));
     }
-    if failed.is_empty() { 0 } else { EXIT_SOME_DAYS_FAILED }
+    if failed.is_empty() {
+        0
+    } else {
+        EXIT_SOME_DAYS_FAILED
+    }
 }
-

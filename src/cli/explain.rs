@@ -3,7 +3,7 @@
 use clap::Args;
 
 use super::query::read_payload;
-use super::{Pool, RequestArgs, ResourceArgs, report, open_lake};
+use super::{Pool, RequestArgs, ResourceArgs, open_lake, report};
 use crate::error::Result;
 use crate::query::Query;
 
@@ -34,8 +34,18 @@ pub(super) async fn run(args: ExplainArgs) -> i32 {
 }
 
 async fn explain(args: &ExplainArgs, payload: &[u8]) -> Result<String> {
-    let query = Query::from_request(&args.request.organization_id, &args.request.workflow_id, payload)?;
+    let query = Query::from_request(
+        &args.request.organization_id,
+        &args.request.workflow_id,
+        payload,
+    )?;
     let pool = Pool::choose(args.resources.memory_limit, None, None);
-    let (engine, lake) = open_lake(&args.resources, &args.request.lake, std::time::Duration::ZERO, pool).await?;
+    let (engine, lake) = open_lake(
+        &args.resources,
+        &args.request.lake,
+        std::time::Duration::ZERO,
+        pool,
+    )
+    .await?;
     engine.explain(&lake, &query, args.analyze).await
 }

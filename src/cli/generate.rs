@@ -74,7 +74,12 @@ async fn write_lake(args: &GenerateArgs) -> Result<GenerateSummary> {
         start: args.start,
         events_per_day: args.events_per_day,
         seed: args.seed,
-        layout: FileLayout { row_group_size: args.row_group_size, sort: args.sort_by, codec: args.codec, bloom_filters: !args.no_bloom_filters },
+        layout: FileLayout {
+            row_group_size: args.row_group_size,
+            sort: args.sort_by,
+            codec: args.codec,
+            bloom_filters: !args.no_bloom_filters,
+        },
     };
     let (store, root): (Arc<dyn ObjectStore>, Path) = match LakeLocation::parse(&args.out)? {
         LakeLocation::Local(folder) => {
@@ -86,7 +91,10 @@ async fn write_lake(args: &GenerateArgs) -> Result<GenerateSummary> {
             (Arc::new(store), Path::default())
         }
         LakeLocation::S3 { bucket, prefix } => {
-            let (store, root) = (s3_store(&bucket, &args.s3.options()).await?.0, Path::from(prefix));
+            let (store, root) = (
+                s3_store(&bucket, &args.s3.options()).await?.0,
+                Path::from(prefix),
+            );
             make_room_in_bucket(&store, &root, &args.out, args.force).await?;
             (store, root)
         }
@@ -95,13 +103,19 @@ async fn write_lake(args: &GenerateArgs) -> Result<GenerateSummary> {
 }
 
 fn not_empty(shown: &str) -> Error {
-    Error::Usage { message: format!("--out {shown} is not empty: pass --force to empty it first, or choose an empty folder") }
+    Error::Usage {
+        message: format!(
+            "--out {shown} is not empty: pass --force to empty it first, or choose an empty folder"
+        ),
+    }
 }
 
 /// A non-empty folder is refused, or emptied with `--force` when it holds a lake (so that
 /// a mistyped `--out` never empties a folder of something else).
 fn make_room_locally(folder: &std::path::Path, force: bool) -> Result<()> {
-    let Ok(entries) = std::fs::read_dir(folder) else { return Ok(()) };
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return Ok(());
+    };
     let entries: Vec<_> = entries.flatten().collect();
     if entries.is_empty() {
         return Ok(());
@@ -112,19 +126,36 @@ fn make_room_locally(folder: &std::path::Path, force: bool) -> Result<()> {
     }
     if !folder.join("workflows.json").is_file() && !folder.join("events").is_dir() {
         return Err(Error::Usage {
-            message: format!("--out {shown} holds no lake (no workflows.json or events/): --force empties only a lake folder"),
+            message: format!(
+                "--out {shown} holds no lake (no workflows.json or events/): --force empties only a lake folder"
+            ),
         });
     }
     for entry in entries {
         let path = entry.path();
-        let removed = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
-        removed.map_err(|e| Error::internal(format!("emptying {}: removing {}: {e}", shown, path.display())))?;
+        let removed = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.map_err(|e| {
+            Error::internal(format!(
+                "emptying {}: removing {}: {e}",
+                shown,
+                path.display()
+            ))
+        })?;
     }
     Ok(())
 }
 
 /// The same for a bucket prefix: any object under it makes it non-empty.
-async fn make_room_in_bucket(store: &Arc<dyn ObjectStore>, root: &Path, shown: &str, force: bool) -> Result<()> {
+async fn make_room_in_bucket(
+    store: &Arc<dyn ObjectStore>,
+    root: &Path,
+    shown: &str,
+    force: bool,
+) -> Result<()> {
     let prefix = (!root.as_ref().is_empty()).then_some(root);
     if store.list(prefix).next().await.transpose()?.is_none() {
         return Ok(());
@@ -133,7 +164,10 @@ async fn make_room_in_bucket(store: &Arc<dyn ObjectStore>, root: &Path, shown: &
         return Err(not_empty(shown));
     }
     let existing = store.list(prefix).map_ok(|meta| meta.location).boxed();
-    store.delete_stream(existing).try_collect::<Vec<_>>().await?;
+    store
+        .delete_stream(existing)
+        .try_collect::<Vec<_>>()
+        .await?;
     Ok(())
 }
 

@@ -59,7 +59,14 @@ impl IngestProgress for Spinner {
 pub(super) async fn run(args: IngestArgs) -> i32 {
     let time_zone = match args.time_zone.as_deref().map(str::parse::<Tz>).transpose() {
         Ok(zone) => zone,
-        Err(_) => return report(&Error::Usage { message: format!("--time-zone '{}' is not an IANA time zone such as Europe/Paris", args.time_zone.unwrap_or_default()) }),
+        Err(_) => {
+            return report(&Error::Usage {
+                message: format!(
+                    "--time-zone '{}' is not an IANA time zone such as Europe/Paris",
+                    args.time_zone.unwrap_or_default()
+                ),
+            });
+        }
     };
     let writer = match super::open_writer(&args.lake, &args.s3).await {
         Ok(writer) => writer,
@@ -73,14 +80,22 @@ pub(super) async fn run(args: IngestArgs) -> i32 {
     let options = IngestOptions {
         time_zone,
         rejects: args.rejects.clone(),
-        layout: FileLayout { row_group_size: args.row_group_size.max(1), ..FileLayout::default() },
+        layout: FileLayout {
+            row_group_size: args.row_group_size.max(1),
+            ..FileLayout::default()
+        },
         buffer_rows: args.buffer_rows.max(1),
         staging_dir: args.staging_dir.clone(),
     };
     let bytes: u64 = sources.iter().map(|s| s.bytes).sum();
     let spinner = Spinner(std::io::stderr().is_terminal().then(|| {
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-        bar.set_style(ProgressStyle::with_template("{spinner} {human_pos} rows read [{elapsed_precise}, {per_sec}]").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} {human_pos} rows read [{elapsed_precise}, {per_sec}]",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
         bar.enable_steady_tick(Duration::from_millis(200));
         bar
     }));
@@ -101,7 +116,12 @@ pub(super) async fn run(args: IngestArgs) -> i32 {
     }
 }
 
-fn print_summary(summary: &IngestSummary, bytes_read: u64, elapsed: Duration, rejects: Option<&std::path::Path>) {
+fn print_summary(
+    summary: &IngestSummary,
+    bytes_read: u64,
+    elapsed: Duration,
+    rejects: Option<&std::path::Path>,
+) {
     let seconds = elapsed.as_secs_f64().max(1e-9);
     out!(
         "inputs {}, {:.1} MB read; rows read {}, written {}, already present {}, rejected {}{}",
@@ -116,8 +136,18 @@ fn print_summary(summary: &IngestSummary, bytes_read: u64, elapsed: Duration, re
             _ => String::new(),
         }
     );
-    out!("files written {}, {:.1} MB, in {:.1}s ({:.0} rows/s)", summary.files_written, summary.bytes_written as f64 / 1e6, seconds, summary.rows_read as f64 / seconds);
-    out!("event ids of the days' existing files read {} in {:.2}s", summary.existing_ids_read, summary.existing_ids_seconds);
+    out!(
+        "files written {}, {:.1} MB, in {:.1}s ({:.0} rows/s)",
+        summary.files_written,
+        summary.bytes_written as f64 / 1e6,
+        seconds,
+        summary.rows_read as f64 / seconds
+    );
+    out!(
+        "event ids of the days' existing files read {} in {:.2}s",
+        summary.existing_ids_read,
+        summary.existing_ids_seconds
+    );
     for (day, share) in &summary.days {
         out!("  {day}: {} rows in {} files", share.rows, share.files);
     }

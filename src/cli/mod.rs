@@ -32,9 +32,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::engine::{Engine, EngineConfig};
-use crate::lake::{Lake, LakeLocation};
 use crate::error::Error;
 use crate::lake::S3Options;
+use crate::lake::{Lake, LakeLocation};
 use crate::memory;
 use crate::output::Format;
 
@@ -165,7 +165,11 @@ pub enum Pool {
     Asked(usize),
     /// The default of `serve` and `batch`: [`memory::default_pool`] of the machine's
     /// available memory for `slots` queries at once.
-    Derived { bytes: usize, available: u64, slots: usize },
+    Derived {
+        bytes: usize,
+        available: u64,
+        slots: usize,
+    },
     /// `serve` or `batch` on a machine whose memory could not be read.
     Unknown,
 }
@@ -173,14 +177,23 @@ pub enum Pool {
 impl Pool {
     /// `--memory-limit` if given; otherwise, for `slots` queries at once (`serve`, `batch`),
     /// the default derived from `available` memory.
-    pub fn choose(memory_limit: Option<usize>, slots: Option<usize>, available: Option<u64>) -> Pool {
+    pub fn choose(
+        memory_limit: Option<usize>,
+        slots: Option<usize>,
+        available: Option<u64>,
+    ) -> Pool {
         match (memory_limit, slots, available) {
             (Some(bytes), _, _) => Pool::Asked(bytes),
             (None, None, _) => Pool::Unbounded,
             (None, Some(_), None) => Pool::Unknown,
             (None, Some(slots), Some(available)) => {
-                let bytes = usize::try_from(memory::default_pool(available, slots)).unwrap_or(usize::MAX);
-                Pool::Derived { bytes, available, slots }
+                let bytes =
+                    usize::try_from(memory::default_pool(available, slots)).unwrap_or(usize::MAX);
+                Pool::Derived {
+                    bytes,
+                    available,
+                    slots,
+                }
             }
         }
     }
@@ -203,7 +216,12 @@ impl Pool {
 }
 
 /// The engine's settings from its resource and S3 flags and its pool.
-fn engine_config(resources: &ResourceArgs, lake: &LakeArgs, list_cache_ttl: std::time::Duration, pool: Pool) -> EngineConfig {
+fn engine_config(
+    resources: &ResourceArgs,
+    lake: &LakeArgs,
+    list_cache_ttl: std::time::Duration,
+    pool: Pool,
+) -> EngineConfig {
     let (memory_limit, memory_limit_is_default) = match pool {
         Pool::Unbounded | Pool::Unknown => (None, false),
         Pool::Asked(bytes) => (Some(bytes), false),
@@ -222,7 +240,12 @@ fn engine_config(resources: &ResourceArgs, lake: &LakeArgs, list_cache_ttl: std:
 /// The engine and the opened lake of a subcommand, with the memory pool `pool`. A local
 /// lake folder that does not exist is a usage error (a mistyped `--lake`), not a fault of
 /// the lake.
-async fn open_lake(resources: &ResourceArgs, lake: &LakeArgs, list_cache_ttl: std::time::Duration, pool: Pool) -> Result<(Engine, Lake), Error> {
+async fn open_lake(
+    resources: &ResourceArgs,
+    lake: &LakeArgs,
+    list_cache_ttl: std::time::Duration,
+    pool: Pool,
+) -> Result<(Engine, Lake), Error> {
     let location = local_lake_exists(LakeLocation::parse(&lake.lake)?)?;
     let config = engine_config(resources, lake, list_cache_ttl, pool);
     #[cfg(feature = "cluster")]
@@ -310,10 +333,21 @@ fn parse_bytes(text: &str) -> Result<usize, String> {
         "M" | "MB" | "MIB" => 1 << 20,
         "G" | "GB" | "GIB" => 1 << 30,
         "T" | "TB" | "TIB" => 1 << 40,
-        _ => return Err(format!("unknown size unit '{unit}' in '{text}' (use K, M, G or T)")),
+        _ => {
+            return Err(format!(
+                "unknown size unit '{unit}' in '{text}' (use K, M, G or T)"
+            ));
+        }
     };
-    let digits = |part: &str| if part.is_empty() { Ok(0) } else { part.parse::<u128>().map_err(|_| not_a_size()) };
-    let (whole, fraction_digits, fraction) = (digits(whole)?, fraction.len() as u32, digits(fraction)?);
+    let digits = |part: &str| {
+        if part.is_empty() {
+            Ok(0)
+        } else {
+            part.parse::<u128>().map_err(|_| not_a_size())
+        }
+    };
+    let (whole, fraction_digits, fraction) =
+        (digits(whole)?, fraction.len() as u32, digits(fraction)?);
     let bytes = whole
         .checked_mul(scale)
         .and_then(|bytes| bytes.checked_add(fraction * scale / 10u128.pow(fraction_digits)))
@@ -338,7 +372,10 @@ pub fn run() -> i32 {
         command if command.is_server() => init_tracing("info", LogFormat::Text),
         _ => init_tracing("off", LogFormat::Text),
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => return report(&Error::internal(format!("starting the async runtime: {e}"))),
     };
@@ -383,11 +420,21 @@ impl Command {
 
 /// Logs go to stderr (`RUST_LOG` overrides `default`), so stdout stays the response.
 fn init_tracing(default: &str, format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
-        LogFormat::Text => builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
     };
 }
 
@@ -425,33 +472,74 @@ mod tests {
         assert_eq!(parse_bytes("2.G"), Ok(2 << 30));
         assert_eq!(parse_bytes("1.1K"), Ok(1126), "rounded down to whole bytes");
         assert_eq!(parse_bytes("1.000000000000000001T"), Ok(1 << 40));
-        for bad in [".", "1.2.3G", "G", "", "1,5G", "-1G", "1.5X", "99999999999999999999999T"] {
+        for bad in [
+            ".",
+            "1.2.3G",
+            "G",
+            "",
+            "1,5G",
+            "-1G",
+            "1.5X",
+            "99999999999999999999999T",
+        ] {
             assert!(parse_bytes(bad).is_err(), "{bad}");
         }
-        assert!(parse_bytes("1.5X").unwrap_err().contains("unknown size unit 'X'"));
+        assert!(
+            parse_bytes("1.5X")
+                .unwrap_err()
+                .contains("unknown size unit 'X'")
+        );
     }
 
     #[test]
     fn a_zero_memory_limit_is_refused() {
         assert!(parse_memory_limit("0").unwrap_err().contains("0 bytes"));
         assert!(parse_memory_limit("0G").is_err());
-        assert!(parse_memory_limit("0.0000001K").is_err(), "rounds down to 0");
+        assert!(
+            parse_memory_limit("0.0000001K").is_err(),
+            "rounds down to 0"
+        );
         assert_eq!(parse_memory_limit("1.5G"), Ok(3 << 29));
     }
 
     #[test]
     fn serve_and_batch_get_a_pool_derived_from_memory_unless_one_is_asked() {
         const GIB: u64 = 1 << 30;
-        assert_eq!(Pool::choose(Some(512 << 20), Some(64), Some(24 * GIB)), Pool::Asked(512 << 20), "--memory-limit wins");
-        assert_eq!(Pool::choose(None, None, Some(24 * GIB)), Pool::Unbounded, "query and explain: no default");
+        assert_eq!(
+            Pool::choose(Some(512 << 20), Some(64), Some(24 * GIB)),
+            Pool::Asked(512 << 20),
+            "--memory-limit wins"
+        );
+        assert_eq!(
+            Pool::choose(None, None, Some(24 * GIB)),
+            Pool::Unbounded,
+            "query and explain: no default"
+        );
         assert_eq!(Pool::choose(None, Some(4), None), Pool::Unknown);
         let derived = Pool::choose(None, Some(64), Some(24 * GIB));
-        assert_eq!(derived, Pool::Derived { bytes: 8 << 30, available: 24 * GIB, slots: 64 });
+        assert_eq!(
+            derived,
+            Pool::Derived {
+                bytes: 8 << 30,
+                available: 24 * GIB,
+                slots: 64
+            }
+        );
         assert_eq!(
             derived.describe(),
             "memory pool 8.0 GiB (default: half of the 24.0 GiB available, less 64.0 MiB for each of 64 queries at once; --memory-limit sets it)"
         );
-        let lake = LakeArgs { lake: "data".into(), s3: S3Args { s3_endpoint: None, s3_region: None, s3_allow_http: false, s3_virtual_hosted_style: false, s3_max_retries: 3, s3_retry_timeout: 15 } };
+        let lake = LakeArgs {
+            lake: "data".into(),
+            s3: S3Args {
+                s3_endpoint: None,
+                s3_region: None,
+                s3_allow_http: false,
+                s3_virtual_hosted_style: false,
+                s3_max_retries: 3,
+                s3_retry_timeout: 15,
+            },
+        };
         let resources = ResourceArgs {
             memory_limit: None,
             target_partitions: None,
@@ -459,9 +547,20 @@ mod tests {
             cluster: None,
         };
         let config = engine_config(&resources, &lake, std::time::Duration::ZERO, derived);
-        assert_eq!((config.memory_limit, config.memory_limit_is_default), (Some(8 << 30), true));
-        let config = engine_config(&resources, &lake, std::time::Duration::ZERO, Pool::Asked(1 << 20));
-        assert_eq!((config.memory_limit, config.memory_limit_is_default), (Some(1 << 20), false));
+        assert_eq!(
+            (config.memory_limit, config.memory_limit_is_default),
+            (Some(8 << 30), true)
+        );
+        let config = engine_config(
+            &resources,
+            &lake,
+            std::time::Duration::ZERO,
+            Pool::Asked(1 << 20),
+        );
+        assert_eq!(
+            (config.memory_limit, config.memory_limit_is_default),
+            (Some(1 << 20), false)
+        );
     }
 
     #[test]

@@ -2,7 +2,10 @@
 
 use std::io::{Read, Write};
 
-use super::{EXIT_USAGE, Pool, QueryArgs, RequestArgs, identify_jobs, open_lake, report, stop_requested, stopped};
+use super::{
+    EXIT_USAGE, Pool, QueryArgs, RequestArgs, identify_jobs, open_lake, report, stop_requested,
+    stopped,
+};
 use crate::error::{Error, Result};
 use crate::output::write_response;
 use crate::query::Query;
@@ -12,11 +15,19 @@ use crate::query::Query;
 pub(super) fn read_payload(request: &RequestArgs) -> Result<Vec<u8>, i32> {
     let mut bytes = Vec::new();
     let read = if request.payload.as_os_str() == "-" {
-        std::io::stdin().read_to_end(&mut bytes).map(|_| ()).map_err(|e| format!("reading the payload from stdin: {e}"))
+        std::io::stdin()
+            .read_to_end(&mut bytes)
+            .map(|_| ())
+            .map_err(|e| format!("reading the payload from stdin: {e}"))
     } else {
         std::fs::read(&request.payload)
             .map(|b| bytes = b)
-            .map_err(|e| format!("reading the payload file {}: {e}", request.payload.display()))
+            .map_err(|e| {
+                format!(
+                    "reading the payload file {}: {e}",
+                    request.payload.display()
+                )
+            })
     };
     read.map(|_| bytes).map_err(|message| {
         note!("flowlake: {message}");
@@ -56,9 +67,19 @@ pub(super) async fn run(args: QueryArgs) -> i32 {
 
 /// Validates, plans and streams one request into `sink`; returns the number of rows.
 async fn answer(args: &QueryArgs, payload: &[u8], sink: &mut (dyn Write + Send)) -> Result<u64> {
-    let query = Query::from_request(&args.request.organization_id, &args.request.workflow_id, payload)?;
+    let query = Query::from_request(
+        &args.request.organization_id,
+        &args.request.workflow_id,
+        payload,
+    )?;
     let pool = Pool::choose(args.resources.memory_limit, None, None);
-    let (engine, lake) = open_lake(&args.resources, &args.request.lake, std::time::Duration::ZERO, pool).await?;
+    let (engine, lake) = open_lake(
+        &args.resources,
+        &args.request.lake,
+        std::time::Duration::ZERO,
+        pool,
+    )
+    .await?;
     let response = engine.execute(&lake, &query).await?;
     write_response(response, args.format, sink).await
 }

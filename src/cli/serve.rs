@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{LakeArgs, ListingArgs, LogFormat, Pool, ResourceArgs, open_lake, parse_bytes, report, usage};
+use super::{
+    LakeArgs, ListingArgs, LogFormat, Pool, ResourceArgs, open_lake, parse_bytes, report, usage,
+};
 use crate::serve::{Access, ConnectionLimits, ServeConfig, Server};
 
 /// Options of `flowlake serve`.
@@ -68,11 +70,16 @@ pub(super) async fn run(args: ServeArgs) -> i32 {
         },
         None => None,
     };
-    let pool = Pool::choose(args.resources.memory_limit, Some(args.max_concurrent.max(1)), crate::memory::available());
-    let (engine, lake) = match open_lake(&args.resources, &args.lake, args.listing.ttl(), pool).await {
-        Ok((engine, lake)) => (Arc::new(engine), Arc::new(lake)),
-        Err(error) => return report(&error),
-    };
+    let pool = Pool::choose(
+        args.resources.memory_limit,
+        Some(args.max_concurrent.max(1)),
+        crate::memory::available(),
+    );
+    let (engine, lake) =
+        match open_lake(&args.resources, &args.lake, args.listing.ttl(), pool).await {
+            Ok((engine, lake)) => (Arc::new(engine), Arc::new(lake)),
+            Err(error) => return report(&error),
+        };
     let config = ServeConfig {
         listen: args.listen,
         access,
@@ -100,7 +107,10 @@ pub(super) async fn run(args: ServeArgs) -> i32 {
     // The metrics server ends with the process; it holds no request worth draining.
     if let Some(metrics) = server.take_metrics_server() {
         if let Ok(addr) = metrics.local_addr() {
-            lifecycle(args.log_format, &format!("metrics on http://{addr}/metrics"));
+            lifecycle(
+                args.log_format,
+                &format!("metrics on http://{addr}/metrics"),
+            );
         }
         tokio::spawn(metrics.run());
     }
@@ -127,13 +137,14 @@ async fn shutdown_signal(format: LogFormat) {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(_) => {
-                let _ = interrupt.await;
-                return;
-            }
-        };
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = interrupt => {}
             _ = terminate.recv() => {}

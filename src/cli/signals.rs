@@ -34,7 +34,9 @@ impl Stop {
 pub(crate) async fn stop_requested() -> Stop {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
-    if let Ok(mut terminate) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+    if let Ok(mut terminate) =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    {
         return tokio::select! {
             _ = interrupt => Stop::Interrupt,
             _ = terminate.recv() => Stop::Terminate,
@@ -75,7 +77,10 @@ pub(crate) async fn stopped(stop: Stop, what: &str) -> i32 {
     let cancelled = 0;
     match cancelled {
         0 => note!("flowlake: stopped by {}; {what}", stop.name()),
-        jobs => note!("flowlake: stopped by {}; {jobs} job(s) cancelled on the cluster; {what}", stop.name()),
+        jobs => note!(
+            "flowlake: stopped by {}; {jobs} job(s) cancelled on the cluster; {what}",
+            stop.name()
+        ),
     }
     stop.exit_code()
 }

@@ -14,18 +14,18 @@ use std::time::Duration;
 use ballista::extension::SessionContextExt;
 use ballista_core::execution_plans::DistributedQueryExec;
 use ballista_core::extension::SessionConfigExt;
-use ballista_core::serde::protobuf::{CancelJobParams, CleanJobDataParams};
 use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
-use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::physical_plan::ExecutionPlan;
-use datafusion_proto::protobuf::LogicalPlanNode;
+use ballista_core::serde::protobuf::{CancelJobParams, CleanJobDataParams};
 use datafusion::arrow::array::{Array, StringArray};
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
+use datafusion_proto::protobuf::LogicalPlanNode;
 use futures::TryStreamExt;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -49,21 +49,32 @@ impl ClusterAddress {
     /// Parses `df://HOST:PORT`; anything else is a usage error (a bad `--cluster` flag) that
     /// shows the expected form.
     pub fn parse(text: &str) -> Result<ClusterAddress> {
-        ClusterAddress::parse_flag(text).map_err(|why| Error::Usage { message: format!("--cluster '{text}': {why}") })
+        ClusterAddress::parse_flag(text).map_err(|why| Error::Usage {
+            message: format!("--cluster '{text}': {why}"),
+        })
     }
 
     /// [`ClusterAddress::parse`] for clap: what is wrong, as text.
     pub fn parse_flag(text: &str) -> std::result::Result<ClusterAddress, String> {
         let bad = |why: &str| format!("{why}; expected df://HOST:PORT");
-        let rest = text.strip_prefix("df://").ok_or_else(|| bad("not a df:// address"))?;
+        let rest = text
+            .strip_prefix("df://")
+            .ok_or_else(|| bad("not a df:// address"))?;
         let rest = rest.strip_suffix('/').unwrap_or(rest);
         let (host, port) = rest.rsplit_once(':').ok_or_else(|| bad("no port"))?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
         if host.is_empty() || host.contains(['/', '@', '?', '#']) {
             return Err(bad("no valid host"));
         }
-        let port = port.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| bad("the port is not a number from 1 to 65535"))?;
-        Ok(ClusterAddress { host: host.to_string(), port })
+        let port = port
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| bad("the port is not a number from 1 to 65535"))?;
+        Ok(ClusterAddress {
+            host: host.to_string(),
+            port,
+        })
     }
 
     /// The address as users write it.
@@ -77,11 +88,18 @@ impl ClusterAddress {
     }
 
     fn host_port(&self) -> String {
-        if self.host.contains(':') { format!("[{}]:{}", self.host, self.port) } else { format!("{}:{}", self.host, self.port) }
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
     }
 
     fn unavailable(&self, message: impl Into<String>) -> Error {
-        Error::ClusterUnavailable { address: self.url(), message: message.into() }
+        Error::ClusterUnavailable {
+            address: self.url(),
+            message: message.into(),
+        }
     }
 
     /// Checks, within [`CONNECT_TIMEOUT`], that the scheduler accepts connections and has
@@ -94,14 +112,21 @@ impl ClusterAddress {
     /// What keeps the scheduler from running a query, if anything.
     async fn check(&self) -> std::result::Result<(), String> {
         match tokio::time::timeout(CONNECT_TIMEOUT, self.readiness()).await {
-            Ok(Ok(Some(status))) if status.starts_with("HTTP/1.1 503") || status.starts_with("HTTP/1.0 503") => {
+            Ok(Ok(Some(status)))
+                if status.starts_with("HTTP/1.1 503") || status.starts_with("HTTP/1.0 503") =>
+            {
                 let said = status.lines().last().unwrap_or_default().trim().to_string();
-                Err(format!("the scheduler has no executor to run the query (GET /readyz: {said})"))
+                Err(format!(
+                    "the scheduler has no executor to run the query (GET /readyz: {said})"
+                ))
             }
             // A scheduler that does not answer HTTP (behind a gRPC-only proxy) is not judged.
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(format!("the scheduler does not accept connections: {e}")),
-            Err(_) => Err(format!("the scheduler did not answer within {} s", CONNECT_TIMEOUT.as_secs())),
+            Err(_) => Err(format!(
+                "the scheduler did not answer within {} s",
+                CONNECT_TIMEOUT.as_secs()
+            )),
         }
     }
 
@@ -110,13 +135,20 @@ impl ClusterAddress {
     async fn readiness(&self) -> std::io::Result<Option<String>> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut stream = tokio::net::TcpStream::connect((self.host.as_str(), self.port)).await?;
-        let request = format!("GET /readyz HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.host);
+        let request = format!(
+            "GET /readyz HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.host
+        );
         let mut answer = Vec::new();
         let exchanged = async {
             stream.write_all(request.as_bytes()).await?;
             (&mut stream).take(4096).read_to_end(&mut answer).await
         };
-        Ok(exchanged.await.ok().map(|_| String::from_utf8_lossy(&answer).into_owned()).filter(|a| a.starts_with("HTTP/")))
+        Ok(exchanged
+            .await
+            .ok()
+            .map(|_| String::from_utf8_lossy(&answer).into_owned())
+            .filter(|a| a.starts_with("HTTP/")))
     }
 }
 
@@ -135,8 +167,14 @@ impl Engine {
             .with_ballista_adaptive_query_planner(false)
             .with_ballista_logical_extension_codec(Arc::new(LogicalCodec::default()))
             .with_ballista_physical_extension_codec(Arc::new(PhysicalCodec::default()));
-        let state = SessionStateBuilder::new().with_default_features().with_config(session).with_runtime_env(runtime).build();
-        let ctx = SessionContext::remote_with_state(&address.url(), state).await.map_err(|e| address.unavailable(e.to_string()))?;
+        let state = SessionStateBuilder::new()
+            .with_default_features()
+            .with_config(session)
+            .with_runtime_env(runtime)
+            .build();
+        let ctx = SessionContext::remote_with_state(&address.url(), state)
+            .await
+            .map_err(|e| address.unavailable(e.to_string()))?;
         let mut engine = Engine::with_context(ctx, config);
         engine.cluster = Some(address.clone());
         Ok(engine)
@@ -147,13 +185,22 @@ impl Engine {
     /// What the client sends the scheduler for `query`: the optimized logical plan as the
     /// logical codec encodes it, then every session setting as `key=value` lines (for
     /// checking that no secret is ever part of a job).
-    pub async fn cluster_submission(&self, lake: &crate::Lake, query: &crate::Query) -> Result<Vec<u8>> {
+    pub async fn cluster_submission(
+        &self,
+        lake: &crate::Lake,
+        query: &crate::Query,
+    ) -> Result<Vec<u8>> {
         let (state, logical) = self.plan(lake, query).await?.into_parts();
         let optimized = state.optimize(&logical)?;
-        let mut bytes =
-            datafusion_proto::bytes::logical_plan_to_bytes_with_extension_codec(&optimized, &LogicalCodec::default())?.to_vec();
+        let mut bytes = datafusion_proto::bytes::logical_plan_to_bytes_with_extension_codec(
+            &optimized,
+            &LogicalCodec::default(),
+        )?
+        .to_vec();
         for entry in state.config().options().entries() {
-            bytes.extend_from_slice(format!("\n{}={}", entry.key, entry.value.unwrap_or_default()).as_bytes());
+            bytes.extend_from_slice(
+                format!("\n{}={}", entry.key, entry.value.unwrap_or_default()).as_bytes(),
+            );
         }
         Ok(bytes)
     }
@@ -162,25 +209,41 @@ impl Engine {
 /// The plans of a query on the cluster, as the scheduler made them: the logical plan, the
 /// physical plan, and its stages (`distributed_plan`). With `analyze` the job runs and the
 /// stages carry their metrics.
-pub(crate) async fn explain(dataframe: DataFrame, analyze: bool, address: &ClusterAddress) -> Result<String> {
+pub(crate) async fn explain(
+    dataframe: DataFrame,
+    analyze: bool,
+    address: &ClusterAddress,
+) -> Result<String> {
     let explained = dataframe.explain(false, analyze)?;
     let schema = explained.schema().inner().clone();
     let task_ctx = Arc::new(explained.task_ctx());
     let plan = explained.create_physical_plan().await?;
     let stream = datafusion::physical_plan::execute_stream(Arc::clone(&plan), task_ctx)?;
-    let batches = name_cluster_failures(stream, address).try_collect::<Vec<_>>().await?;
+    let batches = name_cluster_failures(stream, address)
+        .try_collect::<Vec<_>>()
+        .await?;
     // The job that `--analyze` ran has left its results on the executors, of no use now.
     if let Some(job) = job_of(&plan) {
         clean_job_data(address.grpc_url(), job).await;
     }
     let mut text = String::new();
     for batch in &batches {
-        let columns: Vec<&StringArray> = batch.columns().iter().filter_map(|c| c.as_any().downcast_ref::<StringArray>()).collect();
+        let columns: Vec<&StringArray> = batch
+            .columns()
+            .iter()
+            .filter_map(|c| c.as_any().downcast_ref::<StringArray>())
+            .collect();
         let [plan_type, plan] = columns.as_slice() else {
-            return Err(Error::internal(format!("the scheduler's explain has columns {schema:?}")));
+            return Err(Error::internal(format!(
+                "the scheduler's explain has columns {schema:?}"
+            )));
         };
         for row in 0..batch.num_rows() {
-            text.push_str(&format!("== {} ==\n{}\n\n", plan_type.value(row).replace('_', " "), plan.value(row).trim_end()));
+            text.push_str(&format!(
+                "== {} ==\n{}\n\n",
+                plan_type.value(row).replace('_', " "),
+                plan.value(row).trim_end()
+            ));
         }
     }
     Ok(text.trim_end().to_string())
@@ -190,11 +253,15 @@ pub(crate) async fn explain(dataframe: DataFrame, analyze: bool, address: &Clust
 /// of `serve`, a client gone) cancels the job on the scheduler, as soon as its id is known;
 /// read to its end, the job's results are removed from the executors at once. Returns the
 /// (distributed) physical plan with the stream.
-pub(crate) async fn execute(dataframe: DataFrame, address: &ClusterAddress) -> Result<(Arc<dyn ExecutionPlan>, SendableRecordBatchStream)> {
+pub(crate) async fn execute(
+    dataframe: DataFrame,
+    address: &ClusterAddress,
+) -> Result<(Arc<dyn ExecutionPlan>, SendableRecordBatchStream)> {
     let task_ctx = Arc::new(dataframe.task_ctx());
     // The answer's schema is the plan's: a plan the optimizer proved empty comes back from
     // the cluster as a stream without columns.
-    let schema: datafusion::arrow::datatypes::SchemaRef = Arc::new(dataframe.schema().as_arrow().clone());
+    let schema: datafusion::arrow::datatypes::SchemaRef =
+        Arc::new(dataframe.schema().as_arrow().clone());
     let plan = dataframe.create_physical_plan().await?;
     let stream = datafusion::physical_plan::execute_stream(Arc::clone(&plan), task_ctx)?;
     outstanding_add(1);
@@ -207,7 +274,13 @@ pub(crate) async fn execute(dataframe: DataFrame, address: &ClusterAddress) -> R
         identified: false,
         cleaning: None,
     };
-    Ok((plan, name_cluster_failures(Box::pin(RecordBatchStreamAdapter::new(schema, job)), address)))
+    Ok((
+        plan,
+        name_cluster_failures(
+            Box::pin(RecordBatchStreamAdapter::new(schema, job)),
+            address,
+        ),
+    ))
 }
 
 /// Result streams of cluster jobs that are open, plus cancellations under way: a command
@@ -234,7 +307,10 @@ static CANCELLED: AtomicUsize = AtomicUsize::new(0);
 /// scheduler; returns how many jobs were cancelled so far.
 pub(crate) async fn cancellations_settled(limit: Duration) -> usize {
     let mut outstanding = OUTSTANDING.subscribe();
-    if tokio::time::timeout(limit, outstanding.wait_for(|n| *n == 0)).await.is_err() {
+    if tokio::time::timeout(limit, outstanding.wait_for(|n| *n == 0))
+        .await
+        .is_err()
+    {
         tracing::warn!("gave up waiting after {limit:?} for the cluster to confirm cancelled jobs");
     }
     CANCELLED.load(Ordering::Relaxed)
@@ -306,10 +382,13 @@ impl futures::Stream for JobStream {
             Poll::Ready(None) => {
                 this.finished = true;
                 this.stop_awaiting_id();
-                let Some(job) = job_id(&this.plan) else { return Poll::Ready(None) };
+                let Some(job) = job_id(&this.plan) else {
+                    return Poll::Ready(None);
+                };
                 // Every result has been read: the job's files on the executors can go now
                 // rather than when the scheduler's delay for finished jobs runs out.
-                let mut cleaning: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(clean_job_data(this.scheduler.clone(), job));
+                let mut cleaning: Pin<Box<dyn Future<Output = ()> + Send>> =
+                    Box::pin(clean_job_data(this.scheduler.clone(), job));
                 match cleaning.as_mut().poll(cx) {
                     Poll::Ready(()) => Poll::Ready(None),
                     Poll::Pending => {
@@ -323,7 +402,9 @@ impl futures::Stream for JobStream {
                 this.stop_awaiting_id();
                 // The scheduler removes a failed job's files when it fails it; tasks of the
                 // job still running then may write more: asked again once they have stopped.
-                if let (Some(job), Ok(runtime)) = (job_id(&this.plan), tokio::runtime::Handle::try_current()) {
+                if let (Some(job), Ok(runtime)) =
+                    (job_id(&this.plan), tokio::runtime::Handle::try_current())
+                {
                     let scheduler = this.scheduler.clone();
                     runtime.spawn(async move {
                         tokio::time::sleep(FAILED_JOB_SETTLE).await;
@@ -361,15 +442,24 @@ impl Drop for JobStream {
     fn drop(&mut self) {
         let submitted = self.awaiting_id || self.identified;
         self.stop_awaiting_id();
-        let (false, true, Ok(runtime)) = (self.finished, submitted, tokio::runtime::Handle::try_current()) else {
+        let (false, true, Ok(runtime)) = (
+            self.finished,
+            submitted,
+            tokio::runtime::Handle::try_current(),
+        ) else {
             outstanding_add(-1);
             return;
         };
         let scheduler = self.scheduler.clone();
         let plan = Arc::clone(&self.plan);
         let schema = self.inner.schema();
-        let mut inner: SendableRecordBatchStream =
-            std::mem::replace(&mut self.inner, Box::pin(RecordBatchStreamAdapter::new(schema, futures::stream::empty())));
+        let mut inner: SendableRecordBatchStream = std::mem::replace(
+            &mut self.inner,
+            Box::pin(RecordBatchStreamAdapter::new(
+                schema,
+                futures::stream::empty(),
+            )),
+        );
         // Still outstanding until the scheduler answered (or did not, within the bound).
         runtime.spawn(async move {
             use futures::StreamExt;
@@ -435,18 +525,34 @@ enum Call {
 /// One call to the scheduler's gRPC service, within [`CONNECT_TIMEOUT`].
 async fn call_scheduler(scheduler: &str, call: Call) -> std::result::Result<(), String> {
     let exchange = async {
-        let mut client = SchedulerGrpcClient::connect(scheduler.to_string()).await.map_err(|e| e.to_string())?;
+        let mut client = SchedulerGrpcClient::connect(scheduler.to_string())
+            .await
+            .map_err(|e| e.to_string())?;
         let answered = match call {
-            Call::CancelJob(job_id) => client.cancel_job(CancelJobParams { job_id }).await.map(|_| ()),
-            Call::CleanJobData(job_id) => client.clean_job_data(CleanJobDataParams { job_id, remove_stage_ids: Vec::new() }).await.map(|_| ()),
+            Call::CancelJob(job_id) => client
+                .cancel_job(CancelJobParams { job_id })
+                .await
+                .map(|_| ()),
+            Call::CleanJobData(job_id) => client
+                .clean_job_data(CleanJobDataParams {
+                    job_id,
+                    remove_stage_ids: Vec::new(),
+                })
+                .await
+                .map(|_| ()),
         };
         answered.map_err(|status| status.message().to_string())
     };
-    tokio::time::timeout(CONNECT_TIMEOUT, exchange).await.unwrap_or_else(|_| Err("no answer".to_string()))
+    tokio::time::timeout(CONNECT_TIMEOUT, exchange)
+        .await
+        .unwrap_or_else(|_| Err("no answer".to_string()))
 }
 
 /// Names the failures of a cluster job as a local run would (see [`name_failure`]).
-pub(crate) fn name_cluster_failures(stream: SendableRecordBatchStream, address: &ClusterAddress) -> SendableRecordBatchStream {
+pub(crate) fn name_cluster_failures(
+    stream: SendableRecordBatchStream,
+    address: &ClusterAddress,
+) -> SendableRecordBatchStream {
     use futures::StreamExt;
     let schema = stream.schema();
     let address = address.clone();
@@ -479,7 +585,9 @@ async fn name_failure(error: DataFusionError, address: &ClusterAddress) -> DataF
     if crate::error::ours_in_chain(&error).is_some() {
         return error;
     }
-    let DataFusionError::Execution(text) = error else { return error };
+    let DataFusionError::Execution(text) = error else {
+        return error;
+    };
     if let Some(carried) = errors::carried(&text) {
         return cluster(carried);
     }
@@ -489,8 +597,18 @@ async fn name_failure(error: DataFusionError, address: &ClusterAddress) -> DataF
     if let Err(why) = address.check().await {
         return cluster(address.unavailable(format!("lost during the query: {why}")));
     }
-    if ["GrpcConnectionError", "Error connecting to Ballista", "ExecutorLost", "executor lost"].iter().any(|phrase| text.contains(phrase)) {
-        return cluster(address.unavailable(format!("an executor could not be reached during the query: {text}")));
+    if [
+        "GrpcConnectionError",
+        "Error connecting to Ballista",
+        "ExecutorLost",
+        "executor lost",
+    ]
+    .iter()
+    .any(|phrase| text.contains(phrase))
+    {
+        return cluster(address.unavailable(format!(
+            "an executor could not be reached during the query: {text}"
+        )));
     }
     cluster(Error::internal(text))
 }
@@ -501,21 +619,59 @@ mod tests {
 
     #[test]
     fn addresses_are_df_urls_with_a_port() {
-        assert_eq!(ClusterAddress::parse("df://127.0.0.1:50050").unwrap(), ClusterAddress { host: "127.0.0.1".into(), port: 50050 });
-        assert_eq!(ClusterAddress::parse("df://sched.internal:7/").unwrap().url(), "df://sched.internal:7");
-        assert_eq!(ClusterAddress::parse("df://[::1]:9").unwrap().url(), "df://[::1]:9");
-        for bad in ["127.0.0.1:50050", "df://host", "df://:1", "df://h:0", "df://h:x", "http://h:1"] {
-            assert_eq!(ClusterAddress::parse(bad).unwrap_err().status(), 400, "{bad}");
+        assert_eq!(
+            ClusterAddress::parse("df://127.0.0.1:50050").unwrap(),
+            ClusterAddress {
+                host: "127.0.0.1".into(),
+                port: 50050
+            }
+        );
+        assert_eq!(
+            ClusterAddress::parse("df://sched.internal:7/")
+                .unwrap()
+                .url(),
+            "df://sched.internal:7"
+        );
+        assert_eq!(
+            ClusterAddress::parse("df://[::1]:9").unwrap().url(),
+            "df://[::1]:9"
+        );
+        for bad in [
+            "127.0.0.1:50050",
+            "df://host",
+            "df://:1",
+            "df://h:0",
+            "df://h:x",
+            "http://h:1",
+        ] {
+            assert_eq!(
+                ClusterAddress::parse(bad).unwrap_err().status(),
+                400,
+                "{bad}"
+            );
         }
     }
 
     #[tokio::test]
     async fn an_unreachable_scheduler_is_a_503_naming_it() {
         // A port just released: nothing listens there.
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let address = ClusterAddress { host: "127.0.0.1".into(), port };
-        let err = Engine::on_cluster(&EngineConfig::default(), &address).await.err().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let address = ClusterAddress {
+            host: "127.0.0.1".into(),
+            port,
+        };
+        let err = Engine::on_cluster(&EngineConfig::default(), &address)
+            .await
+            .err()
+            .unwrap();
         assert_eq!((err.status(), err.code()), (503, "cluster_unavailable"));
-        assert!(err.to_string().contains(&format!("df://127.0.0.1:{port}")), "{err}");
+        assert!(
+            err.to_string().contains(&format!("df://127.0.0.1:{port}")),
+            "{err}"
+        );
     }
 }

@@ -19,7 +19,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use ballista_core::execution_plans::{RangeShuffleWriterExec, ShuffleWriterExec, SortShuffleWriterExec};
+use ballista_core::execution_plans::{
+    RangeShuffleWriterExec, ShuffleWriterExec, SortShuffleWriterExec,
+};
 use ballista_core::serde::{BallistaLogicalExtensionCodec, BallistaPhysicalExtensionCodec};
 use chrono::DateTime;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -97,7 +99,8 @@ fn write(part: &Part, buf: &mut Vec<u8>) -> Result<()> {
 
 /// flowlake's part in `buf`, or `None` when the bytes are Ballista's.
 fn read(buf: &[u8]) -> Option<Result<Part>> {
-    buf.strip_prefix(PREFIX).map(|json| serde_json::from_slice(json).map_err(|e| codec_error(e.to_string())))
+    buf.strip_prefix(PREFIX)
+        .map(|json| serde_json::from_slice(json).map_err(|e| codec_error(e.to_string())))
 }
 
 fn events_table(table: &DayPartitions) -> Result<EventsTable> {
@@ -106,8 +109,15 @@ fn events_table(table: &DayPartitions) -> Result<EventsTable> {
         .iter()
         .map(|file| {
             let (organization_id, date) = match file.partition_values.as_slice() {
-                [ScalarValue::Utf8(Some(org)), ScalarValue::Date32(Some(date))] => (org.clone(), *date),
-                other => return Err(codec_error(format!("unexpected partition values {other:?}"))),
+                [
+                    ScalarValue::Utf8(Some(org)),
+                    ScalarValue::Date32(Some(date)),
+                ] => (org.clone(), *date),
+                other => {
+                    return Err(codec_error(format!(
+                        "unexpected partition values {other:?}"
+                    )));
+                }
             };
             let meta = &file.object_meta;
             Ok(EventFile {
@@ -134,22 +144,42 @@ fn day_partitions(table: EventsTable) -> Result<DayPartitions> {
         .files
         .into_iter()
         .map(|file| {
-            let location = Path::parse(&file.path).map_err(|e| codec_error(format!("file path {}: {e}", file.path)))?;
-            let last_modified = DateTime::from_timestamp(file.modified_seconds, file.modified_nanos)
-                .ok_or_else(|| codec_error(format!("modification time of {}", file.path)))?;
-            let meta = ObjectMeta { location, last_modified, size: file.size, e_tag: file.e_tag, version: file.version };
-            Ok(PartitionedFile::new_from_meta(meta).with_partition_values(vec![
-                ScalarValue::Utf8(Some(file.organization_id)),
-                ScalarValue::Date32(Some(file.date)),
-            ]))
+            let location = Path::parse(&file.path)
+                .map_err(|e| codec_error(format!("file path {}: {e}", file.path)))?;
+            let last_modified =
+                DateTime::from_timestamp(file.modified_seconds, file.modified_nanos)
+                    .ok_or_else(|| codec_error(format!("modification time of {}", file.path)))?;
+            let meta = ObjectMeta {
+                location,
+                last_modified,
+                size: file.size,
+                e_tag: file.e_tag,
+                version: file.version,
+            };
+            Ok(
+                PartitionedFile::new_from_meta(meta).with_partition_values(vec![
+                    ScalarValue::Utf8(Some(file.organization_id)),
+                    ScalarValue::Date32(Some(file.date)),
+                ]),
+            )
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(DayPartitions::new(ObjectStoreUrl::parse(&table.store_url)?, files, table.display_prefix))
+    Ok(DayPartitions::new(
+        ObjectStoreUrl::parse(&table.store_url)?,
+        files,
+        table.display_prefix,
+    ))
 }
 
 fn encode_udf(node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<bool> {
     match node.inner().downcast_ref::<GoalName>() {
-        Some(goal_name) => write(&Part::GoalName { names: goal_name.names().clone() }, buf).map(|_| true),
+        Some(goal_name) => write(
+            &Part::GoalName {
+                names: goal_name.names().clone(),
+            },
+            buf,
+        )
+        .map(|_| true),
         None => Ok(false),
     }
 }
@@ -157,7 +187,9 @@ fn encode_udf(node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<bool> {
 fn decode_udf(name: &str, buf: &[u8]) -> Option<Result<Arc<ScalarUDF>>> {
     Some(match read(buf)? {
         Ok(Part::GoalName { names }) => Ok(Arc::new(GoalName::udf(names))),
-        Ok(other) => Err(codec_error(format!("function {name}: unexpected {other:?}"))),
+        Ok(other) => Err(codec_error(format!(
+            "function {name}: unexpected {other:?}"
+        ))),
         Err(e) => Err(e),
     })
 }
@@ -165,7 +197,14 @@ fn decode_udf(name: &str, buf: &[u8]) -> Option<Result<Arc<ScalarUDF>>> {
 fn encode_udaf(node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<bool> {
     match node.inner().downcast_ref::<PathMatches>() {
         Some(path_matches) => {
-            let steps = path_matches.steps().into_iter().map(|s| Step { index: s.index, actions: s.actions }).collect();
+            let steps = path_matches
+                .steps()
+                .into_iter()
+                .map(|s| Step {
+                    index: s.index,
+                    actions: s.actions,
+                })
+                .collect();
             write(&Part::PathMatches { steps }, buf).map(|_| true)
         }
         None => Ok(false),
@@ -175,10 +214,18 @@ fn encode_udaf(node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<bool> {
 fn decode_udaf(name: &str, buf: &[u8]) -> Option<Result<Arc<AggregateUDF>>> {
     Some(match read(buf)? {
         Ok(Part::PathMatches { steps }) => {
-            let steps: Vec<StepConstraint> = steps.into_iter().map(|s| StepConstraint { index: s.index, actions: s.actions }).collect();
+            let steps: Vec<StepConstraint> = steps
+                .into_iter()
+                .map(|s| StepConstraint {
+                    index: s.index,
+                    actions: s.actions,
+                })
+                .collect();
             Ok(Arc::new(PathMatches::udaf(&steps)))
         }
-        Ok(other) => Err(codec_error(format!("aggregate {name}: unexpected {other:?}"))),
+        Ok(other) => Err(codec_error(format!(
+            "aggregate {name}: unexpected {other:?}"
+        ))),
         Err(e) => Err(e),
     })
 }
@@ -190,7 +237,12 @@ pub struct LogicalCodec {
 }
 
 impl LogicalExtensionCodec for LogicalCodec {
-    fn try_decode(&self, buf: &[u8], inputs: &[LogicalPlan], ctx: &TaskContext) -> Result<Extension> {
+    fn try_decode(
+        &self,
+        buf: &[u8],
+        inputs: &[LogicalPlan],
+        ctx: &TaskContext,
+    ) -> Result<Extension> {
         self.ballista.try_decode(buf, inputs, ctx)
     }
 
@@ -207,9 +259,13 @@ impl LogicalExtensionCodec for LogicalCodec {
     ) -> Result<Arc<dyn TableProvider>> {
         match read(buf) {
             Some(Ok(Part::EventsTable(table))) => Ok(Arc::new(day_partitions(table)?)),
-            Some(Ok(other)) => Err(codec_error(format!("table {table_ref}: unexpected {other:?}"))),
+            Some(Ok(other)) => Err(codec_error(format!(
+                "table {table_ref}: unexpected {other:?}"
+            ))),
             Some(Err(e)) => Err(e),
-            None => self.ballista.try_decode_table_provider(buf, table_ref, schema, ctx),
+            None => self
+                .ballista
+                .try_decode_table_provider(buf, table_ref, schema, ctx),
         }
     }
 
@@ -221,15 +277,25 @@ impl LogicalExtensionCodec for LogicalCodec {
     ) -> Result<()> {
         match node.downcast_ref::<DayPartitions>() {
             Some(table) => write(&Part::EventsTable(events_table(table)?), buf),
-            None => self.ballista.try_encode_table_provider(table_ref, node, buf),
+            None => self
+                .ballista
+                .try_encode_table_provider(table_ref, node, buf),
         }
     }
 
-    fn try_decode_file_format(&self, buf: &[u8], ctx: &TaskContext) -> Result<Arc<dyn FileFormatFactory>> {
+    fn try_decode_file_format(
+        &self,
+        buf: &[u8],
+        ctx: &TaskContext,
+    ) -> Result<Arc<dyn FileFormatFactory>> {
         self.ballista.try_decode_file_format(buf, ctx)
     }
 
-    fn try_encode_file_format(&self, buf: &mut Vec<u8>, node: Arc<dyn FileFormatFactory>) -> Result<()> {
+    fn try_encode_file_format(
+        &self,
+        buf: &mut Vec<u8>,
+        node: Arc<dyn FileFormatFactory>,
+    ) -> Result<()> {
         self.ballista.try_encode_file_format(buf, node)
     }
 
@@ -238,7 +304,11 @@ impl LogicalExtensionCodec for LogicalCodec {
     }
 
     fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
-        if encode_udf(node, buf)? { Ok(()) } else { self.ballista.try_encode_udf(node, buf) }
+        if encode_udf(node, buf)? {
+            Ok(())
+        } else {
+            self.ballista.try_encode_udf(node, buf)
+        }
     }
 
     fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
@@ -246,7 +316,11 @@ impl LogicalExtensionCodec for LogicalCodec {
     }
 
     fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
-        if encode_udaf(node, buf)? { Ok(()) } else { self.ballista.try_encode_udaf(node, buf) }
+        if encode_udaf(node, buf)? {
+            Ok(())
+        } else {
+            self.ballista.try_encode_udaf(node, buf)
+        }
     }
 }
 
@@ -262,17 +336,25 @@ impl PhysicalCodec {
     /// The codec of the executor at `address`: scans read through the checked reader, and
     /// every stage's errors cross the cluster as flowlake's (see [`super::errors`]).
     pub fn on_executor(address: &str) -> PhysicalCodec {
-        PhysicalCodec { executor: Some(Arc::from(address)), ..PhysicalCodec::default() }
+        PhysicalCodec {
+            executor: Some(Arc::from(address)),
+            ..PhysicalCodec::default()
+        }
     }
 
     /// A decoded Ballista node; on an executor, a stage's shuffle writer gets its input
     /// wrapped so that the stage's errors are portable.
     fn on_this_side(&self, node: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
-        let writes_a_stage = node.is::<ShuffleWriterExec>() || node.is::<SortShuffleWriterExec>() || node.is::<RangeShuffleWriterExec>();
+        let writes_a_stage = node.is::<ShuffleWriterExec>()
+            || node.is::<SortShuffleWriterExec>()
+            || node.is::<RangeShuffleWriterExec>();
         match (&self.executor, node.children().as_slice()) {
             (Some(_), [input]) if writes_a_stage && !input.is::<PortableErrorsExec>() => {
                 let input = Arc::new(PortableErrorsExec::new(Arc::clone(input)));
-                datafusion::physical_plan::execution_plan::replace_children_if_necessary(node, vec![input])
+                datafusion::physical_plan::execution_plan::replace_children_if_necessary(
+                    node,
+                    vec![input],
+                )
             }
             _ => Ok(node),
         }
@@ -290,15 +372,26 @@ impl PhysicalExtensionCodec for PhysicalCodec {
         match read(buf) {
             Some(Ok(Part::CheckedScan)) => match inputs {
                 [scan] => with_checked_reader(Arc::clone(scan), ctx, self.executor.as_ref()),
-                _ => Err(codec_error(format!("a checked scan has one input, got {}", inputs.len()))),
+                _ => Err(codec_error(format!(
+                    "a checked scan has one input, got {}",
+                    inputs.len()
+                ))),
             },
             Some(Ok(Part::PortableErrors)) => match inputs {
                 [input] => Ok(Arc::new(PortableErrorsExec::new(Arc::clone(input)))),
-                _ => Err(codec_error(format!("portable errors have one input, got {}", inputs.len()))),
+                _ => Err(codec_error(format!(
+                    "portable errors have one input, got {}",
+                    inputs.len()
+                ))),
             },
             Some(Ok(other)) => Err(codec_error(format!("unexpected plan node {other:?}"))),
             Some(Err(e)) => Err(e),
-            None => self.on_this_side(self.ballista.try_decode(buf, inputs, ctx, proto_converter)?),
+            None => {
+                self.on_this_side(
+                    self.ballista
+                        .try_decode(buf, inputs, ctx, proto_converter)?,
+                )
+            }
         }
     }
 
@@ -322,7 +415,11 @@ impl PhysicalExtensionCodec for PhysicalCodec {
     }
 
     fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
-        if encode_udf(node, buf)? { Ok(()) } else { self.ballista.try_encode_udf(node, buf) }
+        if encode_udf(node, buf)? {
+            Ok(())
+        } else {
+            self.ballista.try_encode_udf(node, buf)
+        }
     }
 
     fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
@@ -330,7 +427,11 @@ impl PhysicalExtensionCodec for PhysicalCodec {
     }
 
     fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
-        if encode_udaf(node, buf)? { Ok(()) } else { self.ballista.try_encode_udaf(node, buf) }
+        if encode_udaf(node, buf)? {
+            Ok(())
+        } else {
+            self.ballista.try_encode_udaf(node, buf)
+        }
     }
 }
 
@@ -349,18 +450,27 @@ mod tests {
     #[test]
     fn the_events_table_travels_with_its_files_and_partition_values() {
         let meta = ObjectMeta {
-            location: Path::parse("lake/events/organization_id=o/date=2026-03-01/part%200.parquet").unwrap(),
+            location: Path::parse("lake/events/organization_id=o/date=2026-03-01/part%200.parquet")
+                .unwrap(),
             last_modified: DateTime::from_timestamp(1_772_000_000, 123_456_789).unwrap(),
             size: 4096,
             e_tag: Some("etag".into()),
             version: None,
         };
-        let file = PartitionedFile::new_from_meta(meta.clone())
-            .with_partition_values(vec![ScalarValue::Utf8(Some("o".into())), ScalarValue::Date32(Some(20513))]);
-        let table = DayPartitions::new(ObjectStoreUrl::parse("s3://bucket").unwrap(), vec![file], "s3://bucket/".into());
+        let file = PartitionedFile::new_from_meta(meta.clone()).with_partition_values(vec![
+            ScalarValue::Utf8(Some("o".into())),
+            ScalarValue::Date32(Some(20513)),
+        ]);
+        let table = DayPartitions::new(
+            ObjectStoreUrl::parse("s3://bucket").unwrap(),
+            vec![file],
+            "s3://bucket/".into(),
+        );
         let codec = LogicalCodec::default();
         let mut buf = Vec::new();
-        codec.try_encode_table_provider(&TableReference::bare("events"), Arc::new(table), &mut buf).unwrap();
+        codec
+            .try_encode_table_provider(&TableReference::bare("events"), Arc::new(table), &mut buf)
+            .unwrap();
         let decoded = match read(&buf) {
             Some(Ok(Part::EventsTable(table))) => day_partitions(table).unwrap(),
             other => panic!("not an events table: {other:?}"),
@@ -369,22 +479,40 @@ mod tests {
         assert_eq!(decoded.display_prefix(), "s3://bucket/");
         assert_eq!(decoded.files().len(), 1);
         assert_eq!(decoded.files()[0].object_meta, meta);
-        assert_eq!(decoded.files()[0].partition_values[1], ScalarValue::Date32(Some(20513)));
+        assert_eq!(
+            decoded.files()[0].partition_values[1],
+            ScalarValue::Date32(Some(20513))
+        );
     }
 
     #[test]
     fn functions_travel_with_their_per_query_state() {
-        let steps = vec![StepConstraint { index: 2, actions: vec!["b".into(), "a".into()] }];
+        let steps = vec![StepConstraint {
+            index: 2,
+            actions: vec!["b".into(), "a".into()],
+        }];
         let codec = PhysicalCodec::default();
         let mut buf = Vec::new();
-        codec.try_encode_udaf(&PathMatches::udaf(&steps), &mut buf).unwrap();
+        codec
+            .try_encode_udaf(&PathMatches::udaf(&steps), &mut buf)
+            .unwrap();
         let decoded = codec.try_decode_udaf("path_matches", &buf).unwrap();
         assert_eq!(decoded.as_ref(), &PathMatches::udaf(&steps));
 
         let names = BTreeMap::from([("g1".to_string(), "Signup".to_string())]);
         let mut buf = Vec::new();
-        LogicalCodec::default().try_encode_udf(&GoalName::udf(names.clone()), &mut buf).unwrap();
-        let decoded = LogicalCodec::default().try_decode_udf("goal_name", &buf).unwrap();
-        assert_eq!(decoded.inner().downcast_ref::<GoalName>().map(GoalName::names), Some(&names));
+        LogicalCodec::default()
+            .try_encode_udf(&GoalName::udf(names.clone()), &mut buf)
+            .unwrap();
+        let decoded = LogicalCodec::default()
+            .try_decode_udf("goal_name", &buf)
+            .unwrap();
+        assert_eq!(
+            decoded
+                .inner()
+                .downcast_ref::<GoalName>()
+                .map(GoalName::names),
+            Some(&names)
+        );
     }
 }

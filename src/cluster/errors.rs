@@ -44,7 +44,9 @@ pub fn portable(error: DataFusionError) -> DataFusionError {
 pub fn carried(text: &str) -> Option<Error> {
     let start = text.find(MARKER)? + MARKER.len();
     let digits = &text[start..];
-    let end = digits.find(|c: char| !c.is_ascii_hexdigit()).unwrap_or(digits.len());
+    let end = digits
+        .find(|c: char| !c.is_ascii_hexdigit())
+        .unwrap_or(digits.len());
     serde_json::from_slice(&hex::decode(&digits[..end]).ok()?).ok()
 }
 
@@ -84,20 +86,36 @@ impl ExecutionPlan for PortableErrorsExec {
         vec![&self.input]
     }
 
-    fn apply_expressions(&self, _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>) -> Result<TreeNodeRecursion> {
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
         Ok(TreeNodeRecursion::Continue)
     }
 
-    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
         match <[_; 1]>::try_from(children) {
             Ok([input]) => Ok(Arc::new(PortableErrorsExec::new(input))),
-            Err(children) => Err(DataFusionError::Internal(format!("PortableErrorsExec has one input, got {}", children.len()))),
+            Err(children) => Err(DataFusionError::Internal(format!(
+                "PortableErrorsExec has one input, got {}",
+                children.len()
+            ))),
         }
     }
 
-    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
         let stream = self.input.execute(partition, context).map_err(portable)?;
-        Ok(Box::pin(RecordBatchStreamAdapter::new(stream.schema(), stream.map_err(portable))))
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            stream.schema(),
+            stream.map_err(portable),
+        )))
     }
 }
 
@@ -107,8 +125,13 @@ mod tests {
 
     #[test]
     fn a_classified_error_survives_the_debug_text_of_ballista() {
-        let file_error = Error::EventFile { file: "/lake/a \"b\".parquet".into(), message: "no PAR1 footer; é".into() };
-        let raised = DataFusionError::Shared(Arc::new(DataFusionError::External(Box::new(file_error.clone()))));
+        let file_error = Error::EventFile {
+            file: "/lake/a \"b\".parquet".into(),
+            message: "no PAR1 footer; é".into(),
+        };
+        let raised = DataFusionError::Shared(Arc::new(DataFusionError::External(Box::new(
+            file_error.clone(),
+        ))));
         let sent = BallistaError::DataFusionError(Box::new(portable(raised)));
         let text = format!("Job 7 failed: Task failed due to runtime execution error: {sent:?}");
         let received = carried(&text).expect("carried");
@@ -118,9 +141,17 @@ mod tests {
 
     #[test]
     fn errors_that_ballista_retries_pass_unchanged() {
-        let io = DataFusionError::IoError(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset"));
+        let io = DataFusionError::IoError(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "reset",
+        ));
         assert!(matches!(portable(io), DataFusionError::IoError(_)));
-        let fetch = DataFusionError::External(Box::new(BallistaError::FetchFailed("e".into(), 1, 2, "gone".into())));
+        let fetch = DataFusionError::External(Box::new(BallistaError::FetchFailed(
+            "e".into(),
+            1,
+            2,
+            "gone".into(),
+        )));
         assert!(carried(&portable(fetch).to_string()).is_none());
     }
 }

@@ -82,17 +82,25 @@ pub struct ExecutorArgs {
 fn function_registry() -> BallistaFunctionRegistry {
     let mut registry = BallistaFunctionRegistry::default();
     for function in datafusion::functions_nested::all_default_nested_functions() {
-        registry.scalar_functions.insert(function.name().to_string(), function);
+        registry
+            .scalar_functions
+            .insert(function.name().to_string(), function);
     }
     registry
 }
 
 /// Splits HOST:PORT (a bracketed IPv6 host is unwrapped).
 fn host_port(text: &str) -> Result<(String, u16), Error> {
-    let bad = || Error::Usage { message: format!("--scheduler '{text}': expected HOST:PORT") };
+    let bad = || Error::Usage {
+        message: format!("--scheduler '{text}': expected HOST:PORT"),
+    };
     let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    let port = port.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(bad)?;
+    let port = port
+        .parse::<u16>()
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(bad)?;
     if host.is_empty() {
         return Err(bad());
     }
@@ -126,37 +134,63 @@ impl WorkFolder {
     fn open(given: Option<&Path>) -> Result<WorkFolder, Error> {
         let folder = match given {
             Some(dir) => {
-                let usage = |why: String| Error::Usage { message: format!("--work-dir {}: {why}", dir.display()) };
+                let usage = |why: String| Error::Usage {
+                    message: format!("--work-dir {}: {why}", dir.display()),
+                };
                 std::fs::create_dir_all(dir).map_err(|e| usage(e.to_string()))?;
                 let foreign: Vec<String> = std::fs::read_dir(dir)
                     .map_err(|e| usage(e.to_string()))?
-                    .filter_map(|entry| entry.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+                    .filter_map(|entry| {
+                        entry
+                            .ok()
+                            .map(|e| e.file_name().to_string_lossy().into_owned())
+                    })
                     .filter(|name| name != JOBS && name != SPILL)
                     .collect();
                 if !foreign.is_empty() {
                     return Err(usage(format!(
                         "holds {} that an executor did not put there (e.g. '{}'); give an empty folder for the executor alone (its content is removed)",
-                        if foreign.len() == 1 { "a file".to_string() } else { format!("{} files", foreign.len()) },
+                        if foreign.len() == 1 {
+                            "a file".to_string()
+                        } else {
+                            format!("{} files", foreign.len())
+                        },
                         foreign[0]
                     )));
                 }
-                dir.to_str().ok_or_else(|| usage("not valid UTF-8".into()))?;
-                WorkFolder { root: dir.to_path_buf(), temporary: None }
+                dir.to_str()
+                    .ok_or_else(|| usage("not valid UTF-8".into()))?;
+                WorkFolder {
+                    root: dir.to_path_buf(),
+                    temporary: None,
+                }
             }
             None => {
                 let temporary = tempfile::Builder::new()
                     .prefix("flowlake-executor-")
                     .tempdir()
-                    .map_err(|e| Error::internal(format!("creating the executor's temporary work folder: {e}")))?;
-                WorkFolder { root: temporary.path().to_path_buf(), temporary: Some(temporary) }
+                    .map_err(|e| {
+                        Error::internal(format!(
+                            "creating the executor's temporary work folder: {e}"
+                        ))
+                    })?;
+                WorkFolder {
+                    root: temporary.path().to_path_buf(),
+                    temporary: Some(temporary),
+                }
             }
         };
         let left = folder.empty()?;
         if left > 0 {
-            tracing::info!("removed {left} job and spill folder(s) left in {} by an earlier run", folder.root.display());
+            tracing::info!(
+                "removed {left} job and spill folder(s) left in {} by an earlier run",
+                folder.root.display()
+            );
         }
         for sub in [JOBS, SPILL] {
-            std::fs::create_dir_all(folder.root.join(sub)).map_err(|e| Error::internal(format!("creating {}: {e}", folder.root.join(sub).display())))?;
+            std::fs::create_dir_all(folder.root.join(sub)).map_err(|e| {
+                Error::internal(format!("creating {}: {e}", folder.root.join(sub).display()))
+            })?;
         }
         Ok(folder)
     }
@@ -173,10 +207,16 @@ impl WorkFolder {
     fn empty(&self) -> Result<usize, Error> {
         let mut removed = 0;
         for sub in [JOBS, SPILL] {
-            let Ok(entries) = std::fs::read_dir(self.root.join(sub)) else { continue };
+            let Ok(entries) = std::fs::read_dir(self.root.join(sub)) else {
+                continue;
+            };
             for entry in entries.flatten() {
                 let path = entry.path();
-                let gone = if entry.file_type().is_ok_and(|t| t.is_dir()) { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+                let gone = if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                };
                 gone.map_err(|e| Error::internal(format!("removing {}: {e}", path.display())))?;
                 removed += 1;
             }
@@ -197,7 +237,11 @@ impl WorkFolder {
                 // Tasks and spill files of the stopped executor may still be going away
                 // on other threads: a few tries.
                 for _ in 0..20 {
-                    let left: Vec<PathBuf> = [JOBS, SPILL].iter().map(|sub| self.root.join(sub)).filter(|p| p.exists()).collect();
+                    let left: Vec<PathBuf> = [JOBS, SPILL]
+                        .iter()
+                        .map(|sub| self.root.join(sub))
+                        .filter(|p| p.exists())
+                        .collect();
                     if left.is_empty() {
                         return;
                     }
@@ -226,8 +270,13 @@ impl StopSignals {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
-            let listen = |kind| signal(kind).map_err(|e| Error::internal(format!("listening for signals: {e}")));
-            Ok(StopSignals { terminate: listen(SignalKind::terminate())?, interrupt: listen(SignalKind::interrupt())? })
+            let listen = |kind| {
+                signal(kind).map_err(|e| Error::internal(format!("listening for signals: {e}")))
+            };
+            Ok(StopSignals {
+                terminate: listen(SignalKind::terminate())?,
+                interrupt: listen(SignalKind::interrupt())?,
+            })
         }
         #[cfg(not(unix))]
         Ok(StopSignals {})
@@ -237,7 +286,8 @@ impl StopSignals {
     fn received(&mut self) -> bool {
         use futures::FutureExt;
         #[cfg(unix)]
-        return self.terminate.recv().now_or_never().is_some() || self.interrupt.recv().now_or_never().is_some();
+        return self.terminate.recv().now_or_never().is_some()
+            || self.interrupt.recv().now_or_never().is_some();
         #[cfg(not(unix))]
         false
     }
@@ -258,20 +308,39 @@ async fn serve(args: ExecutorArgs) -> Result<(), Error> {
     let (scheduler_host, scheduler_port) = host_port(&args.scheduler)?;
     let grpc_port = match args.grpc_port {
         Some(port) => port,
-        None => args.listen.port().checked_add(1).ok_or_else(|| Error::Usage { message: "--listen port 65535 leaves no --grpc-port; give one".into() })?,
+        None => args
+            .listen
+            .port()
+            .checked_add(1)
+            .ok_or_else(|| Error::Usage {
+                message: "--listen port 65535 leaves no --grpc-port; give one".into(),
+            })?,
     };
     if grpc_port == args.listen.port() {
-        return Err(Error::Usage { message: format!("--grpc-port {grpc_port} is the --listen port; give two distinct ports") });
+        return Err(Error::Usage {
+            message: format!(
+                "--grpc-port {grpc_port} is the --listen port; give two distinct ports"
+            ),
+        });
     }
     // Ballista reports a taken port without saying which: check both first.
     for (flag, port) in [("--listen", args.listen.port()), ("--grpc-port", grpc_port)] {
         let address = SocketAddr::new(args.listen.ip(), port);
-        std::net::TcpListener::bind(address).map_err(|e| Error::Usage { message: format!("cannot listen on {address} ({flag}): {e}") })?;
+        std::net::TcpListener::bind(address).map_err(|e| Error::Usage {
+            message: format!("cannot listen on {address} ({flag}): {e}"),
+        })?;
     }
     let mut signals = StopSignals::register()?;
     let folder = WorkFolder::open(args.work_dir.as_deref())?;
-    tracing::info!("executor work folder: {} (job files in {JOBS}/, spills in {SPILL}/)", folder.root.display());
-    let scheduler = Scheduler { host: scheduler_host, port: scheduler_port, connect_timeout: Duration::from_secs(args.scheduler_connect_timeout) };
+    tracing::info!(
+        "executor work folder: {} (job files in {JOBS}/, spills in {SPILL}/)",
+        folder.root.display()
+    );
+    let scheduler = Scheduler {
+        host: scheduler_host,
+        port: scheduler_port,
+        connect_timeout: Duration::from_secs(args.scheduler_connect_timeout),
+    };
     let stores = Arc::new(LakeStores::new(args.s3.options()));
     let outcome = async {
         // Since when joining has failed without a registration that worked in between.
@@ -335,7 +404,11 @@ const SIGNAL_SEEN: Duration = Duration::from_secs(1);
 /// Lets Ballista's executor stop on the SIGTERM or SIGINT just received: it tells the
 /// scheduler and lets its running tasks finish (marking itself terminating at once). A
 /// signal that came while it was still starting is not seen by it: then it is dropped.
-async fn stopped_by_signal(process: std::pin::Pin<&mut impl std::future::Future<Output = ballista_core::error::Result<()>>>) {
+async fn stopped_by_signal(
+    process: std::pin::Pin<
+        &mut impl std::future::Future<Output = ballista_core::error::Result<()>>,
+    >,
+) {
     let mut process = process;
     let terminating = async {
         while !ballista_executor::executor_server::TERMINATING.load(Ordering::Acquire) {
@@ -365,22 +438,36 @@ struct Scheduler {
 
 impl Scheduler {
     fn address(&self) -> String {
-        if self.host.contains(':') { format!("[{}]:{}", self.host, self.port) } else { format!("{}:{}", self.host, self.port) }
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
     }
 
     fn unavailable(&self, message: String) -> Error {
-        Error::ClusterUnavailable { address: format!("df://{}", self.address()), message }
+        Error::ClusterUnavailable {
+            address: format!("df://{}", self.address()),
+            message,
+        }
     }
 
     /// Waits until the scheduler accepts connections, until `connect_timeout` after `since`
     /// (default: now): `true` once it does, `false` on SIGTERM or SIGINT meanwhile, a 503
     /// when it never did. Ballista's own retry loop cannot be used: it never ends (see
     /// docs/ballista-55.md).
-    async fn reachable(&self, signals: &mut StopSignals, since: Option<Instant>) -> Result<bool, Error> {
+    async fn reachable(
+        &self,
+        signals: &mut StopSignals,
+        since: Option<Instant>,
+    ) -> Result<bool, Error> {
         let started = since.unwrap_or_else(Instant::now);
         let mut told = Instant::now();
         loop {
-            let attempt = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect((self.host.as_str(), self.port)));
+            let attempt = tokio::time::timeout(
+                Duration::from_secs(2),
+                tokio::net::TcpStream::connect((self.host.as_str(), self.port)),
+            );
             let why = match attempt.await {
                 Ok(Ok(_)) => return Ok(true),
                 Ok(Err(e)) => e.to_string(),
@@ -410,11 +497,20 @@ impl Scheduler {
 }
 
 /// Ballista's configuration of one registration of the executor.
-fn process_config(args: &ExecutorArgs, grpc_port: u16, scheduler: &Scheduler, folder: &WorkFolder, stores: &Arc<LakeStores>) -> ExecutorProcessConfig {
+fn process_config(
+    args: &ExecutorArgs,
+    grpc_port: u16,
+    scheduler: &Scheduler,
+    folder: &WorkFolder,
+    stores: &Arc<LakeStores>,
+) -> ExecutorProcessConfig {
     let stores = Arc::clone(stores);
     let spill = folder.spill();
     let runtime = move |_: &SessionConfig| {
-        RuntimeEnvBuilder::new().with_object_store_registry(Arc::clone(&stores) as _).with_temp_file_path(&spill).build_arc()
+        RuntimeEnvBuilder::new()
+            .with_object_store_registry(Arc::clone(&stores) as _)
+            .with_temp_file_path(&spill)
+            .build_arc()
     };
     let defaults = ExecutorProcessConfig::default();
     ExecutorProcessConfig {
@@ -433,7 +529,9 @@ fn process_config(args: &ExecutorArgs, grpc_port: u16, scheduler: &Scheduler, fo
         job_data_ttl_seconds: args.job_data_ttl,
         job_data_clean_up_interval_seconds: args.job_data_cleanup_interval,
         override_logical_codec: Some(Arc::new(LogicalCodec::default())),
-        override_physical_codec: Some(Arc::new(PhysicalCodec::on_executor(&args.listen.to_string()))),
+        override_physical_codec: Some(Arc::new(PhysicalCodec::on_executor(
+            &args.listen.to_string(),
+        ))),
         override_function_registry: Some(Arc::new(function_registry())),
         override_runtime_producer: Some(Arc::new(runtime)),
         ..defaults
@@ -446,7 +544,10 @@ mod tests {
 
     #[test]
     fn scheduler_addresses_are_host_and_port() {
-        assert_eq!(host_port("127.0.0.1:8050").unwrap(), ("127.0.0.1".to_string(), 8050));
+        assert_eq!(
+            host_port("127.0.0.1:8050").unwrap(),
+            ("127.0.0.1".to_string(), 8050)
+        );
         assert_eq!(host_port("[::1]:7").unwrap(), ("::1".to_string(), 7));
         assert!(host_port("no-port").is_err());
         assert!(host_port(":1").is_err());
@@ -458,9 +559,19 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("w/jobs/old-job/1")).unwrap();
         std::fs::write(dir.path().join("w/jobs/old-job/1/data.arrow"), b"x").unwrap();
         let folder = WorkFolder::open(Some(&dir.path().join("w"))).unwrap();
-        assert_eq!(std::fs::read_dir(dir.path().join("w/jobs")).unwrap().count(), 0, "left by an earlier run");
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("w/jobs"))
+                .unwrap()
+                .count(),
+            0,
+            "left by an earlier run"
+        );
         folder.close();
-        assert_eq!(std::fs::read_dir(dir.path().join("w")).unwrap().count(), 0, "a clean exit leaves it empty");
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("w")).unwrap().count(),
+            0,
+            "a clean exit leaves it empty"
+        );
 
         let shared = dir.path().join("shared");
         std::fs::create_dir_all(shared.join("jobs")).unwrap();

@@ -65,14 +65,24 @@ impl ExecutionPlan for CheckedScanExec {
         Ok(TreeNodeRecursion::Continue)
     }
 
-    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
         match <[_; 1]>::try_from(children) {
             Ok([input]) => Ok(Arc::new(CheckedScanExec::new(input))),
-            Err(children) => Err(DataFusionError::Internal(format!("CheckedScanExec has one input, got {}", children.len()))),
+            Err(children) => Err(DataFusionError::Internal(format!(
+                "CheckedScanExec has one input, got {}",
+                children.len()
+            ))),
         }
     }
 
-    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
         self.input.execute(partition, context)
     }
 }
@@ -83,7 +93,11 @@ impl ExecutionPlan for CheckedScanExec {
 pub struct MarkCheckedScans;
 
 impl PhysicalOptimizerRule for MarkCheckedScans {
-    fn optimize(&self, plan: Arc<dyn ExecutionPlan>, _config: &ConfigOptions) -> Result<Arc<dyn ExecutionPlan>> {
+    fn optimize(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        _config: &ConfigOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
         plan.transform_up(|node| {
             if let Some(marker) = node.downcast_ref::<CheckedScanExec>()
                 && marker.input.downcast_ref::<CheckedScanExec>().is_some()
@@ -97,7 +111,9 @@ impl PhysicalOptimizerRule for MarkCheckedScans {
                 Some((config, source)) => {
                     let mut config = config.clone();
                     config.file_source = Arc::new(source.clone());
-                    Transformed::yes(Arc::new(CheckedScanExec::new(DataSourceExec::from_data_source(config))) as _)
+                    Transformed::yes(Arc::new(CheckedScanExec::new(
+                        DataSourceExec::from_data_source(config),
+                    )) as _)
                 }
                 None => Transformed::no(node),
             })
@@ -122,23 +138,38 @@ fn parquet_scan(node: &Arc<dyn ExecutionPlan>) -> Option<(&FileScanConfig, &Parq
         return Some(plain);
     }
     let (config, naming) = scan.downcast_to_file_source::<FileNamingSource>()?;
-    naming.inner().downcast_ref::<ParquetSource>().map(|source| (config, source))
+    naming
+        .inner()
+        .downcast_ref::<ParquetSource>()
+        .map(|source| (config, source))
 }
 
 /// How file locations of a store are shown in errors, as a lake shows them: `/` on local
 /// disk, `s3://bucket/` on S3.
 pub fn display_prefix(url: &ObjectStoreUrl) -> String {
-    if url.as_str().starts_with("file://") { "/".to_string() } else { url.as_str().to_string() }
+    if url.as_str().starts_with("file://") {
+        "/".to_string()
+    } else {
+        url.as_str().to_string()
+    }
 }
 
 /// `scan` (a Parquet `DataSourceExec` as DataFusion decoded it) reading through the checked
 /// reader over the store this executor has for the scan's URL; `executor` names the
 /// executor in the errors of files it does not find.
-pub fn with_checked_reader(scan: Arc<dyn ExecutionPlan>, ctx: &TaskContext, executor: Option<&Arc<str>>) -> Result<Arc<dyn ExecutionPlan>> {
-    let Some((config, source)) =
-        scan.downcast_ref::<DataSourceExec>().and_then(|scan| scan.downcast_to_file_source::<ParquetSource>())
+pub fn with_checked_reader(
+    scan: Arc<dyn ExecutionPlan>,
+    ctx: &TaskContext,
+    executor: Option<&Arc<str>>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let Some((config, source)) = scan
+        .downcast_ref::<DataSourceExec>()
+        .and_then(|scan| scan.downcast_to_file_source::<ParquetSource>())
     else {
-        return Err(DataFusionError::Internal(format!("a checked scan must wrap a Parquet scan, got {}", scan.name())));
+        return Err(DataFusionError::Internal(format!(
+            "a checked scan must wrap a Parquet scan, got {}",
+            scan.name()
+        )));
     };
     let url = config.object_store_url.clone();
     let runtime = ctx.runtime_env();
@@ -152,7 +183,14 @@ pub fn with_checked_reader(scan: Arc<dyn ExecutionPlan>, ctx: &TaskContext, exec
     }
     let prefix: Arc<str> = Arc::from(display_prefix(&url).as_str());
     let mut config = config.clone();
-    config.file_source = FileNamingSource::wrapping(Arc::new(source.clone().with_parquet_file_reader_factory(Arc::new(reader))), prefix);
+    config.file_source = FileNamingSource::wrapping(
+        Arc::new(
+            source
+                .clone()
+                .with_parquet_file_reader_factory(Arc::new(reader)),
+        ),
+        prefix,
+    );
     Ok(DataSourceExec::from_data_source(config))
 }
 
@@ -163,6 +201,9 @@ mod tests {
     #[test]
     fn prefixes_match_the_ones_a_lake_shows() {
         assert_eq!(display_prefix(&ObjectStoreUrl::local_filesystem()), "/");
-        assert_eq!(display_prefix(&ObjectStoreUrl::parse("s3://events-bucket").unwrap()), "s3://events-bucket/");
+        assert_eq!(
+            display_prefix(&ObjectStoreUrl::parse("s3://events-bucket").unwrap()),
+            "s3://events-bucket/"
+        );
     }
 }

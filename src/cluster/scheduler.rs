@@ -60,9 +60,14 @@ pub const DEFAULT_EXECUTOR_TIMEOUT: u64 = 20;
 
 /// The session of each job on the scheduler: Ballista's, over this process's stores, plus
 /// the rule that marks scans for the checked reader.
-fn session_state(config: SessionConfig, stores: &Arc<LakeStores>) -> datafusion::error::Result<SessionState> {
+fn session_state(
+    config: SessionConfig,
+    stores: &Arc<LakeStores>,
+) -> datafusion::error::Result<SessionState> {
     let state = default_session_builder(config)?;
-    let runtime = RuntimeEnvBuilder::from_runtime_env(state.runtime_env()).with_object_store_registry(Arc::clone(stores) as _).build_arc()?;
+    let runtime = RuntimeEnvBuilder::from_runtime_env(state.runtime_env())
+        .with_object_store_registry(Arc::clone(stores) as _)
+        .build_arc()?;
     Ok(SessionStateBuilder::new_from_existing(state)
         .with_runtime_env(runtime)
         .with_physical_optimizer_rule(Arc::new(MarkCheckedScans))
@@ -99,8 +104,12 @@ async fn serve(args: SchedulerArgs) -> Result<(), Error> {
     check_timeouts(&args)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
-        .map_err(|e| Error::Usage { message: format!("cannot listen on {} (--listen): {e}", args.listen) })?;
-    let address = listener.local_addr().map_err(|e| Error::internal(format!("the scheduler's address: {e}")))?;
+        .map_err(|e| Error::Usage {
+            message: format!("cannot listen on {} (--listen): {e}", args.listen),
+        })?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| Error::internal(format!("the scheduler's address: {e}")))?;
     let stores = Arc::new(LakeStores::new(args.s3.options()));
     let config = SchedulerConfig {
         bind_host: address.ip().to_string(),
@@ -118,10 +127,16 @@ async fn serve(args: SchedulerArgs) -> Result<(), Error> {
         finished_job_data_clean_up_interval_seconds: args.finished_job_data_ttl,
         ..SchedulerConfig::default()
     };
-    let ballista = |e: ballista_core::error::BallistaError| Error::internal(format!("scheduler: {e}"));
+    let ballista =
+        |e: ballista_core::error::BallistaError| Error::internal(format!("scheduler: {e}"));
     config.validate().map_err(ballista)?;
-    let cluster = BallistaCluster::new_from_config(&config).await.map_err(ballista)?;
-    let scheduler = create_scheduler::<LogicalPlanNode, PhysicalPlanNode>(cluster, Arc::new(config)).await.map_err(ballista)?;
+    let cluster = BallistaCluster::new_from_config(&config)
+        .await
+        .map_err(ballista)?;
+    let scheduler =
+        create_scheduler::<LogicalPlanNode, PhysicalPlanNode>(cluster, Arc::new(config))
+            .await
+            .map_err(ballista)?;
     tracing::info!("scheduler ready on {address} (readiness: GET http://{address}/readyz)");
     tokio::select! {
         served = start_grpc_service_with_listener(listener, scheduler) => served.map_err(ballista),

@@ -23,12 +23,20 @@ pub struct LakeStores {
 impl LakeStores {
     /// The stores of this process, with `s3` on top of the `AWS_*` environment.
     pub fn new(s3: S3Options) -> LakeStores {
-        LakeStores { registered: DefaultObjectStoreRegistry::new(), s3, making: Mutex::new(()) }
+        LakeStores {
+            registered: DefaultObjectStoreRegistry::new(),
+            s3,
+            making: Mutex::new(()),
+        }
     }
 }
 
 impl ObjectStoreRegistry for LakeStores {
-    fn register_store(&self, url: &Url, store: Arc<dyn ObjectStore>) -> Option<Arc<dyn ObjectStore>> {
+    fn register_store(
+        &self,
+        url: &Url,
+        store: Arc<dyn ObjectStore>,
+    ) -> Option<Arc<dyn ObjectStore>> {
         self.registered.register_store(url, store)
     }
 
@@ -41,8 +49,13 @@ impl ObjectStoreRegistry for LakeStores {
         if found.is_ok() || url.scheme() != "s3" {
             return found;
         }
-        let Some(bucket) = url.host_str() else { return found };
-        let _making = self.making.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Some(bucket) = url.host_str() else {
+            return found;
+        };
+        let _making = self
+            .making
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Ok(store) = self.registered.get_store(url) {
             return Ok(store);
         }
@@ -53,9 +66,14 @@ impl ObjectStoreRegistry for LakeStores {
             Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
                 tokio::task::block_in_place(|| handle.block_on(making))
             }
-            _ => return Err(DataFusionError::Execution(format!("the S3 client of bucket '{bucket}' must be made on a multi-threaded runtime"))),
+            _ => {
+                return Err(DataFusionError::Execution(format!(
+                    "the S3 client of bucket '{bucket}' must be made on a multi-threaded runtime"
+                )));
+            }
         };
-        let (store, _counts, described) = made.map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let (store, _counts, described) =
+            made.map_err(|e| DataFusionError::External(Box::new(e)))?;
         tracing::info!("reading {described}");
         self.registered.register_store(url, Arc::clone(&store));
         Ok(store)

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, Float64Builder, ListBuilder, StringBuilder, TimestampMicrosecondArray};
+use datafusion::arrow::array::{
+    ArrayRef, Float64Builder, ListBuilder, StringBuilder, TimestampMicrosecondArray,
+};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 
@@ -44,9 +46,24 @@ pub struct Event {
 /// Puts rows in the order of `sort` (the order `to_parquet` expects).
 pub fn sort_events(events: &mut [Event], sort: SortOrder) {
     match sort {
-        SortOrder::Time => events.sort_by(|a, b| (a.timestamp_us, &a.event_id).cmp(&(b.timestamp_us, &b.event_id))),
+        SortOrder::Time => {
+            events.sort_by(|a, b| (a.timestamp_us, &a.event_id).cmp(&(b.timestamp_us, &b.event_id)))
+        }
         SortOrder::Category => events.sort_by(|a, b| {
-            (&a.category, &a.label, &a.action, a.timestamp_us, &a.event_id).cmp(&(&b.category, &b.label, &b.action, b.timestamp_us, &b.event_id))
+            (
+                &a.category,
+                &a.label,
+                &a.action,
+                a.timestamp_us,
+                &a.event_id,
+            )
+                .cmp(&(
+                    &b.category,
+                    &b.label,
+                    &b.action,
+                    b.timestamp_us,
+                    &b.event_id,
+                ))
         }),
     }
 }
@@ -87,7 +104,10 @@ pub fn to_record_batch_with(events: &[Event], schema: SchemaRef) -> Result<Recor
         let e = events.iter();
         Ok(match name {
             "timestamp" => Arc::new(
-                TimestampMicrosecondArray::from(events.iter().map(|e| e.timestamp_us).collect::<Vec<_>>()).with_timezone("UTC"),
+                TimestampMicrosecondArray::from(
+                    events.iter().map(|e| e.timestamp_us).collect::<Vec<_>>(),
+                )
+                .with_timezone("UTC"),
             ),
             "event_id" => strings(e.map(|e| Some(e.event_id.as_str()))),
             "vendor" => strings(e.map(|e| e.vendor.as_deref())),
@@ -122,7 +142,11 @@ pub fn to_record_batch_with(events: &[Event], schema: SchemaRef) -> Result<Recor
             other => return Err(Error::internal(format!("no event column '{other}'"))),
         })
     };
-    let columns = schema.fields().iter().map(|f| column(f.name())).collect::<Result<Vec<_>>>()?;
-    RecordBatch::try_new(schema, columns).map_err(|e| Error::internal(format!("building a batch: {e}")))
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| column(f.name()))
+        .collect::<Result<Vec<_>>>()?;
+    RecordBatch::try_new(schema, columns)
+        .map_err(|e| Error::internal(format!("building a batch: {e}")))
 }
-

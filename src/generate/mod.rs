@@ -41,15 +41,27 @@ pub struct GenerateSummary {
 }
 
 fn day_start_us(day: NaiveDate) -> i64 {
-    day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc().timestamp_micros()
+    day.and_hms_opt(0, 0, 0)
+        .unwrap_or_default()
+        .and_utc()
+        .timestamp_micros()
 }
 
 /// Writes a lake under `root` of `store`: `events/`, `workflows.json`, `goals.json`.
-pub async fn generate(store: Arc<dyn ObjectStore>, root: &Path, options: &GenerateOptions) -> Result<GenerateSummary> {
+pub async fn generate(
+    store: Arc<dyn ObjectStore>,
+    root: &Path,
+    options: &GenerateOptions,
+) -> Result<GenerateSummary> {
     let mut master = ChaCha8Rng::seed_from_u64(options.seed);
     let visitors = (options.events_per_day / 8).clamp(20, 50_000);
     let mut organizations = Vec::new();
-    let mut summary = GenerateSummary { organizations: Vec::new(), events: 0, files: 0, bytes: 0 };
+    let mut summary = GenerateSummary {
+        organizations: Vec::new(),
+        events: 0,
+        files: 0,
+        bytes: 0,
+    };
     for org_index in 0..options.organizations {
         let mut rng = ChaCha8Rng::seed_from_u64(master.random::<u64>() ^ org_index as u64);
         let org = Organization::draw(&mut rng, visitors);
@@ -72,9 +84,11 @@ pub async fn generate(store: Arc<dyn ObjectStore>, root: &Path, options: &Genera
                 }
             }
             // Sessions that run past midnight continue in the next day's folder.
-            let (today, next): (Vec<Event>, Vec<Event>) = events.into_iter().partition(|e| e.timestamp_us < end);
+            let (today, next): (Vec<Event>, Vec<Event>) =
+                events.into_iter().partition(|e| e.timestamp_us < end);
             carried = next;
-            let written = write_day(&store, root, &org.id, day, today, day_index, options.layout).await?;
+            let written =
+                write_day(&store, root, &org.id, day, today, day_index, options.layout).await?;
             summary.events += written.0;
             summary.files += written.1;
             summary.bytes += written.2;
@@ -99,12 +113,19 @@ async fn write_day(
 ) -> Result<(u64, u64, u64)> {
     event::sort_events(&mut events, layout.sort);
     let parts = if day_index % 3 == 1 { 2 } else { 1 };
-    let folder = root.clone().join("events").join(format!("organization_id={org}")).join(format!("date={day}"));
+    let folder = root
+        .clone()
+        .join("events")
+        .join(format!("organization_id={org}"))
+        .join(format!("date={day}"));
     let (mut rows, mut files, mut bytes) = (0u64, 0u64, 0u64);
     for part in 0..parts {
         // Split by session so each file is one writer's share of the whole day.
-        let share: Vec<Event> =
-            events.iter().filter(|e| parts == 1 || session_bucket(&e.session_id, parts) == part).cloned().collect();
+        let share: Vec<Event> = events
+            .iter()
+            .filter(|e| parts == 1 || session_bucket(&e.session_id, parts) == part)
+            .cloned()
+            .collect();
         if share.is_empty() {
             continue;
         }
@@ -113,30 +134,54 @@ async fn write_day(
         rows += share.len() as u64;
         files += 1;
         bytes += data.len() as u64;
-        put(store, &folder.clone().join(format!("part-{part}.parquet")), data).await?;
+        put(
+            store,
+            &folder.clone().join(format!("part-{part}.parquet")),
+            data,
+        )
+        .await?;
     }
     Ok((rows, files, bytes))
 }
 
 fn session_bucket(session_id: &str, parts: usize) -> usize {
-    session_id.bytes().fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize)) % parts
+    session_id
+        .bytes()
+        .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize))
+        % parts
 }
 
 async fn put(store: &Arc<dyn ObjectStore>, path: &Path, data: Vec<u8>) -> Result<()> {
-    store.put(path, PutPayload::from(data)).await.map_err(|e| Error::internal(format!("writing {path}: {e}")))?;
+    store
+        .put(path, PutPayload::from(data))
+        .await
+        .map_err(|e| Error::internal(format!("writing {path}: {e}")))?;
     Ok(())
 }
 
-async fn write_catalog(store: &Arc<dyn ObjectStore>, root: &Path, organizations: &[Organization]) -> Result<()> {
-    let workflows: Vec<_> = organizations.iter().flat_map(|o| o.workflows.iter()).collect();
+async fn write_catalog(
+    store: &Arc<dyn ObjectStore>,
+    root: &Path,
+    organizations: &[Organization],
+) -> Result<()> {
+    let workflows: Vec<_> = organizations
+        .iter()
+        .flat_map(|o| o.workflows.iter())
+        .collect();
     let goals: Vec<_> = organizations.iter().flat_map(|o| o.goals.iter()).collect();
-    put(store, &root.clone().join("workflows.json"), pretty(&workflows)?).await?;
+    put(
+        store,
+        &root.clone().join("workflows.json"),
+        pretty(&workflows)?,
+    )
+    .await?;
     put(store, &root.clone().join("goals.json"), pretty(&goals)?).await
 }
 
 /// Pretty JSON with a trailing newline, for catalog files people read.
 fn pretty<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
-    let mut text = serde_json::to_string_pretty(value).map_err(|e| Error::internal(format!("catalog JSON: {e}")))?;
+    let mut text = serde_json::to_string_pretty(value)
+        .map_err(|e| Error::internal(format!("catalog JSON: {e}")))?;
     text.push('\n');
     Ok(text.into_bytes())
 }

@@ -8,7 +8,9 @@ use serde::Serialize;
 
 /// A random (v4) UUID drawn from the generator's seeded stream.
 pub fn uuid(rng: &mut ChaCha8Rng) -> String {
-    uuid::Builder::from_random_bytes(rng.random()).into_uuid().to_string()
+    uuid::Builder::from_random_bytes(rng.random())
+        .into_uuid()
+        .to_string()
 }
 
 /// A `workflows.json` entry.
@@ -63,22 +65,62 @@ pub struct Organization {
     pub rooms: Vec<String>,
 }
 
-const GOAL_NAMES: &[&str] = &["Signup", "Purchase", "Newsletter", "Demo request", "Download whitepaper", "Contact — sales"];
-const PAGES: &[&str] = &[
-    "", "products", "products/shoes", "products/bags", "pricing", "cart", "checkout", "checkout/payment", "thanks",
-    "blog", "blog/spring-sale", "about", "contact", "café/menü",
+const GOAL_NAMES: &[&str] = &[
+    "Signup",
+    "Purchase",
+    "Newsletter",
+    "Demo request",
+    "Download whitepaper",
+    "Contact — sales",
 ];
-const BROWSERS: &[(&str, &str)] = &[("Chrome", "131.0"), ("Firefox", "133.0"), ("Safari", "18.1"), ("Edge", "131.0")];
-const OSES: &[(&str, &str)] = &[("Windows", "11"), ("macOS", "15.1"), ("iOS", "18.1"), ("Android", "15"), ("Linux", "6.11")];
+const PAGES: &[&str] = &[
+    "",
+    "products",
+    "products/shoes",
+    "products/bags",
+    "pricing",
+    "cart",
+    "checkout",
+    "checkout/payment",
+    "thanks",
+    "blog",
+    "blog/spring-sale",
+    "about",
+    "contact",
+    "café/menü",
+];
+const BROWSERS: &[(&str, &str)] = &[
+    ("Chrome", "131.0"),
+    ("Firefox", "133.0"),
+    ("Safari", "18.1"),
+    ("Edge", "131.0"),
+];
+const OSES: &[(&str, &str)] = &[
+    ("Windows", "11"),
+    ("macOS", "15.1"),
+    ("iOS", "18.1"),
+    ("Android", "15"),
+    ("Linux", "6.11"),
+];
 const DEVICES: &[&str] = &["desktop", "mobile", "tablet"];
 const GEO: &[(&str, Option<&str>)] = &[
-    ("FI", Some("Helsinki")), ("DE", Some("Berlin")), ("US", Some("New York")), ("US", Some("San Francisco")),
-    ("JP", Some("東京")), ("BR", Some("São Paulo")), ("FR", None), ("SE", Some("Göteborg")),
+    ("FI", Some("Helsinki")),
+    ("DE", Some("Berlin")),
+    ("US", Some("New York")),
+    ("US", Some("San Francisco")),
+    ("JP", Some("東京")),
+    ("BR", Some("São Paulo")),
+    ("FR", None),
+    ("SE", Some("Göteborg")),
 ];
 const IP_ORGS: &[&str] = &["Telia", "Deutsche Telekom", "Comcast", "NTT", "Vivo"];
 
 fn maybe<T: Copy>(rng: &mut ChaCha8Rng, p_some: f64, options: &[T]) -> Option<T> {
-    if rng.random_bool(p_some) { options.choose(rng).copied() } else { None }
+    if rng.random_bool(p_some) {
+        options.choose(rng).copied()
+    } else {
+        None
+    }
 }
 
 impl Organization {
@@ -87,22 +129,39 @@ impl Organization {
         let id = uuid(rng);
         let goals = GOAL_NAMES
             .iter()
-            .map(|name| GoalEntry { id: uuid(rng), organization_id: id.clone(), name: name.to_string() })
+            .map(|name| GoalEntry {
+                id: uuid(rng),
+                organization_id: id.clone(),
+                name: name.to_string(),
+            })
             .collect();
-        let interactions: Vec<Interaction> =
-            (0..6).map(|_| Interaction { id: uuid(rng), views: (0..5).map(|_| uuid(rng)).collect() }).collect();
+        let interactions: Vec<Interaction> = (0..6)
+            .map(|_| Interaction {
+                id: uuid(rng),
+                views: (0..5).map(|_| uuid(rng)).collect(),
+            })
+            .collect();
         let host = format!("https://shop-{}.example.com/", &id[..4]);
         let pages = PAGES.iter().map(|p| format!("{host}{p}")).collect();
-        let mut workflow = |kind: &'static str, name: &str, interaction_ids: Option<Vec<String>>| WorkflowEntry {
-            id: uuid(rng),
-            organization_id: id.clone(),
-            kind,
-            name: name.to_string(),
-            interaction_ids,
-        };
+        let mut workflow =
+            |kind: &'static str, name: &str, interaction_ids: Option<Vec<String>>| WorkflowEntry {
+                id: uuid(rng),
+                organization_id: id.clone(),
+                kind,
+                name: name.to_string(),
+                interaction_ids,
+            };
         let workflows = vec![
-            workflow("interaction", "Spring campaign", Some(vec![interactions[0].id.clone(), interactions[1].id.clone()])),
-            workflow("interaction", "Onboarding tour", Some(interactions[2..5].iter().map(|i| i.id.clone()).collect())),
+            workflow(
+                "interaction",
+                "Spring campaign",
+                Some(vec![interactions[0].id.clone(), interactions[1].id.clone()]),
+            ),
+            workflow(
+                "interaction",
+                "Onboarding tour",
+                Some(interactions[2..5].iter().map(|i| i.id.clone()).collect()),
+            ),
             workflow("web_navigation", "Checkout funnel", None),
             workflow("user_generated", "Support flow", None),
             workflow("voice_video", "Video consultations", None),
@@ -112,7 +171,11 @@ impl Organization {
         let visitors = (0..visitors.max(1))
             .map(|_| Visitor {
                 id: uuid(rng),
-                user_id: if rng.random_bool(0.1) { Some(format!("user-{}", rng.random_range(1..500))) } else { None },
+                user_id: if rng.random_bool(0.1) {
+                    Some(format!("user-{}", rng.random_range(1..500)))
+                } else {
+                    None
+                },
                 browser: maybe(rng, 0.95, BROWSERS),
                 device: maybe(rng, 0.9, DEVICES),
                 os: maybe(rng, 0.9, OSES),
@@ -121,6 +184,15 @@ impl Organization {
             })
             .collect();
         let rooms = (0..4).map(|_| uuid(rng)).collect();
-        Organization { id, goals, interactions, pages, workflows, user_generated_workflow, visitors, rooms }
+        Organization {
+            id,
+            goals,
+            interactions,
+            pages,
+            workflows,
+            user_generated_workflow,
+            visitors,
+            rooms,
+        }
     }
 }

@@ -29,8 +29,15 @@ struct Session<'a> {
 
 impl<'a> Session<'a> {
     fn new(org: &'a Organization, rng: &'a mut ChaCha8Rng, start_us: i64) -> Self {
-        let visitor = org.visitors.choose(rng).cloned().expect("organizations have visitors");
-        let source = [Some("trusted"), Some("trusted"), Some("untrusted"), None].choose(rng).copied().flatten();
+        let visitor = org
+            .visitors
+            .choose(rng)
+            .cloned()
+            .expect("organizations have visitors");
+        let source = [Some("trusted"), Some("trusted"), Some("untrusted"), None]
+            .choose(rng)
+            .copied()
+            .flatten();
         let template = Event {
             vendor: rng.random_bool(0.9).then(|| "flowlake-sdk".to_string()),
             source: source.map(String::from),
@@ -47,17 +54,31 @@ impl<'a> Session<'a> {
             ip_organization: visitor.ip_organization.map(String::from),
             ..Default::default()
         };
-        Session { org, rng, template, now_us: start_us, events: Vec::new(), conversion: 0.12 }
+        Session {
+            org,
+            rng,
+            template,
+            now_us: start_us,
+            events: Vec::new(),
+            conversion: 0.12,
+        }
     }
 
     /// Advances the clock; now and then not at all, so timestamps tie.
     fn tick(&mut self) {
         if !self.rng.random_bool(0.04) {
-            self.now_us += self.rng.random_range(2 * SECOND_US..90 * SECOND_US) + self.rng.random_range(0..1000);
+            self.now_us += self.rng.random_range(2 * SECOND_US..90 * SECOND_US)
+                + self.rng.random_range(0..1000);
         }
     }
 
-    fn push(&mut self, category: &str, action: &str, label: &str, fill: impl FnOnce(&mut Event, &mut ChaCha8Rng)) {
+    fn push(
+        &mut self,
+        category: &str,
+        action: &str,
+        label: &str,
+        fill: impl FnOnce(&mut Event, &mut ChaCha8Rng),
+    ) {
         self.tick();
         let mut event = self.template.clone();
         event.timestamp_us = self.now_us;
@@ -67,11 +88,19 @@ impl<'a> Session<'a> {
         event.label = label.to_string();
         if self.rng.random_bool(0.3) {
             let count = self.rng.random_range(1..3);
-            let rooms = self.org.rooms.choose_multiple(self.rng, count).cloned().collect();
+            let rooms = self
+                .org
+                .rooms
+                .choose_multiple(self.rng, count)
+                .cloned()
+                .collect();
             event.room_ids = Some(rooms);
         }
         if self.rng.random_bool(0.25) {
-            let campaign = ["spring", "summer", "brand", "retarget"].choose(self.rng).copied().unwrap_or("spring");
+            let campaign = ["spring", "summer", "brand", "retarget"]
+                .choose(self.rng)
+                .copied()
+                .unwrap_or("spring");
             event.dims[0] = Some(campaign.to_string());
         }
         fill(&mut event, self.rng);
@@ -89,15 +118,25 @@ impl<'a> Session<'a> {
 
     fn goal(&mut self, boost_purchase: bool) {
         let goals = &self.org.goals;
-        let goal = if boost_purchase && self.rng.random_bool(0.6) { &goals[1] } else { goals.choose(self.rng).expect("goals") };
+        let goal = if boost_purchase && self.rng.random_bool(0.6) {
+            &goals[1]
+        } else {
+            goals.choose(self.rng).expect("goals")
+        };
         let (label, is_purchase) = (goal.id.clone(), goal.name == "Purchase");
         self.push("goal", "trigger", &label, |e, rng| {
             if is_purchase || rng.random_bool(0.3) {
                 e.value = Some((rng.random_range(500..40_000) as f64) / 100.0);
             }
             if rng.random_bool(0.4) {
-                let plan = ["free", "pro", "team"].choose(rng).copied().unwrap_or("free");
-                e.properties = Some(vec![format!("plan={plan}"), "utm_source=newsletter".to_string()]);
+                let plan = ["free", "pro", "team"]
+                    .choose(rng)
+                    .copied()
+                    .unwrap_or("free");
+                e.properties = Some(vec![
+                    format!("plan={plan}"),
+                    "utm_source=newsletter".to_string(),
+                ]);
             }
         });
     }
@@ -107,7 +146,9 @@ impl<'a> Session<'a> {
     fn interaction(&mut self) {
         let weights = [5, 3, 3, 2, 2, 1];
         let index = (0..self.org.interactions.len()).collect::<Vec<_>>();
-        let pick = *index.choose_weighted(self.rng, |i| weights[*i % weights.len()]).unwrap_or(&0);
+        let pick = *index
+            .choose_weighted(self.rng, |i| weights[*i % weights.len()])
+            .unwrap_or(&0);
         let interaction = self.org.interactions[pick].clone();
         self.push("widget", "impression", &interaction.id, |_, _| {});
         if !self.rng.random_bool(0.7) {
@@ -118,7 +159,9 @@ impl<'a> Session<'a> {
         let mut view = 0usize;
         for _ in 0..self.rng.random_range(1..=4) {
             let uid = interaction.views[view].clone();
-            self.push("widget", "view", &interaction.id, |e, _| e.view_uid = Some(uid));
+            self.push("widget", "view", &interaction.id, |e, _| {
+                e.view_uid = Some(uid)
+            });
             if self.rng.random_bool(0.3) {
                 self.push("widget", "click", &interaction.id, |_, _| {});
             }
@@ -138,8 +181,13 @@ impl<'a> Session<'a> {
     fn user_generated_steps(&mut self) {
         let workflow = self.org.user_generated_workflow.clone();
         for step in 1..=self.rng.random_range(1..=4) {
-            let action = ["step_viewed", "step_completed"].choose(self.rng).copied().unwrap_or("step_viewed");
-            self.push("workflowReportingEvent", action, &workflow, |e, _| e.dims[4] = Some(step.to_string()));
+            let action = ["step_viewed", "step_completed"]
+                .choose(self.rng)
+                .copied()
+                .unwrap_or("step_viewed");
+            self.push("workflowReportingEvent", action, &workflow, |e, _| {
+                e.dims[4] = Some(step.to_string())
+            });
         }
     }
 

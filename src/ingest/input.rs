@@ -100,7 +100,12 @@ pub async fn resolve(
         } else if let Some(rest) = input.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             let (store, _, _) = s3_store(bucket, s3).await?;
-            let listed: Vec<_> = store.list(Some(&Path::from(prefix))).collect::<Vec<_>>().await.into_iter().collect::<Result<_, _>>()?;
+            let listed: Vec<_> = store
+                .list(Some(&Path::from(prefix)))
+                .collect::<Vec<_>>()
+                .await
+                .into_iter()
+                .collect::<Result<_, _>>()?;
             let (mut keys, mut others): (Vec<Path>, Vec<Path>) =
                 listed.into_iter().map(|m| m.location).partition(|p| {
                     format.is_some() || p.filename().and_then(InputFormat::of).is_some()
@@ -125,11 +130,15 @@ pub async fn resolve(
             }));
             for key in keys {
                 let shown = format!("s3://{bucket}/{key}");
-                let kind = format.or_else(|| key.filename().and_then(InputFormat::of)).unwrap_or(InputFormat::Ndjson);
-                let mut file = tempfile::NamedTempFile::new().map_err(|e| Error::internal(format!("spooling {shown}: {e}")))?;
+                let kind = format
+                    .or_else(|| key.filename().and_then(InputFormat::of))
+                    .unwrap_or(InputFormat::Ndjson);
+                let mut file = tempfile::NamedTempFile::new()
+                    .map_err(|e| Error::internal(format!("spooling {shown}: {e}")))?;
                 let mut stream = store.get(&key).await?.into_stream();
                 while let Some(chunk) = stream.next().await {
-                    file.write_all(&chunk?).map_err(|e| Error::internal(format!("spooling {shown}: {e}")))?;
+                    file.write_all(&chunk?)
+                        .map_err(|e| Error::internal(format!("spooling {shown}: {e}")))?;
                 }
                 sources.push(from_spool(shown, file, kind)?);
             }
@@ -137,7 +146,9 @@ pub async fn resolve(
             let path = PathBuf::from(input);
             if path.is_dir() {
                 let mut files = Vec::new();
-                walk(&path, &mut files).map_err(|e| Error::Usage { message: format!("{input}: {e}") })?;
+                walk(&path, &mut files).map_err(|e| Error::Usage {
+                    message: format!("{input}: {e}"),
+                })?;
                 let (mut files, mut others): (Vec<PathBuf>, Vec<PathBuf>) =
                     files.into_iter().partition(|f| {
                         format.is_some()
@@ -171,21 +182,42 @@ pub async fn resolve(
 
 fn local(path: PathBuf, format: Option<InputFormat>) -> Result<Source> {
     let shown = path.display().to_string();
-    let metadata = std::fs::metadata(&path).map_err(|e| Error::Usage { message: format!("input {shown}: {e}") })?;
+    let metadata = std::fs::metadata(&path).map_err(|e| Error::Usage {
+        message: format!("input {shown}: {e}"),
+    })?;
     let format = format
-        .or_else(|| path.file_name().and_then(|n| n.to_str()).and_then(InputFormat::of))
-        .ok_or_else(|| Error::Usage { message: format!("input {shown}: say its format with --format (ndjson, csv, parquet)") })?;
-    Ok(Source { shown, path, format, bytes: metadata.len(), _spooled: None })
+        .or_else(|| {
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .and_then(InputFormat::of)
+        })
+        .ok_or_else(|| Error::Usage {
+            message: format!("input {shown}: say its format with --format (ndjson, csv, parquet)"),
+        })?;
+    Ok(Source {
+        shown,
+        path,
+        format,
+        bytes: metadata.len(),
+        _spooled: None,
+    })
 }
 
 fn from_spool(shown: String, file: tempfile::NamedTempFile, format: InputFormat) -> Result<Source> {
     let bytes = file.as_file().metadata().map(|m| m.len()).unwrap_or(0);
     let spooled = file.into_temp_path();
-    Ok(Source { shown, path: spooled.to_path_buf(), format, bytes, _spooled: Some(spooled) })
+    Ok(Source {
+        shown,
+        path: spooled.to_path_buf(),
+        format,
+        bytes,
+        _spooled: Some(spooled),
+    })
 }
 
 fn spool(input: &mut dyn Read) -> Result<tempfile::NamedTempFile> {
-    let mut file = tempfile::NamedTempFile::new().map_err(|e| Error::internal(format!("spooling stdin: {e}")))?;
+    let mut file = tempfile::NamedTempFile::new()
+        .map_err(|e| Error::internal(format!("spooling stdin: {e}")))?;
     std::io::copy(input, &mut file).map_err(|e| Error::internal(format!("spooling stdin: {e}")))?;
     Ok(file)
 }
@@ -218,7 +250,11 @@ pub type Outcome = std::result::Result<(Uuid, Event), (Refusal, serde_json::Valu
 
 /// Reads every record of `source` in order, calling `each`; stops at the first error
 /// `each` returns. Runs on a blocking thread.
-pub fn read(source: &Source, time_zone: Option<Tz>, each: &mut dyn FnMut(Record) -> Result<()>) -> Result<()> {
+pub fn read(
+    source: &Source,
+    time_zone: Option<Tz>,
+    each: &mut dyn FnMut(Record) -> Result<()>,
+) -> Result<()> {
     match source.format {
         InputFormat::Ndjson => read_ndjson(source, time_zone, each),
         InputFormat::Csv => read_csv(source, time_zone, each),
@@ -259,7 +295,10 @@ pub fn json_raw(value: Option<&serde_json::Value>) -> Raw {
     match value {
         None | Some(Value::Null) => Raw::Null,
         Some(Value::String(s)) => Raw::Text(s.clone()),
-        Some(Value::Number(n)) => n.as_f64().map(Raw::Number).unwrap_or_else(|| Raw::Other("a number out of range".into())),
+        Some(Value::Number(n)) => n
+            .as_f64()
+            .map(Raw::Number)
+            .unwrap_or_else(|| Raw::Other("a number out of range".into())),
         Some(Value::Array(items)) => {
             let elements: Option<Vec<Option<String>>> = items
                 .iter()
@@ -278,7 +317,11 @@ pub fn json_raw(value: Option<&serde_json::Value>) -> Raw {
     }
 }
 
-fn read_ndjson(source: &Source, time_zone: Option<Tz>, each: &mut dyn FnMut(Record) -> Result<()>) -> Result<()> {
+fn read_ndjson(
+    source: &Source,
+    time_zone: Option<Tz>,
+    each: &mut dyn FnMut(Record) -> Result<()>,
+) -> Result<()> {
     let mut reader = open(source)?;
     let mut line = Vec::new();
     let mut number = 0u64;
@@ -306,7 +349,10 @@ fn read_ndjson(source: &Source, time_zone: Option<Tz>, each: &mut dyn FnMut(Reco
                 serde_json::Value::String(String::from_utf8_lossy(&line).trim().to_string()),
             )),
         };
-        each(Record { position: format!("line {number}"), outcome })?;
+        each(Record {
+            position: format!("line {number}"),
+            outcome,
+        })?;
     }
 }
 
@@ -358,7 +404,11 @@ fn json_record(text: &str, time_zone: Option<Tz>) -> Outcome {
     check_row(&mut value, Cells::Typed, time_zone).map_err(|r| (r, Value::String(text.to_string())))
 }
 
-fn read_csv(source: &Source, time_zone: Option<Tz>, each: &mut dyn FnMut(Record) -> Result<()>) -> Result<()> {
+fn read_csv(
+    source: &Source,
+    time_zone: Option<Tz>,
+    each: &mut dyn FnMut(Record) -> Result<()>,
+) -> Result<()> {
     // Flexible: a row with the wrong number of fields is a bad row, not a fault of the file.
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
@@ -456,9 +506,15 @@ fn csv_record(
     check_row(&mut |c| cell(c), Cells::Text, time_zone).map_err(|r| (r, original()))
 }
 
-fn read_parquet(source: &Source, time_zone: Option<Tz>, each: &mut dyn FnMut(Record) -> Result<()>) -> Result<()> {
+fn read_parquet(
+    source: &Source,
+    time_zone: Option<Tz>,
+    each: &mut dyn FnMut(Record) -> Result<()>,
+) -> Result<()> {
     let file = File::open(&source.path).map_err(|e| io_error(source, e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| io_error(source, e))?.with_batch_size(8192);
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|e| io_error(source, e))?
+        .with_batch_size(8192);
     let schema = Arc::clone(builder.schema());
     // Which columns are read, and as what: a column of the wrong type refuses the file.
     let mut wanted: Vec<(String, DataType, bool)> = Vec::new();
@@ -474,14 +530,26 @@ fn read_parquet(source: &Source, time_zone: Option<Tz>, each: &mut dyn FnMut(Rec
         };
         let zoned = matches!(field.data_type(), DataType::Timestamp(_, Some(_)));
         let fits = match target {
-            ColumnKind::Timestamp => matches!(field.data_type(), DataType::Timestamp(_, None)) || target.accepts(field.data_type()),
+            ColumnKind::Timestamp => {
+                matches!(field.data_type(), DataType::Timestamp(_, None))
+                    || target.accepts(field.data_type())
+            }
             other => other.accepts(field.data_type()),
         };
         if !fits {
-            return Err(io_error(source, format!("column '{name}' has type {}, but the event schema needs {}", field.data_type(), target.data_type())));
+            return Err(io_error(
+                source,
+                format!(
+                    "column '{name}' has type {}, but the event schema needs {}",
+                    field.data_type(),
+                    target.data_type()
+                ),
+            ));
         }
         let as_type = match target {
-            ColumnKind::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, zoned.then(|| "UTC".into())),
+            ColumnKind::Timestamp => {
+                DataType::Timestamp(TimeUnit::Microsecond, zoned.then(|| "UTC".into()))
+            }
             other => other.data_type(),
         };
         wanted.push((name.clone(), as_type, zoned));
@@ -489,15 +557,27 @@ fn read_parquet(source: &Source, time_zone: Option<Tz>, each: &mut dyn FnMut(Rec
     let reader = builder.build().map_err(|e| io_error(source, e))?;
     let mut row = 0u64;
     for batch in reader {
-        let batch: RecordBatch = batch.map_err(|e| io_error(source, format!("after row {row}: {e}")))?;
+        let batch: RecordBatch =
+            batch.map_err(|e| io_error(source, format!("after row {row}: {e}")))?;
         let columns: Vec<(String, ArrayRef, bool)> = wanted
             .iter()
             .map(|(name, as_type, zoned)| {
-                let column = batch.column_by_name(name).ok_or_else(|| io_error(source, format!("column '{name}' vanished")))?;
-                Ok((name.clone(), cast(column, as_type).map_err(|e| io_error(source, format!("column '{name}': {e}")))?, *zoned))
+                let column = batch
+                    .column_by_name(name)
+                    .ok_or_else(|| io_error(source, format!("column '{name}' vanished")))?;
+                Ok((
+                    name.clone(),
+                    cast(column, as_type)
+                        .map_err(|e| io_error(source, format!("column '{name}': {e}")))?,
+                    *zoned,
+                ))
             })
             .collect::<Result<_>>()?;
-        let at: std::collections::HashMap<&str, usize> = columns.iter().enumerate().map(|(i, (n, _, _))| (n.as_str(), i)).collect();
+        let at: std::collections::HashMap<&str, usize> = columns
+            .iter()
+            .enumerate()
+            .map(|(i, (n, _, _))| (n.as_str(), i))
+            .collect();
         for i in 0..batch.num_rows() {
             row += 1;
             let value = |c: &str| match at.get(c).map(|&k| &columns[k]) {
@@ -505,10 +585,16 @@ fn read_parquet(source: &Source, time_zone: Option<Tz>, each: &mut dyn FnMut(Rec
                 None => Raw::Null,
             };
             let outcome = check_row(&mut |c| value(c), Cells::Typed, time_zone).map_err(|r| {
-                let original = columns.iter().map(|(n, _, _)| (n.clone(), raw_json(value(n)))).collect();
+                let original = columns
+                    .iter()
+                    .map(|(n, _, _)| (n.clone(), raw_json(value(n))))
+                    .collect();
                 (r, serde_json::Value::Object(original))
             });
-            each(Record { position: format!("row {row}"), outcome })?;
+            each(Record {
+                position: format!("row {row}"),
+                outcome,
+            })?;
         }
     }
     Ok(())
@@ -521,7 +607,10 @@ fn arrow_raw(array: &dyn Array, i: usize, zoned: bool) -> Raw {
     match array.data_type() {
         DataType::Utf8 => Raw::Text(array.as_string::<i32>().value(i).to_string()),
         DataType::Float64 => Raw::Number(array.as_primitive::<Float64Type>().value(i)),
-        DataType::Timestamp(..) => Raw::Instant { micros: array.as_primitive::<TimestampMicrosecondType>().value(i), zoned },
+        DataType::Timestamp(..) => Raw::Instant {
+            micros: array.as_primitive::<TimestampMicrosecondType>().value(i),
+            zoned,
+        },
         DataType::List(_) => {
             let items = array.as_list::<i32>().value(i);
             let strings = items.as_string::<i32>();

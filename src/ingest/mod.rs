@@ -420,7 +420,9 @@ impl<'a> Run<'a> {
             for staged in state.staged.iter_mut().filter(|s| s.rows > 0) {
                 if staged.uploaded.is_none() {
                     let name = fresh_name(INGEST_PREFIX);
-                    writer.upload(&staged.path, &writer.day_file(day, &name)).await?;
+                    writer
+                        .upload(&staged.path, &writer.day_file(day, &name))
+                        .await?;
                     staged.uploaded = Some(name);
                 }
                 add.extend(staged.uploaded.clone());

@@ -22,7 +22,10 @@ pub enum Raw {
     /// A list; `None` for a null element.
     List(Vec<Option<String>>),
     /// Microseconds since the epoch; `zoned` when the input type carries a time zone.
-    Instant { micros: i64, zoned: bool },
+    Instant {
+        micros: i64,
+        zoned: bool,
+    },
     /// Anything else, described for the message (`a boolean`, `an object`, …).
     Other(String),
 }
@@ -44,7 +47,10 @@ impl std::fmt::Display for Refusal {
 }
 
 fn refuse(column: &str, reason: impl Into<String>) -> Refusal {
-    Refusal { column: Some(column.to_string()), reason: reason.into() }
+    Refusal {
+        column: Some(column.to_string()),
+        reason: reason.into(),
+    }
 }
 
 /// How values are read: text cells (CSV) may hold numbers and lists as text.
@@ -57,9 +63,14 @@ pub enum Cells {
 }
 
 /// Checks one row, given as `value(column)`, into its organization and event.
-pub fn check_row(value: &mut dyn FnMut(&str) -> Raw, cells: Cells, time_zone: Option<Tz>) -> Result<(Uuid, Event), Refusal> {
+pub fn check_row(
+    value: &mut dyn FnMut(&str) -> Raw,
+    cells: Cells,
+    time_zone: Option<Tz>,
+) -> Result<(Uuid, Event), Refusal> {
     let organization_id = match text(ORGANIZATION_ID, value(ORGANIZATION_ID), cells, false)? {
-        Some(id) => Uuid::try_parse(&id).map_err(|_| refuse(ORGANIZATION_ID, format!("'{id}' is not a UUID")))?,
+        Some(id) => Uuid::try_parse(&id)
+            .map_err(|_| refuse(ORGANIZATION_ID, format!("'{id}' is not a UUID")))?,
         None => return Err(refuse(ORGANIZATION_ID, "is missing")),
     };
     let mut event = Event::default();
@@ -193,10 +204,23 @@ fn unchecked_instant(column: &str, raw: Raw, time_zone: Option<Tz>) -> Result<i6
     match raw {
         Raw::Null => Err(refuse(column, "is required but missing or null")),
         Raw::Text(t) if t.is_empty() => Err(refuse(column, "is required but missing or null")),
-        Raw::Instant { micros, zoned: true } => Ok(micros),
-        Raw::Instant { micros, zoned: false } => {
-            let tz = time_zone.ok_or_else(|| refuse(column, "the input's timestamps carry no time zone: give --time-zone"))?;
-            let naive = DateTime::<Utc>::from_timestamp_micros(micros).ok_or_else(|| refuse(column, "out of range"))?.naive_utc();
+        Raw::Instant {
+            micros,
+            zoned: true,
+        } => Ok(micros),
+        Raw::Instant {
+            micros,
+            zoned: false,
+        } => {
+            let tz = time_zone.ok_or_else(|| {
+                refuse(
+                    column,
+                    "the input's timestamps carry no time zone: give --time-zone",
+                )
+            })?;
+            let naive = DateTime::<Utc>::from_timestamp_micros(micros)
+                .ok_or_else(|| refuse(column, "out of range"))?
+                .naive_utc();
             local_to_micros(column, &naive, tz, &micros.to_string())
         }
         Raw::Text(t) => parse_instant(column, &t, time_zone),
@@ -228,20 +252,38 @@ fn parse_instant(column: &str, text: &str, time_zone: Option<Tz>) -> Result<i64,
             return Ok(at.timestamp_micros());
         }
     }
-    let naive = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"].iter().find_map(|f| NaiveDateTime::parse_from_str(trimmed, f).ok());
+    let naive = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(trimmed, f).ok());
     match (naive, time_zone) {
         (Some(naive), Some(tz)) => local_to_micros(column, &naive, tz, text),
-        (Some(_), None) => Err(refuse(column, format!("'{text}' has no offset: write Z or ±HH:MM, or give --time-zone"))),
-        (None, _) => Err(refuse(column, format!("'{text}' is not an RFC 3339 timestamp"))),
+        (Some(_), None) => Err(refuse(
+            column,
+            format!("'{text}' has no offset: write Z or ±HH:MM, or give --time-zone"),
+        )),
+        (None, _) => Err(refuse(
+            column,
+            format!("'{text}' is not an RFC 3339 timestamp"),
+        )),
     }
 }
 
-fn local_to_micros(column: &str, naive: &NaiveDateTime, tz: Tz, shown: &str) -> Result<i64, Refusal> {
+fn local_to_micros(
+    column: &str,
+    naive: &NaiveDateTime,
+    tz: Tz,
+    shown: &str,
+) -> Result<i64, Refusal> {
     // An ambiguous local time takes the earlier instant; one in a gap is refused.
     tz.from_local_datetime(naive)
         .earliest()
         .map(|at| at.timestamp_micros())
-        .ok_or_else(|| refuse(column, format!("'{shown}' does not exist in {tz} (a clock change skips it)")))
+        .ok_or_else(|| {
+            refuse(
+                column,
+                format!("'{shown}' does not exist in {tz} (a clock change skips it)"),
+            )
+        })
 }
 
 fn set_text(event: &mut Event, column: &str, text: Option<String>) {
@@ -283,7 +325,11 @@ mod tests {
 
     fn json_row(row: serde_json::Value, tz: Option<Tz>) -> Result<(Uuid, Event), Refusal> {
         let map = row.as_object().unwrap().clone();
-        check_row(&mut |c| crate::ingest::input::json_raw(map.get(c)), Cells::Typed, tz)
+        check_row(
+            &mut |c| crate::ingest::input::json_raw(map.get(c)),
+            Cells::Typed,
+            tz,
+        )
     }
 
     fn valid() -> serde_json::Value {
@@ -295,17 +341,49 @@ mod tests {
     fn a_valid_row_is_read_into_its_organization_and_event() {
         let (org, event) = json_row(valid(), None).unwrap();
         assert_eq!(org.to_string(), ORG.to_lowercase());
-        assert_eq!(event.timestamp_us, DateTime::parse_from_rfc3339("2026-03-01T09:00:00.123456Z").unwrap().timestamp_micros());
-        assert_eq!((event.value, event.room_ids.clone(), event.dims[4].clone()), (Some(2.5), Some(vec!["r".to_string()]), Some("3".to_string())));
+        assert_eq!(
+            event.timestamp_us,
+            DateTime::parse_from_rfc3339("2026-03-01T09:00:00.123456Z")
+                .unwrap()
+                .timestamp_micros()
+        );
+        assert_eq!(
+            (event.value, event.room_ids.clone(), event.dims[4].clone()),
+            (
+                Some(2.5),
+                Some(vec!["r".to_string()]),
+                Some("3".to_string())
+            )
+        );
     }
 
     #[test]
     fn each_fault_names_its_column() {
         for (key, value, column, words) in [
-            ("session_id", serde_json::Value::Null, "session_id", "required"),
-            ("organization_id", serde_json::json!("nope"), "organization_id", "not a UUID"),
-            ("timestamp", serde_json::json!("2026-03-01T10:00:00"), "timestamp", "--time-zone"),
-            ("timestamp", serde_json::json!(1700000000), "timestamp", "number"),
+            (
+                "session_id",
+                serde_json::Value::Null,
+                "session_id",
+                "required",
+            ),
+            (
+                "organization_id",
+                serde_json::json!("nope"),
+                "organization_id",
+                "not a UUID",
+            ),
+            (
+                "timestamp",
+                serde_json::json!("2026-03-01T10:00:00"),
+                "timestamp",
+                "--time-zone",
+            ),
+            (
+                "timestamp",
+                serde_json::json!(1700000000),
+                "timestamp",
+                "number",
+            ),
             ("value", serde_json::json!("2.5"), "value", "got a string"),
             ("room_ids", serde_json::json!([1]), "room_ids", "list"),
             ("label", serde_json::json!(7), "label", "got a number"),
@@ -392,7 +470,13 @@ mod tests {
             let mut row = valid();
             row["timestamp"] = serde_json::json!(text);
             let (_, event) = json_row(row, None).unwrap();
-            assert_eq!(event.timestamp_us, DateTime::parse_from_rfc3339(utc).unwrap().timestamp_micros(), "{text}");
+            assert_eq!(
+                event.timestamp_us,
+                DateTime::parse_from_rfc3339(utc)
+                    .unwrap()
+                    .timestamp_micros(),
+                "{text}"
+            );
         }
     }
 
@@ -401,6 +485,11 @@ mod tests {
         let mut row = valid();
         row["timestamp"] = serde_json::json!("2026-07-01 12:00:00");
         let (_, event) = json_row(row, Some("Europe/Paris".parse().unwrap())).unwrap();
-        assert_eq!(event.timestamp_us, DateTime::parse_from_rfc3339("2026-07-01T10:00:00Z").unwrap().timestamp_micros());
+        assert_eq!(
+            event.timestamp_us,
+            DateTime::parse_from_rfc3339("2026-07-01T10:00:00Z")
+                .unwrap()
+                .timestamp_micros()
+        );
     }
 }

@@ -59,15 +59,21 @@ struct Cached {
 
 impl std::fmt::Debug for StandardChain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StandardChain").field("region", &self.region).finish_non_exhaustive()
+        f.debug_struct("StandardChain")
+            .field("region", &self.region)
+            .finish_non_exhaustive()
     }
 }
 
 /// The chain's configuration: the process environment and files, and an HTTPS client on
 /// rustls with ring (no aws-lc).
 fn provider_config() -> ProviderConfig {
-    let http = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
-    ProviderConfig::default().with_http_client(http).with_behavior_version(Some(BehaviorVersion::latest()))
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    ProviderConfig::default()
+        .with_http_client(http)
+        .with_behavior_version(Some(BehaviorVersion::latest()))
 }
 
 impl StandardChain {
@@ -77,7 +83,13 @@ impl StandardChain {
         let config = provider_config();
         let region = match region {
             Some(region) => Some(Region::new(region.to_string())),
-            None => ProfileFileRegionProvider::builder().configure(&config).build().region().await,
+            None => {
+                ProfileFileRegionProvider::builder()
+                    .configure(&config)
+                    .build()
+                    .region()
+                    .await
+            }
         };
         let config = config.with_region(region.clone());
         let imds = aws_config::imds::Client::builder()
@@ -87,12 +99,38 @@ impl StandardChain {
             .operation_timeout(IMDS_OPERATION_TIMEOUT)
             .max_attempts(IMDS_ATTEMPTS)
             .build();
-        let first = CredentialsProviderChain::first_try("Environment", EnvironmentVariableCredentialsProvider::new())
-            .or_else("Profile", ProfileFileCredentialsProvider::builder().configure(&config).build())
-            .or_else("WebIdentityToken", WebIdentityTokenCredentialsProvider::builder().configure(&config).build())
-            .or_else("EcsContainer", EcsCredentialsProvider::builder().configure(&config).build());
-        let instance = ImdsCredentialsProvider::builder().configure(&config).imds_client(imds.clone()).build();
-        StandardChain { first, instance, imds, config, region, cached: Mutex::new(None) }
+        let first = CredentialsProviderChain::first_try(
+            "Environment",
+            EnvironmentVariableCredentialsProvider::new(),
+        )
+        .or_else(
+            "Profile",
+            ProfileFileCredentialsProvider::builder()
+                .configure(&config)
+                .build(),
+        )
+        .or_else(
+            "WebIdentityToken",
+            WebIdentityTokenCredentialsProvider::builder()
+                .configure(&config)
+                .build(),
+        )
+        .or_else(
+            "EcsContainer",
+            EcsCredentialsProvider::builder().configure(&config).build(),
+        );
+        let instance = ImdsCredentialsProvider::builder()
+            .configure(&config)
+            .imds_client(imds.clone())
+            .build();
+        StandardChain {
+            first,
+            instance,
+            imds,
+            config,
+            region,
+            cached: Mutex::new(None),
+        }
     }
 
     /// The region to sign with where none was given: the profile's, else, when the
@@ -101,11 +139,19 @@ impl StandardChain {
         if let Some(region) = &self.region {
             return Some(region.to_string());
         }
-        let from_instance = self.cached.lock().await.as_ref().is_some_and(|c| c.from_instance);
+        let from_instance = self
+            .cached
+            .lock()
+            .await
+            .as_ref()
+            .is_some_and(|c| c.from_instance);
         if !from_instance {
             return None;
         }
-        let provider = ImdsRegionProvider::builder().configure(&self.config).imds_client(self.imds.clone()).build();
+        let provider = ImdsRegionProvider::builder()
+            .configure(&self.config)
+            .imds_client(self.imds.clone())
+            .build();
         provider.region().await.map(|region| region.to_string())
     }
 
@@ -114,12 +160,16 @@ impl StandardChain {
     pub async fn credentials(&self) -> Result<Arc<AwsCredential>, String> {
         let mut cached = self.cached.lock().await;
         if let Some(known) = cached.as_ref()
-            && known.expiry.is_none_or(|at| SystemTime::now() + REFRESH_BEFORE_EXPIRY < at)
+            && known
+                .expiry
+                .is_none_or(|at| SystemTime::now() + REFRESH_BEFORE_EXPIRY < at)
         {
             return Ok(Arc::clone(&known.credential));
         }
         let (found, from_instance) = match self.first.provide_credentials().await {
-            Err(CredentialsError::CredentialsNotLoaded(_)) => (self.instance.provide_credentials().await, true),
+            Err(CredentialsError::CredentialsNotLoaded(_)) => {
+                (self.instance.provide_credentials().await, true)
+            }
             other => (other, false),
         };
         let found = found.map_err(|e| with_causes(&e))?;
@@ -128,7 +178,11 @@ impl StandardChain {
             secret_key: found.secret_access_key().to_string(),
             token: found.session_token().map(str::to_string),
         });
-        *cached = Some(Cached { credential: Arc::clone(&credential), expiry: found.expiry(), from_instance });
+        *cached = Some(Cached {
+            credential: Arc::clone(&credential),
+            expiry: found.expiry(),
+            from_instance,
+        });
         Ok(credential)
     }
 }
@@ -138,7 +192,12 @@ impl CredentialProvider for StandardChain {
     type Credential = AwsCredential;
 
     async fn get_credential(&self) -> object_store::Result<Arc<AwsCredential>> {
-        self.credentials().await.map_err(|message| object_store::Error::Generic { store: "S3", source: message.into() })
+        self.credentials()
+            .await
+            .map_err(|message| object_store::Error::Generic {
+                store: "S3",
+                source: message.into(),
+            })
     }
 }
 

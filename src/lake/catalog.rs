@@ -61,7 +61,9 @@ pub struct Catalog {
 /// Ids in the catalog are compared with event labels in their canonical form (lowercase,
 /// hyphenated) when they are UUIDs, as the lake's folder names are.
 fn canonical_id(text: &str) -> String {
-    Uuid::try_parse(text).map(|id| id.to_string()).unwrap_or_else(|_| text.to_string())
+    Uuid::try_parse(text)
+        .map(|id| id.to_string())
+        .unwrap_or_else(|_| text.to_string())
 }
 
 fn catalog_uuid(file: &str, index: usize, key: &str, text: &str) -> Result<Uuid> {
@@ -74,34 +76,62 @@ fn catalog_uuid(file: &str, index: usize, key: &str, text: &str) -> Result<Uuid>
 impl Catalog {
     /// Parses the catalog from the bytes of `workflows.json` and, if present, `goals.json`.
     /// `workflows_name`/`goals_name` are the locations used in error messages.
-    pub fn parse(workflows: &[u8], workflows_name: &str, goals: Option<(&[u8], &str)>) -> Result<Catalog> {
-        let entries: Vec<WorkflowEntry> = serde_json::from_slice(workflows)
-            .map_err(|e| Error::Catalog { file: workflows_name.to_string(), message: e.to_string() })?;
+    pub fn parse(
+        workflows: &[u8],
+        workflows_name: &str,
+        goals: Option<(&[u8], &str)>,
+    ) -> Result<Catalog> {
+        let entries: Vec<WorkflowEntry> =
+            serde_json::from_slice(workflows).map_err(|e| Error::Catalog {
+                file: workflows_name.to_string(),
+                message: e.to_string(),
+            })?;
         let mut catalog = Catalog::default();
         for (i, entry) in entries.into_iter().enumerate() {
             let id = catalog_uuid(workflows_name, i, "id", &entry.id)?;
-            let organization_id = catalog_uuid(workflows_name, i, "organization_id", &entry.organization_id)?;
+            let organization_id =
+                catalog_uuid(workflows_name, i, "organization_id", &entry.organization_id)?;
             let kind = match entry.kind.as_str() {
                 "interaction" => WorkflowKind::Interaction {
-                    interaction_ids: entry.interaction_ids.unwrap_or_default().iter().map(|s| canonical_id(s)).collect(),
+                    interaction_ids: entry
+                        .interaction_ids
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|s| canonical_id(s))
+                        .collect(),
                 },
                 "web_navigation" => WorkflowKind::WebNavigation,
                 "user_generated" => WorkflowKind::UserGenerated,
-                other => WorkflowKind::Unsupported { kind: other.to_string() },
+                other => WorkflowKind::Unsupported {
+                    kind: other.to_string(),
+                },
             };
             // The first entry for an id wins: a catalog is not expected to repeat ids.
             catalog
                 .workflows
                 .entry((organization_id, id))
-                .or_insert(Workflow { id, organization_id, name: entry.name, kind });
+                .or_insert(Workflow {
+                    id,
+                    organization_id,
+                    name: entry.name,
+                    kind,
+                });
         }
         if let Some((bytes, goals_name)) = goals {
-            let entries: Vec<GoalEntry> = serde_json::from_slice(bytes)
-                .map_err(|e| Error::Catalog { file: goals_name.to_string(), message: e.to_string() })?;
+            let entries: Vec<GoalEntry> =
+                serde_json::from_slice(bytes).map_err(|e| Error::Catalog {
+                    file: goals_name.to_string(),
+                    message: e.to_string(),
+                })?;
             for (i, goal) in entries.into_iter().enumerate() {
                 let org = catalog_uuid(goals_name, i, "organization_id", &goal.organization_id)?;
                 if let Some(name) = goal.name {
-                    catalog.goal_names.entry(org).or_default().entry(canonical_id(&goal.id)).or_insert(name);
+                    catalog
+                        .goal_names
+                        .entry(org)
+                        .or_default()
+                        .entry(canonical_id(&goal.id))
+                        .or_insert(name);
                 }
             }
         }
@@ -112,10 +142,13 @@ impl Catalog {
     /// is not found (404), and an interaction workflow without interaction ids is a
     /// catalog error (500).
     pub fn workflow(&self, organization_id: Uuid, workflow_id: Uuid) -> Result<&Workflow> {
-        let workflow = self.workflows.get(&(organization_id, workflow_id)).ok_or_else(|| Error::WorkflowNotFound {
-            organization_id: organization_id.to_string(),
-            workflow_id: workflow_id.to_string(),
-        })?;
+        let workflow = self
+            .workflows
+            .get(&(organization_id, workflow_id))
+            .ok_or_else(|| Error::WorkflowNotFound {
+                organization_id: organization_id.to_string(),
+                workflow_id: workflow_id.to_string(),
+            })?;
         if let WorkflowKind::Interaction { interaction_ids } = &workflow.kind
             && interaction_ids.is_empty()
         {
@@ -129,9 +162,11 @@ impl Catalog {
 
     /// Goal names of one organization, by goal id.
     pub fn goal_names(&self, organization_id: Uuid) -> HashMap<String, String> {
-        self.goal_names.get(&organization_id).cloned().unwrap_or_default()
+        self.goal_names
+            .get(&organization_id)
+            .cloned()
+            .unwrap_or_default()
     }
-
 }
 
 #[cfg(test)]
@@ -148,7 +183,12 @@ mod tests {
                 {{"id":"6f1c1e4e-0000-4000-8000-0000000000bb","organization_id":"{ORG}","type":"chat","name":"c"}}]"#
         );
         let goals = format!(r#"[{{"id":"g1","organization_id":"{ORG}","name":"Signup"}}]"#);
-        Catalog::parse(workflows.as_bytes(), "workflows.json", Some((goals.as_bytes(), "goals.json"))).unwrap()
+        Catalog::parse(
+            workflows.as_bytes(),
+            "workflows.json",
+            Some((goals.as_bytes(), "goals.json")),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -163,14 +203,26 @@ mod tests {
     #[test]
     fn interaction_ids_are_canonical_lowercase() {
         let c = catalog();
-        let wf = c.workflow(Uuid::parse_str(ORG).unwrap(), Uuid::parse_str(WF).unwrap()).unwrap();
-        assert_eq!(wf.kind, WorkflowKind::Interaction { interaction_ids: vec!["abcdef01-0000-4000-8000-000000000000".into()] });
+        let wf = c
+            .workflow(Uuid::parse_str(ORG).unwrap(), Uuid::parse_str(WF).unwrap())
+            .unwrap();
+        assert_eq!(
+            wf.kind,
+            WorkflowKind::Interaction {
+                interaction_ids: vec!["abcdef01-0000-4000-8000-000000000000".into()]
+            }
+        );
     }
 
     #[test]
     fn goal_names_are_per_organization() {
         let c = catalog();
-        assert_eq!(c.goal_names(Uuid::parse_str(ORG).unwrap()).get("g1").map(String::as_str), Some("Signup"));
+        assert_eq!(
+            c.goal_names(Uuid::parse_str(ORG).unwrap())
+                .get("g1")
+                .map(String::as_str),
+            Some("Signup")
+        );
         assert!(c.goal_names(Uuid::parse_str(OTHER).unwrap()).is_empty());
     }
 

@@ -12,8 +12,9 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use object_store::path::Path;
 use object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, PutMultipartOptions,
-    OBJECT_STORE_COALESCE_DEFAULT, PutOptions, PutPayload, PutResult, RenameOptions, Result,
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, OBJECT_STORE_COALESCE_DEFAULT,
+    ObjectMeta, ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions,
+    Result,
 };
 
 /// Requests made through a [`CountingStore`], by kind.
@@ -43,7 +44,13 @@ impl RequestCounts {
     /// The counts so far.
     pub fn totals(&self) -> RequestTotals {
         let read = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        RequestTotals { list: read(&self.list), get: read(&self.get), head: read(&self.head), put: read(&self.put), other: read(&self.other) }
+        RequestTotals {
+            list: read(&self.list),
+            get: read(&self.get),
+            head: read(&self.head),
+            put: read(&self.put),
+            other: read(&self.other),
+        }
     }
 
     fn add(counter: &AtomicU64, n: usize) {
@@ -76,7 +83,13 @@ impl CountingStore {
     /// Wraps `inner`; the counts are shared with the caller.
     pub fn new(inner: Arc<dyn ObjectStore>) -> (CountingStore, Arc<RequestCounts>) {
         let counts = Arc::new(RequestCounts::default());
-        (CountingStore { inner, counts: Arc::clone(&counts) }, counts)
+        (
+            CountingStore {
+                inner,
+                counts: Arc::clone(&counts),
+            },
+            counts,
+        )
     }
 }
 
@@ -88,18 +101,31 @@ impl fmt::Display for CountingStore {
 
 #[async_trait]
 impl ObjectStore for CountingStore {
-    async fn put_opts(&self, location: &Path, payload: PutPayload, opts: PutOptions) -> Result<PutResult> {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> Result<PutResult> {
         RequestCounts::add(&self.counts.put, 1);
         self.inner.put_opts(location, payload, opts).await
     }
 
-    async fn put_multipart_opts(&self, location: &Path, opts: PutMultipartOptions) -> Result<Box<dyn MultipartUpload>> {
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> Result<Box<dyn MultipartUpload>> {
         RequestCounts::add(&self.counts.put, 1);
         self.inner.put_multipart_opts(location, opts).await
     }
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
-        let counter = if options.head { &self.counts.head } else { &self.counts.get };
+        let counter = if options.head {
+            &self.counts.head
+        } else {
+            &self.counts.get
+        };
         RequestCounts::add(counter, 1);
         self.inner.get_opts(location, options).await
     }
@@ -109,9 +135,14 @@ impl ObjectStore for CountingStore {
         self.inner.get_ranges(location, ranges).await
     }
 
-    fn delete_stream(&self, locations: BoxStream<'static, Result<Path>>) -> BoxStream<'static, Result<Path>> {
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, Result<Path>>,
+    ) -> BoxStream<'static, Result<Path>> {
         let counts = Arc::clone(&self.counts);
-        let counted = locations.inspect(move |_| RequestCounts::add(&counts.other, 1)).boxed();
+        let counted = locations
+            .inspect(move |_| RequestCounts::add(&counts.other, 1))
+            .boxed();
         self.inner.delete_stream(counted)
     }
 
@@ -120,7 +151,11 @@ impl ObjectStore for CountingStore {
         self.inner.list(prefix)
     }
 
-    fn list_with_offset(&self, prefix: Option<&Path>, offset: &Path) -> BoxStream<'static, Result<ObjectMeta>> {
+    fn list_with_offset(
+        &self,
+        prefix: Option<&Path>,
+        offset: &Path,
+    ) -> BoxStream<'static, Result<ObjectMeta>> {
         RequestCounts::add(&self.counts.list, 1);
         self.inner.list_with_offset(prefix, offset)
     }
@@ -150,7 +185,9 @@ fn coalesced_requests(ranges: &[Range<u64>]) -> usize {
     let mut end: Option<u64> = None;
     for range in sorted {
         match end {
-            Some(e) if range.start <= e.saturating_add(OBJECT_STORE_COALESCE_DEFAULT) => end = Some(e.max(range.end)),
+            Some(e) if range.start <= e.saturating_add(OBJECT_STORE_COALESCE_DEFAULT) => {
+                end = Some(e.max(range.end))
+            }
             _ => {
                 requests += 1;
                 end = Some(range.end);
@@ -171,14 +208,33 @@ mod tests {
     async fn every_kind_of_request_is_counted() {
         let (store, counts) = CountingStore::new(Arc::new(InMemory::new()));
         let path = Path::from("a/b.parquet");
-        store.put(&path, PutPayload::from_static(b"0123456789")).await.unwrap();
+        store
+            .put(&path, PutPayload::from_static(b"0123456789"))
+            .await
+            .unwrap();
         store.get(&path).await.unwrap();
         store.head(&path).await.unwrap();
         store.get_ranges(&path, &[0..2, 4..6]).await.unwrap();
-        assert_eq!(coalesced_requests(&[0..2, 4..6, (4 << 20)..(5 << 20)]), 2, "near ranges are one request");
-        store.list_with_delimiter(Some(&Path::from("a"))).await.unwrap();
+        assert_eq!(
+            coalesced_requests(&[0..2, 4..6, (4 << 20)..(5 << 20)]),
+            2,
+            "near ranges are one request"
+        );
+        store
+            .list_with_delimiter(Some(&Path::from("a")))
+            .await
+            .unwrap();
         let listed: Vec<_> = store.list(None).collect().await;
         assert_eq!(listed.len(), 1);
-        assert_eq!(counts.totals(), RequestTotals { list: 2, get: 2, head: 1, put: 1, other: 0 });
+        assert_eq!(
+            counts.totals(),
+            RequestTotals {
+                list: 2,
+                get: 2,
+                head: 1,
+                put: 1,
+                other: 0
+            }
+        );
     }
 }

@@ -17,7 +17,9 @@ use datafusion::datasource::table_schema::TableSchema;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::parquet::errors::ParquetError;
 use datafusion::physical_expr::projection::ProjectionExprs;
-use datafusion::physical_expr::{EquivalenceProperties, LexOrdering, PhysicalExpr, PhysicalSortExpr};
+use datafusion::physical_expr::{
+    EquivalenceProperties, LexOrdering, PhysicalExpr, PhysicalSortExpr,
+};
 use datafusion::physical_plan::filter_pushdown::FilterPushdownPropagation;
 use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 use datafusion::physical_plan::{DisplayFormatType, SortOrderPushdownResult};
@@ -36,8 +38,14 @@ pub(crate) struct FileNamingSource {
 }
 
 impl FileNamingSource {
-    pub(crate) fn wrapping(inner: Arc<dyn FileSource>, display_prefix: Arc<str>) -> Arc<dyn FileSource> {
-        Arc::new(FileNamingSource { inner, display_prefix })
+    pub(crate) fn wrapping(
+        inner: Arc<dyn FileSource>,
+        display_prefix: Arc<str>,
+    ) -> Arc<dyn FileSource> {
+        Arc::new(FileNamingSource {
+            inner,
+            display_prefix,
+        })
     }
 
     /// The wrapped source (the cluster's scan marker carries it without the wrapper).
@@ -52,14 +60,30 @@ impl FileNamingSource {
 }
 
 impl FileSource for FileNamingSource {
-    fn create_file_opener(&self, object_store: Arc<dyn ObjectStore>, base_config: &FileScanConfig, partition: usize) -> Result<Arc<dyn FileOpener>> {
+    fn create_file_opener(
+        &self,
+        object_store: Arc<dyn ObjectStore>,
+        base_config: &FileScanConfig,
+        partition: usize,
+    ) -> Result<Arc<dyn FileOpener>> {
         // The Parquet source only offers morsels; this is here because the trait needs it.
-        self.inner.create_file_opener(object_store, base_config, partition)
+        self.inner
+            .create_file_opener(object_store, base_config, partition)
     }
 
-    fn create_morselizer(&self, object_store: Arc<dyn ObjectStore>, base_config: &FileScanConfig, partition: usize) -> Result<Box<dyn Morselizer>> {
-        let inner = self.inner.create_morselizer(object_store, base_config, partition)?;
-        Ok(Box::new(FileNamingMorselizer { inner, display_prefix: Arc::clone(&self.display_prefix) }))
+    fn create_morselizer(
+        &self,
+        object_store: Arc<dyn ObjectStore>,
+        base_config: &FileScanConfig,
+        partition: usize,
+    ) -> Result<Box<dyn Morselizer>> {
+        let inner = self
+            .inner
+            .create_morselizer(object_store, base_config, partition)?;
+        Ok(Box::new(FileNamingMorselizer {
+            inner,
+            display_prefix: Arc::clone(&self.display_prefix),
+        }))
     }
 
     fn table_schema(&self) -> &TableSchema {
@@ -101,28 +125,53 @@ impl FileSource for FileNamingSource {
         output_ordering: Option<LexOrdering>,
         config: &FileScanConfig,
     ) -> Result<Option<FileScanConfig>> {
-        self.inner.repartitioned(target_partitions, repartition_file_min_size, output_ordering, config)
+        self.inner.repartitioned(
+            target_partitions,
+            repartition_file_min_size,
+            output_ordering,
+            config,
+        )
     }
 
-    fn try_pushdown_filters(&self, filters: Vec<Arc<dyn PhysicalExpr>>, config: &ConfigOptions) -> Result<FilterPushdownPropagation<Arc<dyn FileSource>>> {
+    fn try_pushdown_filters(
+        &self,
+        filters: Vec<Arc<dyn PhysicalExpr>>,
+        config: &ConfigOptions,
+    ) -> Result<FilterPushdownPropagation<Arc<dyn FileSource>>> {
         let mut propagation = self.inner.try_pushdown_filters(filters, config)?;
         propagation.updated_node = propagation.updated_node.map(|inner| self.wrap(inner));
         Ok(propagation)
     }
 
-    fn try_pushdown_sort(&self, order: &[PhysicalSortExpr], eq_properties: &EquivalenceProperties) -> Result<SortOrderPushdownResult<Arc<dyn FileSource>>> {
-        Ok(self.inner.try_pushdown_sort(order, eq_properties)?.map(|inner| self.wrap(inner)))
+    fn try_pushdown_sort(
+        &self,
+        order: &[PhysicalSortExpr],
+        eq_properties: &EquivalenceProperties,
+    ) -> Result<SortOrderPushdownResult<Arc<dyn FileSource>>> {
+        Ok(self
+            .inner
+            .try_pushdown_sort(order, eq_properties)?
+            .map(|inner| self.wrap(inner)))
     }
 
     fn reorder_files(&self, files: Vec<PartitionedFile>) -> Vec<PartitionedFile> {
         self.inner.reorder_files(files)
     }
 
-    fn try_pushdown_projection(&self, projection: &ProjectionExprs) -> Result<Option<Arc<dyn FileSource>>> {
-        Ok(self.inner.try_pushdown_projection(projection)?.map(|inner| self.wrap(inner)))
+    fn try_pushdown_projection(
+        &self,
+        projection: &ProjectionExprs,
+    ) -> Result<Option<Arc<dyn FileSource>>> {
+        Ok(self
+            .inner
+            .try_pushdown_projection(projection)?
+            .map(|inner| self.wrap(inner)))
     }
 
-    fn apply_expressions(&self, f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>) -> Result<TreeNodeRecursion> {
+    fn apply_expressions(
+        &self,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
         self.inner.apply_expressions(f)
     }
 }
@@ -149,7 +198,10 @@ struct FileNamingPlanner {
 
 impl FileNamingPlanner {
     fn boxed(inner: Box<dyn MorselPlanner>, name: &Arc<str>) -> Box<dyn MorselPlanner> {
-        Box::new(FileNamingPlanner { inner, name: Arc::clone(name) })
+        Box::new(FileNamingPlanner {
+            inner,
+            name: Arc::clone(name),
+        })
     }
 }
 
@@ -162,10 +214,21 @@ impl MorselPlanner for FileNamingPlanner {
         let morsels: Vec<Box<dyn Morsel>> = plan
             .take_morsels()
             .into_iter()
-            .map(|inner| Box::new(FileNamingMorsel { inner, name: Arc::clone(&name) }) as Box<dyn Morsel>)
+            .map(|inner| {
+                Box::new(FileNamingMorsel {
+                    inner,
+                    name: Arc::clone(&name),
+                }) as Box<dyn Morsel>
+            })
             .collect();
-        let planners = plan.take_ready_planners().into_iter().map(|inner| FileNamingPlanner::boxed(inner, &name)).collect();
-        let mut named = MorselPlan::new().with_morsels(morsels).with_planners(planners);
+        let planners = plan
+            .take_ready_planners()
+            .into_iter()
+            .map(|inner| FileNamingPlanner::boxed(inner, &name))
+            .collect();
+        let mut named = MorselPlan::new()
+            .with_morsels(morsels)
+            .with_planners(planners);
         if let Some(pending) = plan.take_pending_planner() {
             let name = Arc::clone(&name);
             named.set_pending_planner(pending.map(move |planned| match planned {
@@ -186,7 +249,10 @@ struct FileNamingMorsel {
 impl Morsel for FileNamingMorsel {
     fn into_stream(self: Box<Self>) -> BoxStream<'static, Result<RecordBatch>> {
         let name = self.name;
-        self.inner.into_stream().map(move |batch| batch.map_err(|e| in_file(e, &name))).boxed()
+        self.inner
+            .into_stream()
+            .map(move |batch| batch.map_err(|e| in_file(e, &name)))
+            .boxed()
     }
 }
 
@@ -198,10 +264,20 @@ fn in_file(err: DataFusionError, file: &str) -> DataFusionError {
     }
     let message = innermost_message(&err);
     let named = match Error::from(err) {
-        ours @ (Error::EventFile { .. } | Error::ObjectChanged { .. } | Error::MissingOnExecutor { .. } | Error::ResourcesExhausted { .. }) => ours,
-        Error::StorageUnavailable { message } if message.contains(file) => Error::StorageUnavailable { message },
-        Error::StorageUnavailable { message } => Error::StorageUnavailable { message: format!("reading event file {file}: {message}") },
-        _ => Error::EventFile { file: file.to_string(), message },
+        ours @ (Error::EventFile { .. }
+        | Error::ObjectChanged { .. }
+        | Error::MissingOnExecutor { .. }
+        | Error::ResourcesExhausted { .. }) => ours,
+        Error::StorageUnavailable { message } if message.contains(file) => {
+            Error::StorageUnavailable { message }
+        }
+        Error::StorageUnavailable { message } => Error::StorageUnavailable {
+            message: format!("reading event file {file}: {message}"),
+        },
+        _ => Error::EventFile {
+            file: file.to_string(),
+            message,
+        },
     };
     DataFusionError::External(Box::new(named))
 }
@@ -213,7 +289,10 @@ fn innermost_message(err: &(dyn std::error::Error + 'static)) -> String {
     while let Some(source) = current.source() {
         current = source;
     }
-    let text = match (current.downcast_ref::<ParquetError>(), current.downcast_ref::<ArrowError>()) {
+    let text = match (
+        current.downcast_ref::<ParquetError>(),
+        current.downcast_ref::<ArrowError>(),
+    ) {
         (Some(ParquetError::General(message)), _) => message.clone(),
         (_, Some(ArrowError::ParquetError(message))) => message.clone(),
         _ => current.to_string(),
@@ -223,7 +302,14 @@ fn innermost_message(err: &(dyn std::error::Error + 'static)) -> String {
 
 /// Errors that crossed a layer as text carry its prefix ("Parquet error: …"); drop them.
 fn strip_layer_prefixes(mut text: &str) -> &str {
-    const PREFIXES: [&str; 6] = ["Parquet error: ", "External: ", "Parquet argument error: ", "Arrow error: ", "External error: ", "Execution error: "];
+    const PREFIXES: [&str; 6] = [
+        "Parquet error: ",
+        "External: ",
+        "Parquet argument error: ",
+        "Arrow error: ",
+        "External error: ",
+        "Execution error: ",
+    ];
     while let Some(rest) = PREFIXES.iter().find_map(|prefix| text.strip_prefix(prefix)) {
         text = rest;
     }
@@ -236,34 +322,60 @@ mod tests {
 
     #[test]
     fn a_decode_error_names_the_file_once_without_layer_prefixes() {
-        let decode = ParquetError::External(Box::new(ArrowError::ParquetError("EOF: eof decoding byte array".into())));
-        let named = in_file(DataFusionError::ParquetError(Box::new(decode)), "/lake/a.parquet");
+        let decode = ParquetError::External(Box::new(ArrowError::ParquetError(
+            "EOF: eof decoding byte array".into(),
+        )));
+        let named = in_file(
+            DataFusionError::ParquetError(Box::new(decode)),
+            "/lake/a.parquet",
+        );
         let error = Error::from(named);
         assert_eq!(error.status(), 500);
-        assert_eq!(error.to_string(), "event file /lake/a.parquet: EOF: eof decoding byte array");
+        assert_eq!(
+            error.to_string(),
+            "event file /lake/a.parquet: EOF: eof decoding byte array"
+        );
     }
 
     #[test]
     fn an_error_already_naming_the_file_is_kept() {
-        let ours = Error::EventFile { file: "/lake/a.parquet".into(), message: "required column 'label' is missing".into() };
-        let inside = DataFusionError::ParquetError(Box::new(ParquetError::External(Box::new(ours))));
+        let ours = Error::EventFile {
+            file: "/lake/a.parquet".into(),
+            message: "required column 'label' is missing".into(),
+        };
+        let inside =
+            DataFusionError::ParquetError(Box::new(ParquetError::External(Box::new(ours))));
         let error = Error::from(in_file(inside, "/lake/a.parquet"));
-        assert_eq!(error.to_string(), "event file /lake/a.parquet: required column 'label' is missing");
+        assert_eq!(
+            error.to_string(),
+            "event file /lake/a.parquet: required column 'label' is missing"
+        );
     }
 
     #[test]
     fn storage_and_memory_failures_keep_their_kind() {
-        let unreachable = DataFusionError::Execution("error sending request for url (http://127.0.0.1:9/lake/a.parquet)".into());
+        let unreachable = DataFusionError::Execution(
+            "error sending request for url (http://127.0.0.1:9/lake/a.parquet)".into(),
+        );
         let error = Error::from(in_file(unreachable, "s3://lake/a.parquet"));
         assert_eq!(error.status(), 503);
         assert!(error.to_string().contains("s3://lake/a.parquet"), "{error}");
-        let memory = in_file(DataFusionError::ResourcesExhausted("pool".into()), "/lake/a.parquet");
-        assert!(matches!(Error::from(memory), Error::ResourcesExhausted { .. }));
+        let memory = in_file(
+            DataFusionError::ResourcesExhausted("pool".into()),
+            "/lake/a.parquet",
+        );
+        assert!(matches!(
+            Error::from(memory),
+            Error::ResourcesExhausted { .. }
+        ));
     }
 
     #[test]
     fn layer_prefixes_are_dropped() {
-        assert_eq!(strip_layer_prefixes("Parquet error: External: Parquet argument error: EOF: x"), "EOF: x");
+        assert_eq!(
+            strip_layer_prefixes("Parquet error: External: Parquet argument error: EOF: x"),
+            "EOF: x"
+        );
         assert_eq!(strip_layer_prefixes("EOF: x"), "EOF: x");
     }
 }

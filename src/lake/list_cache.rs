@@ -31,12 +31,20 @@ pub struct ListCacheCounts {
 
 impl ListCache {
     pub(super) fn new(ttl: Duration) -> ListCache {
-        ListCache { ttl, entries: Mutex::new(HashMap::new()), hits: AtomicU64::new(0), misses: AtomicU64::new(0) }
+        ListCache {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
     }
 
     /// Hits and misses so far (with a zero TTL every listing is a miss).
     pub(super) fn counts(&self) -> ListCacheCounts {
-        ListCacheCounts { hits: self.hits.load(Ordering::Relaxed), misses: self.misses.load(Ordering::Relaxed) }
+        ListCacheCounts {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+        }
     }
 
     /// The listing of `prefix` if it is younger than the TTL.
@@ -44,24 +52,40 @@ impl ListCache {
         let found = if self.ttl.is_zero() {
             None
         } else {
-            let entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            entries.get(prefix).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, listing)| Arc::clone(listing))
+            let entries = self
+                .entries
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            entries
+                .get(prefix)
+                .filter(|(at, _)| at.elapsed() < self.ttl)
+                .map(|(_, listing)| Arc::clone(listing))
         };
-        let counter = if found.is_some() { &self.hits } else { &self.misses };
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
         counter.fetch_add(1, Ordering::Relaxed);
         found
     }
 
     /// Forgets every listing.
     pub(super) fn clear(&self) {
-        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clear();
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clear();
     }
 
     /// Remembers a fresh listing and returns it.
     pub(super) fn put(&self, prefix: &Path, listing: ListResult) -> Arc<ListResult> {
         let listing = Arc::new(listing);
         if !self.ttl.is_zero() {
-            let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut entries = self
+                .entries
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             if entries.len() >= MAX_ENTRIES {
                 entries.clear();
             }
@@ -78,8 +102,17 @@ mod tests {
     use super::*;
 
     fn listing(name: &str) -> ListResult {
-        let meta = ObjectMeta { location: Path::from(name), last_modified: Default::default(), size: 1, e_tag: None, version: None };
-        ListResult { common_prefixes: Vec::new(), objects: vec![meta] }
+        let meta = ObjectMeta {
+            location: Path::from(name),
+            last_modified: Default::default(),
+            size: 1,
+            e_tag: None,
+            version: None,
+        };
+        ListResult {
+            common_prefixes: Vec::new(),
+            objects: vec![meta],
+        }
     }
 
     #[test]

@@ -20,7 +20,11 @@ struct ObjectVersion {
 
 impl ObjectVersion {
     fn of(meta: &ObjectMeta) -> ObjectVersion {
-        ObjectVersion { e_tag: meta.e_tag.clone(), last_modified: meta.last_modified, size: meta.size }
+        ObjectVersion {
+            e_tag: meta.e_tag.clone(),
+            last_modified: meta.last_modified,
+            size: meta.size,
+        }
     }
 }
 
@@ -33,7 +37,10 @@ pub(super) struct CatalogVersion {
 
 impl CatalogVersion {
     pub(super) fn of(workflows: Option<&ObjectMeta>, goals: Option<&ObjectMeta>) -> CatalogVersion {
-        CatalogVersion { workflows: workflows.map(ObjectVersion::of), goals: goals.map(ObjectVersion::of) }
+        CatalogVersion {
+            workflows: workflows.map(ObjectVersion::of),
+            goals: goals.map(ObjectVersion::of),
+        }
     }
 
     /// The catalog files whose version differs from `earlier`'s.
@@ -90,7 +97,9 @@ impl Lake {
     }
 
     fn known_catalog_version(&self) -> std::sync::MutexGuard<'_, CatalogVersion> {
-        self.catalog_version.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.catalog_version
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The metadata of one object, or `None` when it does not exist.

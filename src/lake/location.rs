@@ -21,18 +21,27 @@ impl LakeLocation {
         if let Some(rest) = text.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             if bucket.is_empty() {
-                return Err(Error::bad_request(format!("lake URL '{text}' has no bucket")));
+                return Err(Error::bad_request(format!(
+                    "lake URL '{text}' has no bucket"
+                )));
             }
-            return Ok(LakeLocation::S3 { bucket: bucket.to_string(), prefix: prefix.trim_matches('/').to_string() });
+            return Ok(LakeLocation::S3 {
+                bucket: bucket.to_string(),
+                prefix: prefix.trim_matches('/').to_string(),
+            });
         }
         if text.contains("://") {
-            return Err(Error::bad_request(format!("lake '{text}': only local folders and s3:// URLs are supported")));
+            return Err(Error::bad_request(format!(
+                "lake '{text}': only local folders and s3:// URLs are supported"
+            )));
         }
         let path = PathBuf::from(text);
         let absolute = if path.is_absolute() {
             path
         } else {
-            std::env::current_dir().map_err(|e| Error::internal(format!("current directory: {e}")))?.join(path)
+            std::env::current_dir()
+                .map_err(|e| Error::internal(format!("current directory: {e}")))?
+                .join(path)
         };
         Ok(LakeLocation::Local(normalize(&absolute)))
     }
@@ -75,9 +84,15 @@ mod tests {
     fn s3_urls_split_bucket_and_prefix() {
         assert_eq!(
             LakeLocation::parse("s3://lake/events/2026/").unwrap(),
-            LakeLocation::S3 { bucket: "lake".into(), prefix: "events/2026".into() }
+            LakeLocation::S3 {
+                bucket: "lake".into(),
+                prefix: "events/2026".into()
+            }
         );
-        assert_eq!(LakeLocation::parse("s3://lake").unwrap().to_string(), "s3://lake");
+        assert_eq!(
+            LakeLocation::parse("s3://lake").unwrap().to_string(),
+            "s3://lake"
+        );
         assert!(LakeLocation::parse("s3:///x").is_err());
         assert!(LakeLocation::parse("gs://lake").is_err());
     }
@@ -88,9 +103,15 @@ mod tests {
         std::fs::create_dir(dir.path().join("l1")).unwrap();
         let real = std::fs::canonicalize(dir.path().join("l1")).unwrap();
         let spelled = format!("{}/./l1/../l1", dir.path().display());
-        assert_eq!(LakeLocation::parse(&spelled).unwrap(), LakeLocation::Local(real.clone()));
+        assert_eq!(
+            LakeLocation::parse(&spelled).unwrap(),
+            LakeLocation::Local(real.clone())
+        );
         let missing = format!("{}/./new/../new2", real.display());
-        assert_eq!(LakeLocation::parse(&missing).unwrap(), LakeLocation::Local(real.join("new2")));
+        assert_eq!(
+            LakeLocation::parse(&missing).unwrap(),
+            LakeLocation::Local(real.join("new2"))
+        );
     }
 
     #[test]

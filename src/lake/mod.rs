@@ -15,7 +15,6 @@ pub mod store;
 pub mod table;
 mod versions;
 
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,8 +26,8 @@ use datafusion::datasource::listing::PartitionedFile;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use futures::{StreamExt, TryStreamExt};
-use object_store::{ListResult, ObjectMeta, ObjectStore};
 use object_store::path::Path;
+use object_store::{ListResult, ObjectMeta, ObjectStore};
 use uuid::Uuid;
 
 pub use catalog::{Catalog, Workflow, WorkflowKind};
@@ -37,10 +36,10 @@ pub use location::LakeLocation;
 pub use store::{S3Credentials, S3Options};
 pub use table::DayPartitions;
 
+use list_cache::ListCache;
 pub use list_cache::ListCacheCounts;
 pub use live_catalog::CatalogReload;
 use live_catalog::CatalogVersion;
-use list_cache::ListCache;
 
 use crate::error::{Error, Result};
 use crate::query::Interval;
@@ -86,7 +85,11 @@ pub struct LakeOptions {
 impl Lake {
     /// Opens the lake at `location` with the store registered for it in `runtime`, and
     /// reads its catalog.
-    pub async fn open(location: LakeLocation, runtime: Arc<RuntimeEnv>, options: LakeOptions) -> Result<Lake> {
+    pub async fn open(
+        location: LakeLocation,
+        runtime: Arc<RuntimeEnv>,
+        options: LakeOptions,
+    ) -> Result<Lake> {
         let (store_url, root, display_prefix) = match &location {
             LakeLocation::Local(path) => {
                 if !path.is_dir() {
@@ -95,8 +98,9 @@ impl Lake {
                         message: format!("the lake folder {} does not exist", path.display()),
                     });
                 }
-                let root = Path::from_absolute_path(path)
-                    .map_err(|e| Error::bad_request(format!("lake path {}: {e}", path.display())))?;
+                let root = Path::from_absolute_path(path).map_err(|e| {
+                    Error::bad_request(format!("lake path {}: {e}", path.display()))
+                })?;
                 (ObjectStoreUrl::local_filesystem(), root, "/".to_string())
             }
             LakeLocation::S3 { bucket, prefix } => {
@@ -105,12 +109,17 @@ impl Lake {
             }
         };
         let store = runtime.object_store(&store_url).map_err(|e| {
-            Error::internal(format!("no object store registered for {}: {e}", store_url.as_str()))
+            Error::internal(format!(
+                "no object store registered for {}: {e}",
+                store_url.as_str()
+            ))
         })?;
-        let store_description = options.store_description.unwrap_or_else(|| match &location {
-            LakeLocation::Local(_) => "local disk".to_string(),
-            LakeLocation::S3 { bucket, .. } => format!("s3://{bucket}"),
-        });
+        let store_description = options
+            .store_description
+            .unwrap_or_else(|| match &location {
+                LakeLocation::Local(_) => "local disk".to_string(),
+                LakeLocation::S3 { bucket, .. } => format!("s3://{bucket}"),
+            });
         let mut lake = Lake {
             location,
             store,
@@ -127,7 +136,10 @@ impl Lake {
         let (catalog, version) = lake.read_catalog().await.map_err(|e| lake.in_context(e))?;
         let catalog = catalog.map_err(|e| lake.in_context(e))?;
         lake.catalog.store(Arc::new(catalog));
-        *lake.catalog_version.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner()) = version;
+        *lake
+            .catalog_version
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = version;
         Ok(lake)
     }
 
@@ -150,7 +162,9 @@ impl Lake {
     fn in_context(&self, error: Error) -> Error {
         match error {
             Error::StorageUnavailable { message } if !message.contains(&self.store_description) => {
-                Error::StorageUnavailable { message: format!("{}: {message}", self.store_description) }
+                Error::StorageUnavailable {
+                    message: format!("{}: {message}", self.store_description),
+                }
             }
             other => other,
         }
@@ -175,12 +189,20 @@ impl Lake {
         let goals_name = self.display(&goals_path);
         let workflows = self.read(&workflows_path).await?;
         let goals = self.read(&goals_path).await?;
-        let version = CatalogVersion::of(workflows.as_ref().map(|(_, meta)| meta), goals.as_ref().map(|(_, meta)| meta));
+        let version = CatalogVersion::of(
+            workflows.as_ref().map(|(_, meta)| meta),
+            goals.as_ref().map(|(_, meta)| meta),
+        );
         let Some((workflows, _)) = workflows else {
-            let missing = Error::Catalog { file: workflows_name, message: "not found: a lake needs workflows.json at its root".into() };
+            let missing = Error::Catalog {
+                file: workflows_name,
+                message: "not found: a lake needs workflows.json at its root".into(),
+            };
             return Ok((Err(missing), version));
         };
-        let goals = goals.as_ref().map(|(bytes, _)| (bytes.as_ref(), goals_name.as_str()));
+        let goals = goals
+            .as_ref()
+            .map(|(bytes, _)| (bytes.as_ref(), goals_name.as_str()));
         Ok((Catalog::parse(&workflows, &workflows_name, goals), version))
     }
 
@@ -210,15 +232,25 @@ impl Lake {
     /// The Parquet files of the organization's days that the interval touches, sorted by
     /// path so plans are deterministic. Only those folders are listed; a missing one holds
     /// no events.
-    pub async fn day_files(&self, organization_id: Uuid, interval: &Interval) -> Result<Vec<PartitionedFile>> {
-        let days = self.days_to_list(organization_id, interval).await.map_err(|e| self.in_context(e))?;
+    pub async fn day_files(
+        &self,
+        organization_id: Uuid,
+        interval: &Interval,
+    ) -> Result<Vec<PartitionedFile>> {
+        let days = self
+            .days_to_list(organization_id, interval)
+            .await
+            .map_err(|e| self.in_context(e))?;
         let org_value = ScalarValue::Utf8(Some(organization_id.to_string()));
         let listings = futures::stream::iter(days)
             .map(|day| {
                 let prefix = self.day_prefix(organization_id, day);
                 let org_value = org_value.clone();
                 async move {
-                    let objects = self.day_objects(&prefix).await.map_err(|e| self.in_context(e))?;
+                    let objects = self
+                        .day_objects(&prefix)
+                        .await
+                        .map_err(|e| self.in_context(e))?;
                     let date = ScalarValue::Date32(Some(days_since_epoch(day)));
                     Ok::<_, Error>(
                         objects
@@ -244,26 +276,56 @@ impl Lake {
     async fn day_objects(&self, prefix: &Path) -> Result<Vec<ObjectMeta>> {
         let mut listing = self.list_folder(prefix, false).await?;
         let manifest_path = prefix.clone().join(manifest::MANIFEST_FILE);
-        if !listing.objects.iter().any(|meta| meta.location == manifest_path) {
-            return Ok(listing.objects.iter().filter(|meta| is_event_file(&meta.location)).cloned().collect());
+        if !listing
+            .objects
+            .iter()
+            .any(|meta| meta.location == manifest_path)
+        {
+            return Ok(listing
+                .objects
+                .iter()
+                .filter(|meta| is_event_file(&meta.location))
+                .cloned()
+                .collect());
         }
         let shown = self.display(&manifest_path);
-        let bytes = self.read(&manifest_path).await?.ok_or_else(|| Error::Data { message: format!("day manifest {shown} vanished while it was read") })?;
+        let bytes = self
+            .read(&manifest_path)
+            .await?
+            .ok_or_else(|| Error::Data {
+                message: format!("day manifest {shown} vanished while it was read"),
+            })?;
         let manifest = manifest::Manifest::parse(&bytes.0, &shown)?;
         for fresh in [false, true] {
             if fresh {
                 // A listing older than the manifest may lack files written just before it.
                 listing = self.list_folder(prefix, true).await?;
             }
-            let selected: Vec<ObjectMeta> =
-                listing.objects.iter().filter(|meta| meta.location.filename().is_some_and(|name| manifest.files.iter().any(|f| f == name))).cloned().collect();
+            let selected: Vec<ObjectMeta> = listing
+                .objects
+                .iter()
+                .filter(|meta| {
+                    meta.location
+                        .filename()
+                        .is_some_and(|name| manifest.files.iter().any(|f| f == name))
+                })
+                .cloned()
+                .collect();
             if selected.len() == manifest.files.len() {
                 return Ok(selected);
             }
         }
-        let missing = manifest.files.iter().find(|f| !listing.objects.iter().any(|meta| meta.location.filename() == Some(f.as_str())));
+        let missing = manifest.files.iter().find(|f| {
+            !listing
+                .objects
+                .iter()
+                .any(|meta| meta.location.filename() == Some(f.as_str()))
+        });
         Err(Error::Data {
-            message: format!("day manifest {shown} names {}, which is not in the folder", missing.map(String::as_str).unwrap_or("a file")),
+            message: format!(
+                "day manifest {shown} names {}, which is not in the folder",
+                missing.map(String::as_str).unwrap_or("a file")
+            ),
         })
     }
 
@@ -271,14 +333,20 @@ impl Lake {
     /// days (one request each, all at once); a longer one lists the organization's folder
     /// once (one request per 1,000 day folders) and keeps the days that exist, so that its
     /// cost follows the data, not the calendar (SPEC §7).
-    async fn days_to_list(&self, organization_id: Uuid, interval: &Interval) -> Result<Vec<NaiveDate>> {
+    async fn days_to_list(
+        &self,
+        organization_id: Uuid,
+        interval: &Interval,
+    ) -> Result<Vec<NaiveDate>> {
         let Some((first, last)) = utc_day_span(interval) else {
             return Ok(Vec::new());
         };
         if (last - first).num_days() < PER_DAY_LISTING_MAX_DAYS {
             return Ok(first.iter_days().take_while(|day| *day <= last).collect());
         }
-        let listing = self.list_folder(&self.org_prefix(organization_id), false).await?;
+        let listing = self
+            .list_folder(&self.org_prefix(organization_id), false)
+            .await?;
         let mut days: Vec<NaiveDate> = listing
             .common_prefixes
             .iter()
@@ -298,7 +366,10 @@ impl Lake {
         }
         let listing = match self.store.list_with_delimiter(Some(prefix)).await {
             Ok(listing) => listing,
-            Err(object_store::Error::NotFound { .. }) => ListResult { common_prefixes: Vec::new(), objects: Vec::new() },
+            Err(object_store::Error::NotFound { .. }) => ListResult {
+                common_prefixes: Vec::new(),
+                objects: Vec::new(),
+            },
             Err(e) => return Err(Error::from(e)),
         };
         Ok(self.listings.put(prefix, listing))
@@ -313,26 +384,41 @@ impl Lake {
         if let Some(location) = file.strip_prefix(self.display_prefix.as_str())
             && let Ok(path) = Path::parse(location)
         {
-            self.runtime.cache_manager.get_file_metadata_cache().remove(&path);
+            self.runtime
+                .cache_manager
+                .get_file_metadata_cache()
+                .remove(&path);
         }
     }
 
     /// The events table of one organization and interval.
-    pub async fn events_table(&self, organization_id: Uuid, interval: &Interval) -> Result<DayPartitions> {
+    pub async fn events_table(
+        &self,
+        organization_id: Uuid,
+        interval: &Interval,
+    ) -> Result<DayPartitions> {
         let files = self.day_files(organization_id, interval).await?;
-        Ok(DayPartitions::new(self.store_url.clone(), files, self.display_prefix.clone()))
+        Ok(DayPartitions::new(
+            self.store_url.clone(),
+            files,
+            self.display_prefix.clone(),
+        ))
     }
 }
 
 /// `<any-name>.parquet`, skipping hidden and underscore-prefixed names (files being
 /// written, `_SUCCESS` markers), as Spark and Hive do.
 pub(crate) fn is_event_file(path: &Path) -> bool {
-    path.filename().is_some_and(|name| name.ends_with(".parquet") && !name.starts_with('.') && !name.starts_with('_'))
+    path.filename().is_some_and(|name| {
+        name.ends_with(".parquet") && !name.starts_with('.') && !name.starts_with('_')
+    })
 }
 
 /// `<root>/events/organization_id=<org>` (SPEC §1), for readers and writers alike.
 pub(crate) fn org_folder(root: &Path, organization_id: Uuid) -> Path {
-    root.clone().join("events").join(format!("organization_id={organization_id}"))
+    root.clone()
+        .join("events")
+        .join(format!("organization_id={organization_id}"))
 }
 
 /// `<root>/events/organization_id=<org>/date=<YYYY-MM-DD>`.
@@ -363,15 +449,22 @@ mod tests {
 
     #[test]
     fn only_visible_parquet_files_are_events() {
-        assert!(is_event_file(&Path::from("a/date=2026-03-01/part-0.parquet")));
-        assert!(!is_event_file(&Path::from("a/date=2026-03-01/.part-0.parquet")));
+        assert!(is_event_file(&Path::from(
+            "a/date=2026-03-01/part-0.parquet"
+        )));
+        assert!(!is_event_file(&Path::from(
+            "a/date=2026-03-01/.part-0.parquet"
+        )));
         assert!(!is_event_file(&Path::from("a/date=2026-03-01/_SUCCESS")));
-        assert!(!is_event_file(&Path::from("a/date=2026-03-01/part-0.parquet.tmp")));
+        assert!(!is_event_file(&Path::from(
+            "a/date=2026-03-01/part-0.parquet.tmp"
+        )));
     }
 
     #[test]
     fn day_folders_are_named_date_equals_an_iso_date() {
-        let day = |name: &str| day_of_folder(&Path::from(format!("events/organization_id=a/{name}")));
+        let day =
+            |name: &str| day_of_folder(&Path::from(format!("events/organization_id=a/{name}")));
         assert_eq!(day("date=2026-03-01"), NaiveDate::from_ymd_opt(2026, 3, 1));
         assert_eq!(day("date=2026-13-01"), None);
         assert_eq!(day("day=2026-03-01"), None);
@@ -380,15 +473,34 @@ mod tests {
 
     #[test]
     fn the_day_span_covers_both_ends_and_is_empty_when_reversed() {
-        let us = |text: &str| chrono::DateTime::parse_from_rfc3339(text).unwrap().timestamp_micros();
-        let interval = Interval { start_us: us("2026-03-01T23:00:00Z"), end_us: us("2026-03-03T00:00:00Z") };
+        let us = |text: &str| {
+            chrono::DateTime::parse_from_rfc3339(text)
+                .unwrap()
+                .timestamp_micros()
+        };
+        let interval = Interval {
+            start_us: us("2026-03-01T23:00:00Z"),
+            end_us: us("2026-03-03T00:00:00Z"),
+        };
         let span = utc_day_span(&interval).unwrap();
-        assert_eq!((span.0.to_string(), span.1.to_string()), ("2026-03-01".to_string(), "2026-03-03".to_string()));
-        assert_eq!(utc_day_span(&Interval { start_us: 10, end_us: 9 }), None);
+        assert_eq!(
+            (span.0.to_string(), span.1.to_string()),
+            ("2026-03-01".to_string(), "2026-03-03".to_string())
+        );
+        assert_eq!(
+            utc_day_span(&Interval {
+                start_us: 10,
+                end_us: 9
+            }),
+            None
+        );
     }
 
     #[test]
     fn dates_count_days_from_the_epoch() {
-        assert_eq!(days_since_epoch(NaiveDate::from_ymd_opt(1970, 1, 2).unwrap()), 1);
+        assert_eq!(
+            days_since_epoch(NaiveDate::from_ymd_opt(1970, 1, 2).unwrap()),
+            1
+        );
     }
 }

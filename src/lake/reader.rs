@@ -10,7 +10,6 @@ use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::ParquetFileReaderFactory;
 use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
 use datafusion::execution::cache::cache_manager::FileMetadataCache;
-use object_store::{ObjectMeta, ObjectStore};
 use datafusion::parquet::arrow::arrow_reader::ArrowReaderOptions;
 use datafusion::parquet::arrow::async_reader::AsyncFileReader;
 use datafusion::parquet::arrow::parquet_to_arrow_schema;
@@ -19,6 +18,7 @@ use datafusion::parquet::file::metadata::ParquetMetaData;
 use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use object_store::{ObjectMeta, ObjectStore};
 
 use super::schema::EVENT_COLUMNS;
 use super::versions::{Found, VersionPinnedStore};
@@ -41,13 +41,25 @@ pub struct CheckedReaderFactory {
 
 impl CheckedReaderFactory {
     /// Readers over `store` through DataFusion's metadata-caching reader.
-    pub fn new(store: Arc<dyn ObjectStore>, metadata_cache: Arc<FileMetadataCache>, display_prefix: String) -> Self {
-        Self { store, metadata_cache, display_prefix, executor: None }
+    pub fn new(
+        store: Arc<dyn ObjectStore>,
+        metadata_cache: Arc<FileMetadataCache>,
+        display_prefix: String,
+    ) -> Self {
+        Self {
+            store,
+            metadata_cache,
+            display_prefix,
+            executor: None,
+        }
     }
 
     /// The readers of the cluster executor named `executor`.
     pub fn on_executor(self, executor: Arc<str>) -> Self {
-        Self { executor: Some(executor), ..self }
+        Self {
+            executor: Some(executor),
+            ..self
+        }
     }
 }
 
@@ -64,7 +76,14 @@ impl ParquetFileReaderFactory for CheckedReaderFactory {
         // DataFusion trusts a cached footer when size and modification time agree; an ETag
         // that differs means another version written within the same timestamp.
         let footer_checked = match self.metadata_cache.get(&meta.location) {
-            Some(cached) if cached.is_valid_for(&meta) && !(cached.meta.e_tag.is_some() && meta.e_tag.is_some() && cached.meta.e_tag != meta.e_tag) => true,
+            Some(cached)
+                if cached.is_valid_for(&meta)
+                    && !(cached.meta.e_tag.is_some()
+                        && meta.e_tag.is_some()
+                        && cached.meta.e_tag != meta.e_tag) =>
+            {
+                true
+            }
             Some(_) => {
                 self.metadata_cache.remove(&meta.location);
                 false
@@ -72,10 +91,20 @@ impl ParquetFileReaderFactory for CheckedReaderFactory {
             None => false,
         };
         let (pinned, found) = VersionPinnedStore::new(Arc::clone(&self.store), meta.clone());
-        let cached = CachedParquetFileReaderFactory::new(Arc::new(pinned), Arc::clone(&self.metadata_cache));
+        let cached =
+            CachedParquetFileReaderFactory::new(Arc::new(pinned), Arc::clone(&self.metadata_cache));
         let inner = cached.create_reader(partition_index, file, metadata_size_hint, metrics)?;
-        let drift = Drift { name, found, executor: self.executor.clone() };
-        Ok(Box::new(CheckedReader { inner, meta, footer_checked, drift }))
+        let drift = Drift {
+            name,
+            found,
+            executor: self.executor.clone(),
+        };
+        Ok(Box::new(CheckedReader {
+            inner,
+            meta,
+            footer_checked,
+            drift,
+        }))
     }
 }
 
@@ -104,7 +133,10 @@ impl Drift {
         }
         let file = self.name.clone();
         let error = match &self.executor {
-            Some(executor) if self.found.missing() => Error::MissingOnExecutor { file, executor: executor.to_string() },
+            Some(executor) if self.found.missing() => Error::MissingOnExecutor {
+                file,
+                executor: executor.to_string(),
+            },
             _ => Error::ObjectChanged { file },
         };
         ParquetError::External(Box::new(error))
@@ -114,7 +146,10 @@ impl Drift {
 impl CheckedReader {
     /// A fault of this file, in the form that survives DataFusion's wrapping.
     fn file_error(&self, message: String) -> ParquetError {
-        ParquetError::External(Box::new(Error::EventFile { file: self.drift.name.clone(), message }))
+        ParquetError::External(Box::new(Error::EventFile {
+            file: self.drift.name.clone(),
+            message,
+        }))
     }
 }
 
@@ -136,14 +171,26 @@ fn without_fetch_prefix(err: ParquetError, location: &str) -> ParquetError {
 // Byte fetches pass their errors through unchanged, so that a store that cannot be reached
 // stays recognisable (503); the scan names the file of every error.
 impl AsyncFileReader for CheckedReader {
-    fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, datafusion::parquet::errors::Result<Bytes>> {
+    fn get_bytes(
+        &mut self,
+        range: Range<u64>,
+    ) -> BoxFuture<'_, datafusion::parquet::errors::Result<Bytes>> {
         let drift = &self.drift;
-        self.inner.get_bytes(range).map(move |r| r.map_err(|e| drift.read_error(e))).boxed()
+        self.inner
+            .get_bytes(range)
+            .map(move |r| r.map_err(|e| drift.read_error(e)))
+            .boxed()
     }
 
-    fn get_byte_ranges(&mut self, ranges: Vec<Range<u64>>) -> BoxFuture<'_, datafusion::parquet::errors::Result<Vec<Bytes>>> {
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<Range<u64>>,
+    ) -> BoxFuture<'_, datafusion::parquet::errors::Result<Vec<Bytes>>> {
         let drift = &self.drift;
-        self.inner.get_byte_ranges(ranges).map(move |r| r.map_err(|e| drift.read_error(e))).boxed()
+        self.inner
+            .get_byte_ranges(ranges)
+            .map(move |r| r.map_err(|e| drift.read_error(e)))
+            .boxed()
     }
 
     fn get_metadata<'a>(
@@ -156,7 +203,10 @@ impl AsyncFileReader for CheckedReader {
                 // must be refused before it gets there.
                 let size = self.meta.size;
                 let tail = if size >= 8 {
-                    self.inner.get_bytes(size - 8..size).await.map_err(|e| self.drift.read_error(e))?
+                    self.inner
+                        .get_bytes(size - 8..size)
+                        .await
+                        .map_err(|e| self.drift.read_error(e))?
                 } else {
                     Bytes::new()
                 };
@@ -183,7 +233,9 @@ fn check_footer(tail: &[u8], size: u64) -> Result<(), String> {
     }
     let metadata_len = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
     if metadata_len + 12 > size {
-        return Err(format!("corrupt Parquet footer: metadata of {metadata_len} bytes cannot fit in a {size}-byte file"));
+        return Err(format!(
+            "corrupt Parquet footer: metadata of {metadata_len} bytes cannot fit in a {size}-byte file"
+        ));
     }
     Ok(())
 }
@@ -192,8 +244,11 @@ fn check_footer(tail: &[u8], size: u64) -> Result<(), String> {
 /// not lack a required column nor hold a known column of another type.
 fn check_schema(metadata: &ParquetMetaData) -> Result<(), String> {
     let file_metadata = metadata.file_metadata();
-    let schema = parquet_to_arrow_schema(file_metadata.schema_descr(), file_metadata.key_value_metadata())
-        .map_err(|e| format!("unreadable schema: {e}"))?;
+    let schema = parquet_to_arrow_schema(
+        file_metadata.schema_descr(),
+        file_metadata.key_value_metadata(),
+    )
+    .map_err(|e| format!("unreadable schema: {e}"))?;
     for column in EVENT_COLUMNS {
         match schema.field_with_name(column.name) {
             Ok(field) if !column.kind.accepts(field.data_type()) => {
@@ -205,7 +260,9 @@ fn check_schema(metadata: &ParquetMetaData) -> Result<(), String> {
                 ));
             }
             Ok(_) => {}
-            Err(_) if !column.nullable => return Err(format!("required column '{}' is missing", column.name)),
+            Err(_) if !column.nullable => {
+                return Err(format!("required column '{}' is missing", column.name));
+            }
             Err(_) => {}
         }
     }
@@ -222,7 +279,11 @@ mod tests {
         tail.extend_from_slice(b"PAR1");
         assert!(check_footer(&tail, 1000).is_ok());
         assert!(check_footer(&tail, 50).unwrap_err().contains("cannot fit"));
-        assert!(check_footer(b"PAR1PAR2", 1000).unwrap_err().contains("no PAR1"));
+        assert!(
+            check_footer(b"PAR1PAR2", 1000)
+                .unwrap_err()
+                .contains("no PAR1")
+        );
         assert!(check_footer(b"", 3).is_err());
     }
 }

@@ -27,7 +27,11 @@ pub struct EventColumn {
 }
 
 const fn column(name: &'static str, kind: ColumnKind, nullable: bool) -> EventColumn {
-    EventColumn { name, kind, nullable }
+    EventColumn {
+        name,
+        kind,
+        nullable,
+    }
 }
 
 use ColumnKind::*;
@@ -144,7 +148,11 @@ mod tests {
 
     #[test]
     fn schema_has_every_spec_column_in_order() {
-        let names: Vec<_> = file_schema().fields().iter().map(|f| f.name().clone()).collect();
+        let names: Vec<_> = file_schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
         assert_eq!(names.first().map(|s| s.as_str()), Some("timestamp"));
         assert_eq!(names.last().map(|s| s.as_str()), Some("ip_organization"));
         assert_eq!(names.len(), 28);
@@ -161,7 +169,10 @@ mod tests {
 
     #[test]
     fn timestamps_must_be_utc_instants() {
-        assert!(Timestamp.accepts(&DataType::Timestamp(TimeUnit::Nanosecond, Some("+00:00".into()))));
+        assert!(Timestamp.accepts(&DataType::Timestamp(
+            TimeUnit::Nanosecond,
+            Some("+00:00".into())
+        )));
         assert!(!Timestamp.accepts(&DataType::Timestamp(TimeUnit::Microsecond, None)));
         assert!(!Timestamp.accepts(&DataType::Utf8));
     }

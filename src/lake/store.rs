@@ -24,7 +24,10 @@ pub struct S3Credentials {
 
 impl std::fmt::Debug for S3Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("S3Credentials").field("access_key_id", &self.access_key_id).field("secret_access_key", &"***").finish()
+        f.debug_struct("S3Credentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"***")
+            .finish()
     }
 }
 
@@ -70,7 +73,10 @@ impl Default for S3Options {
 /// The S3 client of `bucket`: the environment, then `options` on top, wrapped to count
 /// its requests. Without keys, the standard AWS chain must find credentials now, or this is
 /// a 400 that says what was tried. Refuses configurations that could only fail obscurely later.
-pub async fn s3_store(bucket: &str, options: &S3Options) -> Result<(Arc<dyn ObjectStore>, Arc<RequestCounts>, String)> {
+pub async fn s3_store(
+    bucket: &str,
+    options: &S3Options,
+) -> Result<(Arc<dyn ObjectStore>, Arc<RequestCounts>, String)> {
     let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
     if let Some(endpoint) = &options.endpoint {
         builder = builder.with_endpoint(endpoint);
@@ -79,7 +85,9 @@ pub async fn s3_store(bucket: &str, options: &S3Options) -> Result<(Arc<dyn Obje
         builder = builder.with_region(region);
     }
     if let Some(keys) = &options.credentials {
-        builder = builder.with_access_key_id(&keys.access_key_id).with_secret_access_key(&keys.secret_access_key);
+        builder = builder
+            .with_access_key_id(&keys.access_key_id)
+            .with_secret_access_key(&keys.secret_access_key);
     }
     if options.allow_http {
         builder = builder.with_allow_http(true);
@@ -102,7 +110,10 @@ pub async fn s3_store(bucket: &str, options: &S3Options) -> Result<(Arc<dyn Obje
     if !has_keys_or_skips_signing(&builder) {
         let given = builder.get_config_value(&AmazonS3ConfigKey::Region);
         let chain = StandardChain::new(given.as_deref()).await;
-        chain.credentials().await.map_err(|cause| no_credentials(bucket, &cause))?;
+        chain
+            .credentials()
+            .await
+            .map_err(|cause| no_credentials(bucket, &cause))?;
         if given.is_none()
             && let Some(region) = chain.region().await
         {
@@ -110,7 +121,12 @@ pub async fn s3_store(bucket: &str, options: &S3Options) -> Result<(Arc<dyn Obje
         }
         builder = builder.with_credentials(Arc::new(chain));
     }
-    let client = |key: ClientConfigKey, value: Duration| (AmazonS3ConfigKey::Client(key), format!("{}ms", value.as_millis()));
+    let client = |key: ClientConfigKey, value: Duration| {
+        (
+            AmazonS3ConfigKey::Client(key),
+            format!("{}ms", value.as_millis()),
+        )
+    };
     for (key, value) in [
         client(ClientConfigKey::ConnectTimeout, options.connect_timeout),
         client(ClientConfigKey::Timeout, options.request_timeout),
@@ -120,7 +136,11 @@ pub async fn s3_store(bucket: &str, options: &S3Options) -> Result<(Arc<dyn Obje
         }
     }
     let retry = RetryConfig {
-        backoff: BackoffConfig { init_backoff: Duration::from_millis(100), max_backoff: Duration::from_secs(2), base: 2.0 },
+        backoff: BackoffConfig {
+            init_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(2),
+            base: 2.0,
+        },
         max_retries: options.max_retries,
         retry_timeout: options.retry_timeout,
     };
@@ -128,14 +148,21 @@ pub async fn s3_store(bucket: &str, options: &S3Options) -> Result<(Arc<dyn Obje
         .with_retry(retry)
         .build()
         .map_err(|e| Error::bad_request(format!("S3 configuration for bucket '{bucket}': {e}")))?;
-    let described = format!("s3://{bucket} at {}", endpoint.unwrap_or_else(|| "AWS S3".to_string()));
+    let described = format!(
+        "s3://{bucket} at {}",
+        endpoint.unwrap_or_else(|| "AWS S3".to_string())
+    );
     let (counting, counts) = CountingStore::new(Arc::new(store));
     Ok((Arc::new(counting), counts, described))
 }
 
 /// Registers the S3 client of `bucket` with DataFusion (the engine calls this once per
 /// bucket). Returns its request counts and a description that names the endpoint.
-pub async fn register_s3(runtime: &RuntimeEnv, bucket: &str, options: &S3Options) -> Result<(Arc<RequestCounts>, String)> {
+pub async fn register_s3(
+    runtime: &RuntimeEnv,
+    bucket: &str,
+    options: &S3Options,
+) -> Result<(Arc<RequestCounts>, String)> {
     let url = bucket_url(bucket)?;
     let (store, counts, described) = s3_store(bucket, options).await?;
     runtime.register_object_store(url.as_ref(), store);
@@ -144,14 +171,21 @@ pub async fn register_s3(runtime: &RuntimeEnv, bucket: &str, options: &S3Options
 
 /// The DataFusion URL of a bucket's store.
 pub fn bucket_url(bucket: &str) -> Result<ObjectStoreUrl> {
-    ObjectStoreUrl::parse(format!("s3://{bucket}")).map_err(|e| Error::bad_request(format!("bucket name '{bucket}': {e}")))
+    ObjectStoreUrl::parse(format!("s3://{bucket}"))
+        .map_err(|e| Error::bad_request(format!("bucket name '{bucket}': {e}")))
 }
 
 /// Whether object_store signs with keys (given, or `AWS_ACCESS_KEY_ID` and
 /// `AWS_SECRET_ACCESS_KEY`) or not at all (`AWS_SKIP_SIGNATURE=true`, a public bucket).
 fn has_keys_or_skips_signing(builder: &AmazonS3Builder) -> bool {
-    let set = |key: AmazonS3ConfigKey| builder.get_config_value(&key).is_some_and(|v| !v.is_empty());
-    let skip_signature = builder.get_config_value(&AmazonS3ConfigKey::SkipSignature).is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let set = |key: AmazonS3ConfigKey| {
+        builder
+            .get_config_value(&key)
+            .is_some_and(|v| !v.is_empty())
+    };
+    let skip_signature = builder
+        .get_config_value(&AmazonS3ConfigKey::SkipSignature)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     skip_signature || set(AmazonS3ConfigKey::AccessKeyId)
 }
 

@@ -23,7 +23,10 @@ use super::schema::{DATE, ORGANIZATION_ID, scan_schema};
 
 /// The partition columns, in the order of the advanced output.
 fn partition_fields() -> Vec<FieldRef> {
-    vec![Arc::new(Field::new(ORGANIZATION_ID, DataType::Utf8, false)), Arc::new(Field::new(DATE, DataType::Date32, false))]
+    vec![
+        Arc::new(Field::new(ORGANIZATION_ID, DataType::Utf8, false)),
+        Arc::new(Field::new(DATE, DataType::Date32, false)),
+    ]
 }
 
 /// Event files already listed for one organization and interval. It holds data only (no
@@ -40,10 +43,19 @@ pub struct DayPartitions {
 
 impl DayPartitions {
     /// A table over `files`, each carrying its `organization_id` and `date` values.
-    pub fn new(store_url: ObjectStoreUrl, files: Vec<PartitionedFile>, display_prefix: String) -> Self {
+    pub fn new(
+        store_url: ObjectStoreUrl,
+        files: Vec<PartitionedFile>,
+        display_prefix: String,
+    ) -> Self {
         let mut fields: Vec<FieldRef> = scan_schema().fields().iter().cloned().collect();
         fields.extend(partition_fields());
-        Self { store_url, files, display_prefix, schema: Arc::new(Schema::new(fields)) }
+        Self {
+            store_url,
+            files,
+            display_prefix,
+            schema: Arc::new(Schema::new(fields)),
+        }
     }
 
     /// The store the files are in.
@@ -73,7 +85,12 @@ impl DayPartitions {
     /// the events of the interval up to the end of that day, since every event lives in
     /// the folder of its UTC date (SPEC §1).
     pub fn through_day(&self, last: i32) -> DayPartitions {
-        let files = self.files.iter().filter(|f| day_of(f).is_some_and(|d| d <= last)).cloned().collect();
+        let files = self
+            .files
+            .iter()
+            .filter(|f| day_of(f).is_some_and(|d| d <= last))
+            .cloned()
+            .collect();
         DayPartitions::new(self.store_url.clone(), files, self.display_prefix.clone())
     }
 }
@@ -116,13 +133,21 @@ impl TableProvider for DayPartitions {
             runtime.cache_manager.get_file_metadata_cache(),
             self.display_prefix.clone(),
         );
-        let source = ParquetSource::new(TableSchema::builder(scan_schema()).with_table_partition_cols(partition_fields()).build())
-            .with_table_parquet_options(state.table_options().parquet.clone())
-            .with_parquet_file_reader_factory(Arc::new(reader));
-        let source = FileNamingSource::wrapping(Arc::new(source), Arc::from(self.display_prefix.as_str()));
+        let source = ParquetSource::new(
+            TableSchema::builder(scan_schema())
+                .with_table_partition_cols(partition_fields())
+                .build(),
+        )
+        .with_table_parquet_options(state.table_options().parquet.clone())
+        .with_parquet_file_reader_factory(Arc::new(reader));
+        let source =
+            FileNamingSource::wrapping(Arc::new(source), Arc::from(self.display_prefix.as_str()));
         // Files are spread round-robin over the target partitions; DataFusion may split
         // large files further by byte range.
-        let groups = state.config().target_partitions().clamp(1, self.files.len());
+        let groups = state
+            .config()
+            .target_partitions()
+            .clamp(1, self.files.len());
         let mut file_groups = vec![Vec::new(); groups];
         for (i, file) in self.files.iter().enumerate() {
             file_groups[i % groups].push(file.clone());
@@ -137,7 +162,10 @@ impl TableProvider for DayPartitions {
 
     /// Filters stay in the plan above the scan; DataFusion's physical optimizer pushes them
     /// into the Parquet source for row-group, page and bloom-filter pruning.
-    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
         Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
     }
 }

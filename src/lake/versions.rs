@@ -16,8 +16,9 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 use object_store::path::Path;
 use object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, OBJECT_STORE_COALESCE_DEFAULT, ObjectMeta, ObjectStore,
-    PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, Result, coalesce_ranges,
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, OBJECT_STORE_COALESCE_DEFAULT,
+    ObjectMeta, ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions,
+    Result, coalesce_ranges,
 };
 
 /// One file's reads, pinned to its listed version; other objects pass through.
@@ -53,9 +54,19 @@ impl Found {
 
 impl VersionPinnedStore {
     /// Pins reads of `listed.location` to `listed`; [`Found`] says what reads found instead.
-    pub(super) fn new(inner: Arc<dyn ObjectStore>, listed: ObjectMeta) -> (VersionPinnedStore, Arc<Found>) {
+    pub(super) fn new(
+        inner: Arc<dyn ObjectStore>,
+        listed: ObjectMeta,
+    ) -> (VersionPinnedStore, Arc<Found>) {
         let found = Arc::new(Found::default());
-        (VersionPinnedStore { inner, listed, found: Arc::clone(&found) }, found)
+        (
+            VersionPinnedStore {
+                inner,
+                listed,
+                found: Arc::clone(&found),
+            },
+            found,
+        )
     }
 
     fn conditional(&self, mut options: GetOptions) -> GetOptions {
@@ -80,12 +91,20 @@ impl VersionPinnedStore {
     fn difference(&self, current: &ObjectMeta) -> Option<String> {
         let listed = &self.listed;
         if current.size != listed.size {
-            return Some(format!("{} bytes, listed with {}", current.size, listed.size));
+            return Some(format!(
+                "{} bytes, listed with {}",
+                current.size, listed.size
+            ));
         }
         match (&current.e_tag, &listed.e_tag) {
-            (Some(now), Some(then)) if now != then => Some(format!("ETag {now}, listed with {then}")),
+            (Some(now), Some(then)) if now != then => {
+                Some(format!("ETag {now}, listed with {then}"))
+            }
             (_, None) if current.last_modified.timestamp() > listed.last_modified.timestamp() => {
-                Some(format!("modified at {}, listed as of {}", current.last_modified, listed.last_modified))
+                Some(format!(
+                    "modified at {}, listed as of {}",
+                    current.last_modified, listed.last_modified
+                ))
             }
             _ => None,
         }
@@ -94,7 +113,11 @@ impl VersionPinnedStore {
 
 impl fmt::Display for VersionPinnedStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (reads of {} pinned to its listed version)", self.inner, self.listed.location)
+        write!(
+            f,
+            "{} (reads of {} pinned to its listed version)",
+            self.inner, self.listed.location
+        )
     }
 }
 
@@ -104,12 +127,18 @@ impl ObjectStore for VersionPinnedStore {
         if location != &self.listed.location {
             return self.inner.get_opts(location, options).await;
         }
-        match self.inner.get_opts(location, self.conditional(options)).await {
+        match self
+            .inner
+            .get_opts(location, self.conditional(options))
+            .await
+        {
             Ok(result) => match self.difference(&result.meta) {
                 Some(why) => Err(self.changed(why)),
                 None => Ok(result),
             },
-            Err(object_store::Error::Precondition { source, .. }) => Err(self.changed(source.to_string())),
+            Err(object_store::Error::Precondition { source, .. }) => {
+                Err(self.changed(source.to_string()))
+            }
             Err(object_store::Error::NotFound { .. }) => {
                 self.found.missing.store(true, Ordering::SeqCst);
                 Err(self.changed("it no longer exists".into()))
@@ -124,7 +153,10 @@ impl ObjectStore for VersionPinnedStore {
         coalesce_ranges(
             ranges,
             |range| async move {
-                let options = GetOptions { range: Some(range.into()), ..GetOptions::default() };
+                let options = GetOptions {
+                    range: Some(range.into()),
+                    ..GetOptions::default()
+                };
                 self.get_opts(location, options).await?.bytes().await
             },
             OBJECT_STORE_COALESCE_DEFAULT,
@@ -132,15 +164,27 @@ impl ObjectStore for VersionPinnedStore {
         .await
     }
 
-    async fn put_opts(&self, location: &Path, payload: PutPayload, opts: PutOptions) -> Result<PutResult> {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> Result<PutResult> {
         self.inner.put_opts(location, payload, opts).await
     }
 
-    async fn put_multipart_opts(&self, location: &Path, opts: PutMultipartOptions) -> Result<Box<dyn MultipartUpload>> {
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> Result<Box<dyn MultipartUpload>> {
         self.inner.put_multipart_opts(location, opts).await
     }
 
-    fn delete_stream(&self, locations: BoxStream<'static, Result<Path>>) -> BoxStream<'static, Result<Path>> {
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, Result<Path>>,
+    ) -> BoxStream<'static, Result<Path>> {
         self.inner.delete_stream(locations)
     }
 
@@ -148,7 +192,11 @@ impl ObjectStore for VersionPinnedStore {
         self.inner.list(prefix)
     }
 
-    fn list_with_offset(&self, prefix: Option<&Path>, offset: &Path) -> BoxStream<'static, Result<ObjectMeta>> {
+    fn list_with_offset(
+        &self,
+        prefix: Option<&Path>,
+        offset: &Path,
+    ) -> BoxStream<'static, Result<ObjectMeta>> {
         self.inner.list_with_offset(prefix, offset)
     }
 
@@ -175,19 +223,32 @@ mod tests {
     #[tokio::test]
     async fn reads_of_the_listed_version_pass_and_a_rewrite_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+        let store: Arc<dyn ObjectStore> =
+            Arc::new(LocalFileSystem::new_with_prefix(dir.path()).unwrap());
         let path = Path::from("day/a.parquet");
-        store.put(&path, PutPayload::from_static(b"0123456789")).await.unwrap();
+        store
+            .put(&path, PutPayload::from_static(b"0123456789"))
+            .await
+            .unwrap();
         let listed = store.head(&path).await.unwrap();
 
         let (pinned, found) = VersionPinnedStore::new(Arc::clone(&store), listed.clone());
-        assert_eq!(pinned.get_ranges(&path, &[0..2, 4..6]).await.unwrap(), vec![Bytes::from("01"), Bytes::from("45")]);
+        assert_eq!(
+            pinned.get_ranges(&path, &[0..2, 4..6]).await.unwrap(),
+            vec![Bytes::from("01"), Bytes::from("45")]
+        );
         assert!(!found.changed());
 
         std::thread::sleep(std::time::Duration::from_millis(5));
-        store.put(&path, PutPayload::from_static(b"abcdefghij")).await.unwrap();
+        store
+            .put(&path, PutPayload::from_static(b"abcdefghij"))
+            .await
+            .unwrap();
         let refused = pinned.get_range(&path, 0..2).await.unwrap_err();
-        assert!(matches!(refused, object_store::Error::Precondition { .. }), "{refused}");
+        assert!(
+            matches!(refused, object_store::Error::Precondition { .. }),
+            "{refused}"
+        );
         assert!(found.changed() && !found.missing());
 
         let (pinned, found) = VersionPinnedStore::new(Arc::clone(&store), listed);
@@ -200,9 +261,25 @@ mod tests {
     #[test]
     fn without_etags_size_and_modification_second_decide() {
         let at = |s: i64| chrono::DateTime::from_timestamp(s, 500_000_000).unwrap();
-        let meta = |size: u64, second: i64| ObjectMeta { location: Path::from("a"), last_modified: at(second), size, e_tag: None, version: None };
-        let (pinned, _) = VersionPinnedStore::new(Arc::new(object_store::memory::InMemory::new()), meta(10, 100));
-        assert!(pinned.difference(&ObjectMeta { e_tag: Some("\"md5\"".into()), ..meta(10, 100) }).is_none());
+        let meta = |size: u64, second: i64| ObjectMeta {
+            location: Path::from("a"),
+            last_modified: at(second),
+            size,
+            e_tag: None,
+            version: None,
+        };
+        let (pinned, _) = VersionPinnedStore::new(
+            Arc::new(object_store::memory::InMemory::new()),
+            meta(10, 100),
+        );
+        assert!(
+            pinned
+                .difference(&ObjectMeta {
+                    e_tag: Some("\"md5\"".into()),
+                    ..meta(10, 100)
+                })
+                .is_none()
+        );
         assert!(pinned.difference(&meta(11, 100)).is_some());
         assert!(pinned.difference(&meta(10, 101)).is_some());
     }

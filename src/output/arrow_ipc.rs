@@ -94,7 +94,10 @@ fn rebuilt(schema: &SchemaRef, pieces: &[RecordBatch]) -> Result<RecordBatch, Ar
     let columns = (0..schema.fields().len())
         .map(|c| {
             let null = new_null_array(schema.field(c).data_type(), 1);
-            let mut sources: Vec<&dyn Array> = pieces.iter().map(|piece| piece.column(c).as_ref()).collect();
+            let mut sources: Vec<&dyn Array> = pieces
+                .iter()
+                .map(|piece| piece.column(c).as_ref())
+                .collect();
             let null_source = sources.len();
             sources.push(null.as_ref());
             let picks: Vec<(usize, usize)> = pieces
@@ -102,7 +105,13 @@ fn rebuilt(schema: &SchemaRef, pieces: &[RecordBatch]) -> Result<RecordBatch, Ar
                 .enumerate()
                 .flat_map(|(p, piece)| {
                     let column = piece.column(c);
-                    (0..column.len()).map(move |i| if column.is_valid(i) { (p, i) } else { (null_source, 0) })
+                    (0..column.len()).map(move |i| {
+                        if column.is_valid(i) {
+                            (p, i)
+                        } else {
+                            (null_source, 0)
+                        }
+                    })
                 })
                 .collect();
             interleave(&sources, &picks)
@@ -124,14 +133,25 @@ mod tests {
 
     #[test]
     fn values_under_nulls_never_reach_the_bytes() {
-        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Float64, true), Field::new("s", DataType::Utf8, true)]));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("v", DataType::Float64, true),
+            Field::new("s", DataType::Utf8, true),
+        ]));
         let nulls = NullBuffer::from(vec![true, false]);
         let encode = |under_null: f64, hidden: &str| {
-            let values = Float64Array::new(ScalarBuffer::from(vec![1.5, under_null]), Some(nulls.clone()));
+            let values = Float64Array::new(
+                ScalarBuffer::from(vec![1.5, under_null]),
+                Some(nulls.clone()),
+            );
             let text = format!("a{hidden}");
             let offsets = OffsetBuffer::new(ScalarBuffer::from(vec![0i32, 1, text.len() as i32]));
-            let strings = StringArray::new(offsets, Buffer::from(text.as_bytes()), Some(nulls.clone()));
-            let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(values), Arc::new(strings)]).unwrap();
+            let strings =
+                StringArray::new(offsets, Buffer::from(text.as_bytes()), Some(nulls.clone()));
+            let batch = RecordBatch::try_new(
+                Arc::clone(&schema),
+                vec![Arc::new(values), Arc::new(strings)],
+            )
+            .unwrap();
             let mut encoder = ArrowStreamEncoder::new(&schema).unwrap();
             let mut bytes = encoder.begin().unwrap();
             bytes.extend(encoder.batch(&batch).unwrap());
@@ -140,7 +160,6 @@ mod tests {
         };
         assert_eq!(encode(0.0, ""), encode(233.5, "garbage"));
     }
-
 
     /// The same rows, batched as a local run, a cluster or a limit would batch them.
     #[test]
@@ -167,7 +186,10 @@ mod tests {
         assert_eq!(encode(&[203, 203, rows - 406]), one);
         assert_eq!(encode(&[ARROW_BATCH_ROWS, ARROW_BATCH_ROWS, 406]), one);
         assert_eq!(encode(&[1, ARROW_BATCH_ROWS * 2, 405]), one);
-        let batches: Vec<usize> = StreamReader::try_new(std::io::Cursor::new(one), None).unwrap().map(|b| b.unwrap().num_rows()).collect();
+        let batches: Vec<usize> = StreamReader::try_new(std::io::Cursor::new(one), None)
+            .unwrap()
+            .map(|b| b.unwrap().num_rows())
+            .collect();
         assert_eq!(batches, [ARROW_BATCH_ROWS, ARROW_BATCH_ROWS, 406]);
     }
 }

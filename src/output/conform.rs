@@ -30,19 +30,27 @@ impl Conformer {
                 fields.len()
             )));
         }
-        let unit = if shape.timestamp_digits() == 3 { TimeUnit::Millisecond } else { TimeUnit::Microsecond };
+        let unit = if shape.timestamp_digits() == 3 {
+            TimeUnit::Millisecond
+        } else {
+            TimeUnit::Microsecond
+        };
         let columns: Vec<Field> = fields
             .iter()
             .zip(input.fields())
             .map(|(field, planned)| {
                 let data_type = match (field.kind, planned.data_type()) {
-                    (FieldType::Timestamp, DataType::Timestamp(_, zone)) => DataType::Timestamp(unit, zone.clone()),
+                    (FieldType::Timestamp, DataType::Timestamp(_, zone)) => {
+                        DataType::Timestamp(unit, zone.clone())
+                    }
                     (_, other) => other.clone(),
                 };
                 Field::new(field.name.as_str(), data_type, field.nullable)
             })
             .collect();
-        Ok(Conformer { schema: Arc::new(Schema::new(columns)) })
+        Ok(Conformer {
+            schema: Arc::new(Schema::new(columns)),
+        })
     }
 
     /// The schema every conformed batch has.
@@ -60,7 +68,8 @@ impl Conformer {
                 let column = if column.data_type() == field.data_type() {
                     Arc::clone(column)
                 } else {
-                    cast(column, field.data_type()).map_err(|e| Error::internal(format!("column '{}': {e}", field.name())))?
+                    cast(column, field.data_type())
+                        .map_err(|e| Error::internal(format!("column '{}': {e}", field.name())))?
                 };
                 Ok(match column.data_type() {
                     DataType::Float64 => nan_as_null(column),
@@ -68,12 +77,22 @@ impl Conformer {
                 })
             })
             .collect::<Result<Vec<ArrayRef>>>()?;
-        if let Some(field) = self.schema.fields().iter().zip(&columns).find_map(|(f, c)| (!f.is_nullable() && c.null_count() > 0).then_some(f)) {
+        if let Some(field) = self
+            .schema
+            .fields()
+            .iter()
+            .zip(&columns)
+            .find_map(|(f, c)| (!f.is_nullable() && c.null_count() > 0).then_some(f))
+        {
             return Err(Error::Data {
-                message: format!("column '{}' holds a null, but the event schema says it never does", field.name()),
+                message: format!(
+                    "column '{}' holds a null, but the event schema says it never does",
+                    field.name()
+                ),
             });
         }
-        RecordBatch::try_new(Arc::clone(&self.schema), columns).map_err(|e| Error::internal(format!("conforming a batch: {e}")))
+        RecordBatch::try_new(Arc::clone(&self.schema), columns)
+            .map_err(|e| Error::internal(format!("conforming a batch: {e}")))
     }
 }
 
@@ -83,7 +102,12 @@ fn nan_as_null(column: ArrayRef) -> ArrayRef {
     if !numbers.values().iter().any(|v| v.is_nan()) {
         return column;
     }
-    Arc::new(numbers.iter().map(|v| v.filter(|x| !x.is_nan())).collect::<Float64Array>())
+    Arc::new(
+        numbers
+            .iter()
+            .map(|v| v.filter(|x| !x.is_nan()))
+            .collect::<Float64Array>(),
+    )
 }
 
 #[cfg(test)]
@@ -93,30 +117,56 @@ mod tests {
     use super::*;
 
     fn basic_total_batch(value: f64) -> RecordBatch {
-        let shape = Shape { basic: true, workflow_related: true };
+        let shape = Shape {
+            basic: true,
+            workflow_related: true,
+        };
         let fields = shape.fields();
         let columns: Vec<ArrayRef> = fields
             .iter()
             .map(|f| -> ArrayRef {
                 match f.kind {
-                    FieldType::Timestamp => Arc::new(TimestampMicrosecondArray::from(vec![1_234_567]).with_timezone("UTC")),
+                    FieldType::Timestamp => Arc::new(
+                        TimestampMicrosecondArray::from(vec![1_234_567]).with_timezone("UTC"),
+                    ),
                     FieldType::Number => Arc::new(Float64Array::from(vec![value])),
                     FieldType::Boolean => Arc::new(BooleanArray::from(vec![true])),
                     _ => Arc::new(StringArray::from(vec!["x"])),
                 }
             })
             .collect();
-        let schema = Schema::new(columns.iter().zip(&fields).map(|(c, f)| Field::new(f.name.as_str(), c.data_type().clone(), true)).collect::<Vec<_>>());
+        let schema = Schema::new(
+            columns
+                .iter()
+                .zip(&fields)
+                .map(|(c, f)| Field::new(f.name.as_str(), c.data_type().clone(), true))
+                .collect::<Vec<_>>(),
+        );
         RecordBatch::try_new(Arc::new(schema), columns).unwrap()
     }
 
     #[test]
     fn nan_is_null_basic_time_is_milliseconds_and_nullability_follows_fields() {
         let batch = basic_total_batch(f64::NAN);
-        let conformer = Conformer::new(Shape { basic: true, workflow_related: true }, &batch.schema()).unwrap();
+        let conformer = Conformer::new(
+            Shape {
+                basic: true,
+                workflow_related: true,
+            },
+            &batch.schema(),
+        )
+        .unwrap();
         let out = conformer.apply(&batch).unwrap();
-        assert_eq!(out.column(0).data_type(), &DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())));
-        assert_eq!(out.column(0).as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>().value(0), 1_234);
+        assert_eq!(
+            out.column(0).data_type(),
+            &DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+        );
+        assert_eq!(
+            out.column(0)
+                .as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>()
+                .value(0),
+            1_234
+        );
         assert!(!out.schema().field(0).is_nullable() && out.schema().field(2).is_nullable());
         assert!(out.column(3).is_null(0), "NaN goal_value is null");
         let kept = conformer.apply(&basic_total_batch(2.5)).unwrap();

@@ -34,7 +34,10 @@ impl CsvEncoder {
                 _ => field.as_ref().clone(),
             })
             .collect();
-        Self { schema: Arc::new(Schema::new(fields)), timestamp_format: timestamp_format(shape) }
+        Self {
+            schema: Arc::new(Schema::new(fields)),
+            timestamp_format: timestamp_format(shape),
+        }
     }
 
     fn write(&self, batch: &RecordBatch, header: bool) -> Result<Vec<u8>> {
@@ -53,7 +56,9 @@ impl CsvEncoder {
             .columns()
             .iter()
             .map(|column| match column.data_type() {
-                DataType::List(_) | DataType::LargeList(_) | DataType::ListView(_) => list_as_json_text(column),
+                DataType::List(_) | DataType::LargeList(_) | DataType::ListView(_) => {
+                    list_as_json_text(column)
+                }
                 _ => Ok(Arc::clone(column)),
             })
             .collect::<Result<Vec<_>>>()?;
@@ -87,7 +92,8 @@ fn list_as_json_text(column: &ArrayRef) -> Result<ArrayRef> {
         }
         let values = list.value(row);
         let items: Vec<Option<&str>> = values.as_string::<i32>().iter().collect();
-        let json = serde_json::to_string(&items).map_err(|e| Error::internal(format!("encoding CSV: {e}")))?;
+        let json = serde_json::to_string(&items)
+            .map_err(|e| Error::internal(format!("encoding CSV: {e}")))?;
         text.append_value(json);
     }
     Ok(Arc::new(text.finish()))

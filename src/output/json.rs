@@ -1,6 +1,8 @@
 //! JSON encodings through arrow-json's writer: the SPEC §4 envelope and NDJSON.
 
-use datafusion::arrow::json::writer::{JsonArray, JsonFormat, LineDelimited, Writer, WriterBuilder};
+use datafusion::arrow::json::writer::{
+    JsonArray, JsonFormat, LineDelimited, Writer, WriterBuilder,
+};
 use datafusion::arrow::record_batch::RecordBatch;
 
 use super::{Encoder, Shape, timestamp_format};
@@ -31,13 +33,17 @@ pub struct EnvelopeEncoder {
 impl EnvelopeEncoder {
     /// An encoder for a response of `shape`.
     pub fn new(shape: Shape) -> Self {
-        Self { shape, rows: row_writer(shape) }
+        Self {
+            shape,
+            rows: row_writer(shape),
+        }
     }
 }
 
 impl Encoder for EnvelopeEncoder {
     fn begin(&mut self) -> Result<Vec<u8>> {
-        let fields = serde_json::to_string(&self.shape.fields()).map_err(|e| Error::internal(e.to_string()))?;
+        let fields = serde_json::to_string(&self.shape.fields())
+            .map_err(|e| Error::internal(e.to_string()))?;
         Ok(format!("{{\"fields\":{fields},\"data\":").into_bytes())
     }
 
@@ -62,7 +68,9 @@ pub struct NdjsonEncoder {
 impl NdjsonEncoder {
     /// An encoder for a response of `shape`.
     pub fn new(shape: Shape) -> Self {
-        Self { rows: row_writer(shape) }
+        Self {
+            rows: row_writer(shape),
+        }
     }
 }
 

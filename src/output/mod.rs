@@ -18,7 +18,6 @@ pub use crate::query::shape::{FieldType, OutputField, Shape};
 
 use crate::error::{Error, Result};
 
-
 /// A query's rows, streamed, with the shape that says how to encode them.
 pub struct ResponseStream {
     pub shape: Shape,
@@ -108,8 +107,17 @@ pub fn encode(response: ResponseStream, format: Format) -> BoxStream<'static, Re
         loop {
             return match batches.next().await {
                 Some(Ok(batch)) if batch.num_rows() == 0 => continue,
-                Some(Ok(batch)) => match conformer.apply(&batch).and_then(|batch| encoder.batch(&batch)) {
-                    Ok(bytes) => Some((Ok(Chunk { bytes, rows: batch.num_rows() as u64 }), Some((batches, encoder, conformer)))),
+                Some(Ok(batch)) => match conformer
+                    .apply(&batch)
+                    .and_then(|batch| encoder.batch(&batch))
+                {
+                    Ok(bytes) => Some((
+                        Ok(Chunk {
+                            bytes,
+                            rows: batch.num_rows() as u64,
+                        }),
+                        Some((batches, encoder, conformer)),
+                    )),
                     Err(error) => Some((Err(error), None)),
                 },
                 Some(Err(error)) => Some((Err(error.into()), None)),
@@ -117,7 +125,14 @@ pub fn encode(response: ResponseStream, format: Format) -> BoxStream<'static, Re
             };
         }
     });
-    futures::stream::once(async { Ok(Chunk { bytes: head, rows: 0 }) }).chain(body).boxed()
+    futures::stream::once(async {
+        Ok(Chunk {
+            bytes: head,
+            rows: 0,
+        })
+    })
+    .chain(body)
+    .boxed()
 }
 
 /// Encoded bytes and the number of rows they carry.
@@ -129,7 +144,11 @@ pub struct Chunk {
 
 /// Encodes a whole response into `sink`, flushing after every batch so rows reach the
 /// reader as they are produced. Returns the number of rows written.
-pub async fn write_response(response: ResponseStream, format: Format, sink: &mut (dyn Write + Send)) -> Result<u64> {
+pub async fn write_response(
+    response: ResponseStream,
+    format: Format,
+    sink: &mut (dyn Write + Send),
+) -> Result<u64> {
     let io = |e: std::io::Error| match e.kind() {
         std::io::ErrorKind::BrokenPipe => Error::OutputClosed,
         _ => Error::internal(format!("writing the response: {e}")),

@@ -7,7 +7,9 @@ use datafusion::arrow::array::{Array, StringArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::cast::as_string_array;
 use datafusion::common::{Result, ScalarValue};
-use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
 
 /// Looks labels up in one organization's goal names.
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -37,9 +39,10 @@ impl GoalName {
     fn lookup(&self, label: &str) -> Option<&str> {
         match self.names.get(label) {
             Some(name) => Some(name),
-            None if label.len() == 36 && label.bytes().any(|b| b.is_ascii_uppercase()) => {
-                self.names.get(&label.to_ascii_lowercase()).map(String::as_str)
-            }
+            None if label.len() == 36 && label.bytes().any(|b| b.is_ascii_uppercase()) => self
+                .names
+                .get(&label.to_ascii_lowercase())
+                .map(String::as_str),
             None => None,
         }
     }
@@ -60,16 +63,30 @@ impl ScalarUDFImpl for GoalName {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         match &args.args[0] {
-            ColumnarValue::Scalar(ScalarValue::Utf8(label)) => Ok(ColumnarValue::Scalar(ScalarValue::Utf8(
-                label.as_deref().and_then(|l| self.lookup(l)).map(str::to_string),
-            ))),
+            ColumnarValue::Scalar(ScalarValue::Utf8(label)) => {
+                Ok(ColumnarValue::Scalar(ScalarValue::Utf8(
+                    label
+                        .as_deref()
+                        .and_then(|l| self.lookup(l))
+                        .map(str::to_string),
+                )))
+            }
             ColumnarValue::Scalar(other) => {
-                datafusion::common::exec_err!("goal_name expects a string, got {}", other.data_type())
+                datafusion::common::exec_err!(
+                    "goal_name expects a string, got {}",
+                    other.data_type()
+                )
             }
             ColumnarValue::Array(array) => {
                 let labels = as_string_array(array)?;
                 let names: StringArray = (0..labels.len())
-                    .map(|i| if labels.is_null(i) { None } else { self.lookup(labels.value(i)) })
+                    .map(|i| {
+                        if labels.is_null(i) {
+                            None
+                        } else {
+                            self.lookup(labels.value(i))
+                        }
+                    })
                     .collect();
                 Ok(ColumnarValue::Array(Arc::new(names)))
             }

@@ -8,16 +8,24 @@ use crate::query::{Filter, Match};
 
 /// `category = 'goal' AND action = 'trigger'` and every filter (ANDed; values ORed).
 pub fn goal_predicate(filters: &[Filter]) -> Expr {
-    filters
-        .iter()
-        .map(filter_expr)
-        .fold(col("category").eq(lit("goal")).and(col("action").eq(lit("trigger"))), Expr::and)
+    filters.iter().map(filter_expr).fold(
+        col("category")
+            .eq(lit("goal"))
+            .and(col("action").eq(lit("trigger"))),
+        Expr::and,
+    )
 }
 
 /// One filter as a typed expression: values are literals, never SQL text.
 fn filter_expr(filter: &Filter) -> Expr {
     let column = col(filter.property.column);
-    let values = || filter.values.iter().map(|v| lit(v.as_str())).collect::<Vec<_>>();
+    let values = || {
+        filter
+            .values
+            .iter()
+            .map(|v| lit(v.as_str()))
+            .collect::<Vec<_>>()
+    };
     match filter.property.matching {
         Match::ValueIn if filter.values.len() == 1 => column.eq(lit(filter.values[0].as_str())),
         Match::ValueIn => in_list(column, values(), false),

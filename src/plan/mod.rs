@@ -9,17 +9,17 @@ pub mod workflow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
-use datafusion::arrow::datatypes::DataType;
 use datafusion::datasource::provider_as_source;
 use datafusion::logical_expr::{Expr, JoinType, LogicalPlanBuilder, SortExpr, cast, col, lit};
 use datafusion::prelude::SessionContext;
 
 use crate::error::{Error, Result};
+use crate::lake::schema::{ColumnKind, DATE, EVENT_COLUMNS, ORGANIZATION_ID, event_column};
 use crate::lake::{DayPartitions, Workflow, WorkflowKind};
 use crate::query::shape::{BASIC_COLUMNS, BasicSource, Shape, WORKFLOW_RELATED};
-use crate::lake::schema::{ColumnKind, DATE, EVENT_COLUMNS, ORGANIZATION_ID, event_column};
 use crate::query::{Interval, Query, Target};
 use workflow::{ENTRY_TIME, WF_SESSION, WorkflowEvents};
 
@@ -46,7 +46,10 @@ pub struct FirstDays {
 
 /// The response shape of a query.
 pub fn shape_of(query: &Query) -> Shape {
-    Shape { basic: query.basic, workflow_related: query.target == Target::AffectedGoalTotal }
+    Shape {
+        basic: query.basic,
+        workflow_related: query.target == Target::AffectedGoalTotal,
+    }
 }
 
 /// The name of the events table in plans.
@@ -56,17 +59,27 @@ pub const EVENTS_TABLE: &str = "events";
 const SORT_EVENT_ID: &str = "__sort_event_id";
 
 fn timestamp_literal(micros: i64) -> Expr {
-    lit(ScalarValue::TimestampMicrosecond(Some(micros), Some("UTC".into())))
+    lit(ScalarValue::TimestampMicrosecond(
+        Some(micros),
+        Some("UTC".into()),
+    ))
 }
 
 fn in_interval(interval: &Interval) -> Expr {
-    col("timestamp").gt_eq(timestamp_literal(interval.start_us)).and(col("timestamp").lt_eq(timestamp_literal(interval.end_us)))
+    col("timestamp")
+        .gt_eq(timestamp_literal(interval.start_us))
+        .and(col("timestamp").lt_eq(timestamp_literal(interval.end_us)))
 }
 
 /// The events of `table` inside `interval`, scanned under a name, so that plans say
 /// `TableScan: events` rather than `?table?`.
-fn interval_events(ctx: &SessionContext, table: DayPartitions, interval: &Interval) -> Result<DataFrame> {
-    let scan = LogicalPlanBuilder::scan(EVENTS_TABLE, provider_as_source(Arc::new(table)), None)?.build()?;
+fn interval_events(
+    ctx: &SessionContext,
+    table: DayPartitions,
+    interval: &Interval,
+) -> Result<DataFrame> {
+    let scan = LogicalPlanBuilder::scan(EVENTS_TABLE, provider_as_source(Arc::new(table)), None)?
+        .build()?;
     Ok(DataFrame::new(ctx.state(), scan).filter(in_interval(interval))?)
 }
 
@@ -81,18 +94,30 @@ pub fn build(
     goal_names: BTreeMap<String, String>,
     bounded_memory: bool,
 ) -> Result<DataFrame> {
-    let rules = WorkflowEvents::for_kind(&workflow.kind, &workflow.id.to_string()).ok_or_else(|| {
-        Error::internal("plan built for an unsupported workflow type; the engine checks the type first")
-    })?;
+    let rules =
+        WorkflowEvents::for_kind(&workflow.kind, &workflow.id.to_string()).ok_or_else(|| {
+            Error::internal(
+                "plan built for an unsupported workflow type; the engine checks the type first",
+            )
+        })?;
     let org_events = |table: DayPartitions| interval_events(ctx, table, &query.interval);
-    let Reading { first_days, time_alone } = reading;
+    let Reading {
+        first_days,
+        time_alone,
+    } = reading;
     let time_alone = time_alone && query.basic;
     let (all_events, goal_side) = match first_days {
-        Some(FirstDays { events: cut, workflow_too: true }) => {
+        Some(FirstDays {
+            events: cut,
+            workflow_too: true,
+        }) => {
             let cut = org_events(cut)?;
             (cut.clone(), cut)
         }
-        Some(FirstDays { events: cut, workflow_too: false }) => (org_events(events)?, org_events(cut)?),
+        Some(FirstDays {
+            events: cut,
+            workflow_too: false,
+        }) => (org_events(events)?, org_events(cut)?),
         None => {
             let all = org_events(events)?;
             (all.clone(), all)
@@ -106,7 +131,9 @@ pub fn build(
     // unique), so the first `limit` of them are the answer's rows: take them before the
     // join, where the Top-K's dynamic filter reaches the Parquet scan and skips row groups.
     let goal_events = match (query.target, query.limit) {
-        (Target::AffectedGoalTotal, Some(n)) => goal_events.sort(answer_order("timestamp", "event_id", time_alone))?.limit(0, Some(n))?,
+        (Target::AffectedGoalTotal, Some(n)) => goal_events
+            .sort(answer_order("timestamp", "event_id", time_alone))?
+            .limit(0, Some(n))?,
         _ => goal_events,
     };
 
@@ -122,18 +149,40 @@ pub fn build(
         || matches!(workflow.kind, WorkflowKind::WebNavigation);
     let goals_as_table = goals_are_few && !bounded_memory;
     let joined = match (query.target, goals_as_table) {
-        (Target::AffectedGoal, true) => {
-            goal_events.join(sessions, JoinType::LeftSemi, &["session_id"], &[WF_SESSION], Some(entered.clone()))?
-        }
-        (Target::AffectedGoal, false) => {
-            sessions.join(goal_events, JoinType::RightSemi, &[WF_SESSION], &["session_id"], Some(entered.clone()))?
-        }
-        (Target::AffectedGoalTotal, true) => goal_events.join(sessions, JoinType::Left, &["session_id"], &[WF_SESSION], None)?,
-        (Target::AffectedGoalTotal, false) => sessions.join(goal_events, JoinType::Right, &[WF_SESSION], &["session_id"], None)?,
+        (Target::AffectedGoal, true) => goal_events.join(
+            sessions,
+            JoinType::LeftSemi,
+            &["session_id"],
+            &[WF_SESSION],
+            Some(entered.clone()),
+        )?,
+        (Target::AffectedGoal, false) => sessions.join(
+            goal_events,
+            JoinType::RightSemi,
+            &[WF_SESSION],
+            &["session_id"],
+            Some(entered.clone()),
+        )?,
+        (Target::AffectedGoalTotal, true) => goal_events.join(
+            sessions,
+            JoinType::Left,
+            &["session_id"],
+            &[WF_SESSION],
+            None,
+        )?,
+        (Target::AffectedGoalTotal, false) => sessions.join(
+            goal_events,
+            JoinType::Right,
+            &[WF_SESSION],
+            &["session_id"],
+            None,
+        )?,
     };
     let joined = match query.target {
         Target::AffectedGoal => joined,
-        Target::AffectedGoalTotal => joined.with_column(WORKFLOW_RELATED, col(ENTRY_TIME).is_not_null().and(entered))?,
+        Target::AffectedGoalTotal => {
+            joined.with_column(WORKFLOW_RELATED, col(ENTRY_TIME).is_not_null().and(entered))?
+        }
     };
 
     // Every response column is computed before the sort (goal_name, strings read as views
@@ -147,12 +196,22 @@ pub fn build(
         Some(n) => ordered.limit(0, Some(n))?,
         None => ordered,
     };
-    Ok(limited.select(shape.fields().iter().map(|f| col(f.name.as_str())).collect::<Vec<_>>())?)
+    Ok(limited.select(
+        shape
+            .fields()
+            .iter()
+            .map(|f| col(f.name.as_str()))
+            .collect::<Vec<_>>(),
+    )?)
 }
 
 /// The response columns of SPEC §4 under their final names, plus what the sort needs, and
 /// the sort: `timestamp`, then `event_id`.
-fn presort_columns(shape: Shape, goal_names: BTreeMap<String, String>, time_alone: bool) -> (Vec<Expr>, Vec<SortExpr>) {
+fn presort_columns(
+    shape: Shape,
+    goal_names: BTreeMap<String, String>,
+    time_alone: bool,
+) -> (Vec<Expr>, Vec<SortExpr>) {
     let wire = |column: &str, name: &str| -> Expr {
         match event_column(column).map(|c| c.kind) {
             Some(ColumnKind::String) => cast(col(column), DataType::Utf8).alias(name),
@@ -170,12 +229,20 @@ fn presort_columns(shape: Shape, goal_names: BTreeMap<String, String>, time_alon
             .chain((!time_alone).then(|| col("event_id").alias(SORT_EVENT_ID)))
             .collect()
     } else {
-        EVENT_COLUMNS.iter().map(|c| wire(c.name, c.name)).chain([col(ORGANIZATION_ID), col(DATE)]).collect()
+        EVENT_COLUMNS
+            .iter()
+            .map(|c| wire(c.name, c.name))
+            .chain([col(ORGANIZATION_ID), col(DATE)])
+            .collect()
     };
     if shape.workflow_related {
         columns.push(col(WORKFLOW_RELATED));
     }
-    let order = if shape.basic { answer_order("time", SORT_EVENT_ID, time_alone) } else { answer_order("timestamp", "event_id", false) };
+    let order = if shape.basic {
+        answer_order("time", SORT_EVENT_ID, time_alone)
+    } else {
+        answer_order("timestamp", "event_id", false)
+    };
     (columns, order)
 }
 

@@ -8,13 +8,17 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, BooleanBuilder, Int64Builder, LargeStringArray, ListBuilder, StringArray,
-    StringBuilder, StringViewArray,
+    Array, ArrayRef, AsArray, BooleanArray, BooleanBuilder, Int64Builder, LargeStringArray,
+    ListBuilder, StringArray, StringBuilder, StringViewArray,
 };
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int64Type, TimestampMicrosecondType};
+use datafusion::arrow::datatypes::{
+    DataType, Field, FieldRef, Int64Type, TimestampMicrosecondType,
+};
 use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility};
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility,
+};
 use smallvec::SmallVec;
 
 use crate::query::StepConstraint;
@@ -62,24 +66,38 @@ struct Constraints {
 
 impl Constraints {
     fn new(steps: &[StepConstraint]) -> Constraints {
-        let actions: Vec<String> =
-            steps.iter().flat_map(|s| s.actions.iter().cloned()).collect::<BTreeSet<_>>().into_iter().collect();
+        let actions: Vec<String> = steps
+            .iter()
+            .flat_map(|s| s.actions.iter().cloned())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
         let steps: Vec<(usize, Vec<ActionCode>)> = steps
             .iter()
             .map(|s| {
-                let mut codes: Vec<ActionCode> =
-                    s.actions.iter().filter_map(|a| actions.binary_search(a).ok()).map(|i| i as ActionCode).collect();
+                let mut codes: Vec<ActionCode> = s
+                    .actions
+                    .iter()
+                    .filter_map(|a| actions.binary_search(a).ok())
+                    .map(|i| i as ActionCode)
+                    .collect();
                 codes.sort_unstable();
                 codes.dedup();
                 (s.index, codes)
             })
             .collect();
         let last_step = steps.iter().map(|(k, _)| *k).max().unwrap_or(0);
-        Constraints { steps, actions, last_step }
+        Constraints {
+            steps,
+            actions,
+            last_step,
+        }
     }
 
     fn code(&self, action: &str) -> ActionCode {
-        self.actions.binary_search_by(|a| a.as_str().cmp(action)).map_or(OTHER, |i| i as ActionCode)
+        self.actions
+            .binary_search_by(|a| a.as_str().cmp(action))
+            .map_or(OTHER, |i| i as ActionCode)
     }
 
     /// The action a code stands for (`None` for [`OTHER`]).
@@ -89,7 +107,10 @@ impl Constraints {
 
     /// Whether a session whose first path events are `kept` matches.
     fn matches(&self, kept: &[Step]) -> bool {
-        self.steps.iter().all(|(k, codes)| kept.get(k - 1).is_some_and(|step| codes.binary_search(&step.action).is_ok()))
+        self.steps.iter().all(|(k, codes)| {
+            kept.get(k - 1)
+                .is_some_and(|step| codes.binary_search(&step.action).is_ok())
+        })
     }
 
     /// The constraints as given (what a plan sent to a cluster carries).
@@ -98,7 +119,11 @@ impl Constraints {
             .iter()
             .map(|(index, codes)| StepConstraint {
                 index: *index,
-                actions: codes.iter().filter_map(|&c| self.action(c)).map(str::to_string).collect(),
+                actions: codes
+                    .iter()
+                    .filter_map(|&c| self.action(c))
+                    .map(str::to_string)
+                    .collect(),
             })
             .collect()
     }
@@ -115,7 +140,10 @@ impl PathMatches {
     /// The aggregate for these constraints (`steps` must not be empty).
     pub fn udaf(steps: &[StepConstraint]) -> AggregateUDF {
         let constraints = Arc::new(Constraints::new(steps));
-        AggregateUDF::new_from_impl(PathMatches { constraints, signature: Signature::any(4, Volatility::Immutable) })
+        AggregateUDF::new_from_impl(PathMatches {
+            constraints,
+            signature: Signature::any(4, Volatility::Immutable),
+        })
     }
 
     /// The step constraints this aggregate checks (what a plan sent to a cluster carries).
@@ -138,21 +166,34 @@ impl AggregateUDFImpl for PathMatches {
     }
 
     fn accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(SingleSession { groups: Sessions::new(Arc::clone(&self.constraints)) }))
+        Ok(Box::new(SingleSession {
+            groups: Sessions::new(Arc::clone(&self.constraints)),
+        }))
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
         let list = |name: &str, item: DataType| {
-            Arc::new(Field::new(format!("{}[{name}]", args.name), DataType::new_list(item, true), true))
+            Arc::new(Field::new(
+                format!("{}[{name}]", args.name),
+                DataType::new_list(item, true),
+                true,
+            ))
         };
-        Ok(vec![list("timestamps", DataType::Int64), list("event_ids", DataType::Utf8), list("actions", DataType::Utf8)])
+        Ok(vec![
+            list("timestamps", DataType::Int64),
+            list("event_ids", DataType::Utf8),
+            list("actions", DataType::Utf8),
+        ])
     }
 
     fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
         true
     }
 
-    fn create_groups_accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
+    fn create_groups_accumulator(
+        &self,
+        _args: AccumulatorArgs,
+    ) -> Result<Box<dyn GroupsAccumulator>> {
         Ok(Box::new(Sessions::new(Arc::clone(&self.constraints))))
     }
 }
@@ -173,7 +214,13 @@ struct Sessions {
 
 impl Sessions {
     fn new(constraints: Arc<Constraints>) -> Sessions {
-        Sessions { constraints, first_steps: Vec::new(), ids: Vec::new(), dropped_id_bytes: 0, spilled_steps: 0 }
+        Sessions {
+            constraints,
+            first_steps: Vec::new(),
+            ids: Vec::new(),
+            dropped_id_bytes: 0,
+            spilled_steps: 0,
+        }
     }
 
     fn id(ids: &[u8], id: IdRef) -> Option<&[u8]> {
@@ -191,11 +238,25 @@ impl Sessions {
     /// kept event costs anything beyond a comparison: its id is appended to the arena and
     /// its action becomes a code. `action` is `None` for one no constraint names (as
     /// partial states carry it).
-    fn offer(&mut self, group: usize, timestamp: i64, event_id: Option<&str>, action: Option<&str>) {
+    fn offer(
+        &mut self,
+        group: usize,
+        timestamp: i64,
+        event_id: Option<&str>,
+        action: Option<&str>,
+    ) {
         let last_step = self.constraints.last_step;
-        let key: StepKey<'_> = (timestamp, event_id.is_none(), event_id.map_or(&[][..], str::as_bytes));
+        let key: StepKey<'_> = (
+            timestamp,
+            event_id.is_none(),
+            event_id.map_or(&[][..], str::as_bytes),
+        );
         let kept = &self.first_steps[group];
-        if kept.len() == last_step && kept.last().is_some_and(|last| key >= Self::key(&self.ids, last)) {
+        if kept.len() == last_step
+            && kept
+                .last()
+                .is_some_and(|last| key >= Self::key(&self.ids, last))
+        {
             return;
         }
         let at = kept.partition_point(|s| Self::key(&self.ids, s) < key);
@@ -206,11 +267,21 @@ impl Sessions {
             Some(text) => {
                 let start = self.ids.len() as u32;
                 self.ids.extend_from_slice(text.as_bytes());
-                IdRef { start, len: text.len() as u32 }
+                IdRef {
+                    start,
+                    len: text.len() as u32,
+                }
             }
-            None => IdRef { start: 0, len: NO_ID },
+            None => IdRef {
+                start: 0,
+                len: NO_ID,
+            },
         };
-        let step = Step { timestamp, id, action: action.map_or(OTHER, |a| self.constraints.code(a)) };
+        let step = Step {
+            timestamp,
+            id,
+            action: action.map_or(OTHER, |a| self.constraints.code(a)),
+        };
         let kept = &mut self.first_steps[group];
         let was_spilled = kept.spilled();
         kept.insert(at, step);
@@ -233,7 +304,10 @@ impl Sessions {
         let mut ids = Vec::with_capacity(self.ids.len().saturating_sub(self.dropped_id_bytes));
         for step in self.first_steps.iter_mut().flatten() {
             if let Some(bytes) = Self::id(&self.ids, step.id) {
-                step.id = IdRef { start: ids.len() as u32, len: bytes.len() as u32 };
+                step.id = IdRef {
+                    start: ids.len() as u32,
+                    len: bytes.len() as u32,
+                };
                 ids.extend_from_slice(bytes);
             }
         }
@@ -244,8 +318,17 @@ impl Sessions {
     /// Accounts for `groups`, just taken out: their ids are garbage now, and the arena is
     /// emptied once no group is left.
     fn forget(&mut self, groups: &[Kept]) {
-        self.dropped_id_bytes += groups.iter().flatten().filter(|s| s.id.len != NO_ID).map(|s| s.id.len as usize).sum::<usize>();
-        let spilled: usize = groups.iter().filter(|k| k.spilled()).map(|k| k.capacity()).sum();
+        self.dropped_id_bytes += groups
+            .iter()
+            .flatten()
+            .filter(|s| s.id.len != NO_ID)
+            .map(|s| s.id.len as usize)
+            .sum::<usize>();
+        let spilled: usize = groups
+            .iter()
+            .filter(|k| k.spilled())
+            .map(|k| k.capacity())
+            .sum();
         self.spilled_steps = self.spilled_steps.saturating_sub(spilled);
         if self.first_steps.is_empty() {
             self.ids.clear();
@@ -273,14 +356,22 @@ impl Sessions {
             for step in kept {
                 timestamps.values().append_value(step.timestamp);
                 // The arena holds whole ids copied from `&str`s: valid UTF-8.
-                event_ids.values().append_option(Self::id(&self.ids, step.id).map(String::from_utf8_lossy));
-                actions.values().append_option(self.constraints.action(step.action));
+                event_ids
+                    .values()
+                    .append_option(Self::id(&self.ids, step.id).map(String::from_utf8_lossy));
+                actions
+                    .values()
+                    .append_option(self.constraints.action(step.action));
             }
             timestamps.append(true);
             event_ids.append(true);
             actions.append(true);
         }
-        vec![Arc::new(timestamps.finish()), Arc::new(event_ids.finish()), Arc::new(actions.finish())]
+        vec![
+            Arc::new(timestamps.finish()),
+            Arc::new(event_ids.finish()),
+            Arc::new(actions.finish()),
+        ]
     }
 }
 
@@ -301,11 +392,19 @@ impl GroupsAccumulator for Sessions {
         let (event_ids, actions) = (Strings::of(event_ids)?, Strings::of(actions)?);
         for (row, &group) in group_indices.iter().enumerate() {
             let selected = opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row));
-            if !selected || !on_path.is_valid(row) || !on_path.value(row) || timestamps.is_null(row) {
+            if !selected || !on_path.is_valid(row) || !on_path.value(row) || timestamps.is_null(row)
+            {
                 continue;
             }
-            let Some(action) = actions.get(row) else { continue };
-            self.offer(group, timestamps.value(row), event_ids.get(row), Some(action));
+            let Some(action) = actions.get(row) else {
+                continue;
+            };
+            self.offer(
+                group,
+                timestamps.value(row),
+                event_ids.get(row),
+                Some(action),
+            );
         }
         Ok(())
     }
@@ -327,26 +426,52 @@ impl GroupsAccumulator for Sessions {
         Ok(state)
     }
 
-    fn merge_batch(&mut self, values: &[ArrayRef], group_indices: &[usize], total_num_groups: usize) -> Result<()> {
+    fn merge_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        total_num_groups: usize,
+    ) -> Result<()> {
         self.grow(total_num_groups);
         let [timestamps, event_ids, actions] = values else {
             return exec_err!("path_matches state has 3 columns, got {}", values.len());
         };
-        let (timestamps, event_ids, actions) = (timestamps.as_list::<i32>(), event_ids.as_list::<i32>(), actions.as_list::<i32>());
+        let (timestamps, event_ids, actions) = (
+            timestamps.as_list::<i32>(),
+            event_ids.as_list::<i32>(),
+            actions.as_list::<i32>(),
+        );
         for (row, &group) in group_indices.iter().enumerate() {
             if timestamps.is_null(row) {
                 continue;
             }
-            let (ts, ids, acts) = (timestamps.value(row), event_ids.value(row), actions.value(row));
-            let (ts, ids, acts) = (ts.as_primitive::<Int64Type>(), ids.as_string::<i32>(), acts.as_string::<i32>());
+            let (ts, ids, acts) = (
+                timestamps.value(row),
+                event_ids.value(row),
+                actions.value(row),
+            );
+            let (ts, ids, acts) = (
+                ts.as_primitive::<Int64Type>(),
+                ids.as_string::<i32>(),
+                acts.as_string::<i32>(),
+            );
             for i in 0..ts.len() {
-                self.offer(group, ts.value(i), ids.is_valid(i).then(|| ids.value(i)), acts.is_valid(i).then(|| acts.value(i)));
+                self.offer(
+                    group,
+                    ts.value(i),
+                    ids.is_valid(i).then(|| ids.value(i)),
+                    acts.is_valid(i).then(|| acts.value(i)),
+                );
             }
         }
         Ok(())
     }
 
-    fn convert_to_state(&self, values: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> Result<Vec<ArrayRef>> {
+    fn convert_to_state(
+        &self,
+        values: &[ArrayRef],
+        opt_filter: Option<&BooleanArray>,
+    ) -> Result<Vec<ArrayRef>> {
         // Each row on its own: a state of at most one step.
         let rows = values.first().map_or(0, |v| v.len());
         let mut alone = Sessions::new(Arc::clone(&self.constraints));
@@ -376,7 +501,9 @@ impl Accumulator for SingleSession {
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
         self.groups.grow(1);
-        Ok(ScalarValue::Boolean(Some(self.groups.matches(&self.groups.first_steps[0]))))
+        Ok(ScalarValue::Boolean(Some(
+            self.groups.matches(&self.groups.first_steps[0]),
+        )))
     }
 
     fn size(&self) -> usize {
@@ -386,7 +513,10 @@ impl Accumulator for SingleSession {
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
         self.groups.grow(1);
         let state = self.groups.state_arrays(&self.groups.first_steps[..1]);
-        state.iter().map(|array| ScalarValue::try_from_array(array, 0)).collect()
+        state
+            .iter()
+            .map(|array| ScalarValue::try_from_array(array, 0))
+            .collect()
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {

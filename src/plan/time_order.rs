@@ -23,8 +23,8 @@ use datafusion::prelude::{SessionContext, in_list};
 use super::{goals, interval_events};
 use crate::error::{Error, Result};
 use crate::lake::DayPartitions;
-use crate::query::shape::{BASIC_COLUMNS, BasicSource};
 use crate::query::Query;
+use crate::query::shape::{BASIC_COLUMNS, BasicSource};
 
 /// What ties in time mean for an answer taken by time alone.
 #[derive(Debug, PartialEq, Eq)]
@@ -62,10 +62,16 @@ pub fn ties_of(rows: &RecordBatch, limit: usize) -> Result<Ties> {
             start = row;
         }
     }
-    Ok(if groups.is_empty() { Ties::None } else { Ties::Inside(groups) })
+    Ok(if groups.is_empty() {
+        Ties::None
+    } else {
+        Ties::Inside(groups)
+    })
 }
 
-fn times(rows: &RecordBatch) -> Result<&datafusion::arrow::array::PrimitiveArray<TimestampMicrosecondType>> {
+fn times(
+    rows: &RecordBatch,
+) -> Result<&datafusion::arrow::array::PrimitiveArray<TimestampMicrosecondType>> {
     rows.column_by_name("time")
         .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
         .filter(|t| t.null_count() == 0)
@@ -75,18 +81,42 @@ fn times(rows: &RecordBatch) -> Result<&datafusion::arrow::array::PrimitiveArray
 /// The distinct times of the rows in `groups`.
 pub fn tied_times(rows: &RecordBatch, groups: &[(usize, usize)]) -> Result<Vec<i64>> {
     let times = times(rows)?;
-    Ok(groups.iter().map(|&(start, _)| times.value(start)).collect())
+    Ok(groups
+        .iter()
+        .map(|&(start, _)| times.value(start))
+        .collect())
 }
 
 /// Goal events of the query at the given instants, with their event ids and the columns a
 /// basic answer shows (under the answer's names): what orders tied rows.
-pub fn goal_events_at(ctx: &SessionContext, events: DayPartitions, query: &Query, times: &[i64]) -> Result<DataFrame> {
-    let at = in_list(col("timestamp"), times.iter().map(|&t| lit(ScalarValue::TimestampMicrosecond(Some(t), Some("UTC".into())))).collect(), false);
+pub fn goal_events_at(
+    ctx: &SessionContext,
+    events: DayPartitions,
+    query: &Query,
+    times: &[i64],
+) -> Result<DataFrame> {
+    let at = in_list(
+        col("timestamp"),
+        times
+            .iter()
+            .map(|&t| {
+                lit(ScalarValue::TimestampMicrosecond(
+                    Some(t),
+                    Some("UTC".into()),
+                ))
+            })
+            .collect(),
+        false,
+    );
     let mut columns = vec![col("event_id")];
-    columns.extend(BASIC_COLUMNS.iter().filter_map(|(name, source)| match source {
-        BasicSource::Column(column) => Some(col(*column).alias(*name)),
-        BasicSource::GoalName => None,
-    }));
+    columns.extend(
+        BASIC_COLUMNS
+            .iter()
+            .filter_map(|(name, source)| match source {
+                BasicSource::Column(column) => Some(col(*column).alias(*name)),
+                BasicSource::GoalName => None,
+            }),
+    );
     Ok(interval_events(ctx, events, &query.interval)?
         .filter(goals::goal_predicate(&query.filters))?
         .filter(at)?
@@ -96,14 +126,22 @@ pub fn goal_events_at(ctx: &SessionContext, events: DayPartitions, query: &Query
 /// `rows[..limit]` with each tied group ordered by the event ids found in `events` (from
 /// [`goal_events_at`]); `None` when a row's event cannot be told (then the caller runs
 /// the query ordered by event id).
-pub fn order_ties(rows: &RecordBatch, limit: usize, groups: &[(usize, usize)], events: &[RecordBatch]) -> Result<Option<RecordBatch>> {
+pub fn order_ties(
+    rows: &RecordBatch,
+    limit: usize,
+    groups: &[(usize, usize)],
+    events: &[RecordBatch],
+) -> Result<Option<RecordBatch>> {
     // Rows alike in every shown column are interchangeable: each takes the next of their
     // events' ids in order.
     let mut ids: HashMap<String, Vec<String>> = HashMap::new();
     for batch in events {
-        let event_ids = batch.column_by_name("event_id").ok_or_else(|| Error::internal("events without event_id"))?;
+        let event_ids = batch
+            .column_by_name("event_id")
+            .ok_or_else(|| Error::internal("events without event_id"))?;
         for row in 0..batch.num_rows() {
-            let id = array_value_to_string(event_ids, row).map_err(datafusion::error::DataFusionError::from)?;
+            let id = array_value_to_string(event_ids, row)
+                .map_err(datafusion::error::DataFusionError::from)?;
             ids.entry(shown_key(batch, row)?).or_default().push(id);
         }
     }
@@ -115,7 +153,9 @@ pub fn order_ties(rows: &RecordBatch, limit: usize, groups: &[(usize, usize)], e
     for &(start, end) in groups {
         let mut keyed = Vec::with_capacity(end - start);
         for row in start..end {
-            let Some(id) = ids.get_mut(&shown_key(rows, row)?).and_then(Vec::pop) else { return Ok(None) };
+            let Some(id) = ids.get_mut(&shown_key(rows, row)?).and_then(Vec::pop) else {
+                return Ok(None);
+            };
             keyed.push((id, row as u32));
         }
         keyed.sort();
@@ -123,7 +163,10 @@ pub fn order_ties(rows: &RecordBatch, limit: usize, groups: &[(usize, usize)], e
             order[start + slot] = row;
         }
     }
-    Ok(Some(take_record_batch(rows, &UInt32Array::from(order)).map_err(datafusion::error::DataFusionError::from)?))
+    Ok(Some(
+        take_record_batch(rows, &UInt32Array::from(order))
+            .map_err(datafusion::error::DataFusionError::from)?,
+    ))
 }
 
 /// The values a basic answer shows of one row (but `goal_name`, which follows `goal_id`).
@@ -133,9 +176,14 @@ fn shown_key(batch: &RecordBatch, row: usize) -> Result<String> {
         if matches!(source, BasicSource::GoalName) {
             continue;
         }
-        let column: &ArrayRef = batch.column_by_name(name).ok_or_else(|| Error::internal(format!("rows without {name}")))?;
+        let column: &ArrayRef = batch
+            .column_by_name(name)
+            .ok_or_else(|| Error::internal(format!("rows without {name}")))?;
         if column.is_valid(row) {
-            key.push_str(&array_value_to_string(column, row).map_err(datafusion::error::DataFusionError::from)?);
+            key.push_str(
+                &array_value_to_string(column, row)
+                    .map_err(datafusion::error::DataFusionError::from)?,
+            );
         } else {
             key.push('\u{0}');
         }
@@ -153,11 +201,21 @@ mod tests {
     use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 
     fn rows(times: &[i64], sessions: &[&str]) -> RecordBatch {
-        let mut fields = vec![Field::new("time", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false)];
-        let mut columns: Vec<ArrayRef> = vec![Arc::new(TimestampMicrosecondArray::from(times.to_vec()).with_timezone("UTC"))];
+        let mut fields = vec![Field::new(
+            "time",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        )];
+        let mut columns: Vec<ArrayRef> = vec![Arc::new(
+            TimestampMicrosecondArray::from(times.to_vec()).with_timezone("UTC"),
+        )];
         for (name, _) in BASIC_COLUMNS.iter().skip(1) {
             fields.push(Field::new(*name, DataType::Utf8, true));
-            let values: Vec<&str> = if *name == "session_id" { sessions.to_vec() } else { vec!["x"; times.len()] };
+            let values: Vec<&str> = if *name == "session_id" {
+                sessions.to_vec()
+            } else {
+                vec!["x"; times.len()]
+            };
             columns.push(Arc::new(StringArray::from(values)));
         }
         RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
@@ -165,11 +223,23 @@ mod tests {
 
     #[test]
     fn ties_inside_the_answer_and_at_the_cut_are_told_apart() {
-        assert_eq!(ties_of(&rows(&[1, 2, 3], &["a", "b", "c"]), 2).unwrap(), Ties::None);
-        assert_eq!(ties_of(&rows(&[1, 1, 2, 3, 3, 3, 4], &["a"; 7]), 6).unwrap(), Ties::Inside(vec![(0, 2), (3, 6)]));
-        assert_eq!(ties_of(&rows(&[1, 2, 2], &["a"; 3]), 2).unwrap(), Ties::AtTheCut);
+        assert_eq!(
+            ties_of(&rows(&[1, 2, 3], &["a", "b", "c"]), 2).unwrap(),
+            Ties::None
+        );
+        assert_eq!(
+            ties_of(&rows(&[1, 1, 2, 3, 3, 3, 4], &["a"; 7]), 6).unwrap(),
+            Ties::Inside(vec![(0, 2), (3, 6)])
+        );
+        assert_eq!(
+            ties_of(&rows(&[1, 2, 2], &["a"; 3]), 2).unwrap(),
+            Ties::AtTheCut
+        );
         // Fewer rows than the limit: the whole answer is there, nothing is cut.
-        assert_eq!(ties_of(&rows(&[1, 2, 2], &["a"; 3]), 5).unwrap(), Ties::Inside(vec![(1, 3)]));
+        assert_eq!(
+            ties_of(&rows(&[1, 2, 2], &["a"; 3]), 5).unwrap(),
+            Ties::Inside(vec![(1, 3)])
+        );
     }
 
     #[test]
@@ -181,8 +251,16 @@ mod tests {
         let mut fields = vec![Field::new("event_id", DataType::Utf8, false)];
         fields.extend(events.schema().fields().iter().map(|f| f.as_ref().clone()));
         events = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
-        let ordered = order_ties(&answer, 5, &[(1, 4)], &[events]).unwrap().unwrap();
-        let sessions: Vec<&str> = ordered.column_by_name("session_id").unwrap().as_string::<i32>().iter().map(|s| s.unwrap()).collect();
+        let ordered = order_ties(&answer, 5, &[(1, 4)], &[events])
+            .unwrap()
+            .unwrap();
+        let sessions: Vec<&str> = ordered
+            .column_by_name("session_id")
+            .unwrap()
+            .as_string::<i32>()
+            .iter()
+            .map(|s| s.unwrap())
+            .collect();
         // s3 has e1; the two s2 rows are alike and take e5 and e9.
         assert_eq!(sessions, ["s1", "s3", "s2", "s2", "s4"]);
         // A row whose event is not found cannot be placed.

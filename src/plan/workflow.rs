@@ -33,15 +33,26 @@ impl WorkflowEvents {
     pub fn for_kind(kind: &WorkflowKind, workflow_id: &str) -> Option<WorkflowEvents> {
         match kind {
             WorkflowKind::Interaction { interaction_ids } => Some(WorkflowEvents {
-                predicate: col("category").eq(lit("widget")).and(label_is_one_of(interaction_ids.iter().map(String::as_str))),
-                path: Some((col("action").eq(lit("view")).and(col("view_uid").is_not_null()), "view_uid")),
+                predicate: col("category")
+                    .eq(lit("widget"))
+                    .and(label_is_one_of(interaction_ids.iter().map(String::as_str))),
+                path: Some((
+                    col("action")
+                        .eq(lit("view"))
+                        .and(col("view_uid").is_not_null()),
+                    "view_uid",
+                )),
             }),
             WorkflowKind::WebNavigation => Some(WorkflowEvents {
-                predicate: col("category").eq(lit("pageview")).and(col("page_url").is_not_null()),
+                predicate: col("category")
+                    .eq(lit("pageview"))
+                    .and(col("page_url").is_not_null()),
                 path: Some((lit(true), "page_url")),
             }),
             WorkflowKind::UserGenerated => Some(WorkflowEvents {
-                predicate: col("category").eq(lit("workflowReportingEvent")).and(label_is_one_of([workflow_id])),
+                predicate: col("category")
+                    .eq(lit("workflowReportingEvent"))
+                    .and(label_is_one_of([workflow_id])),
                 path: None,
             }),
             WorkflowKind::Unsupported { .. } => None,
@@ -63,23 +74,40 @@ fn label_is_one_of<'a>(ids: impl IntoIterator<Item = &'a str>) -> Expr {
     }
     match spellings.as_slice() {
         [only] => col("label").eq(lit(only.clone())),
-        _ => in_list(col("label"), spellings.into_iter().map(lit).collect(), false),
+        _ => in_list(
+            col("label"),
+            spellings.into_iter().map(lit).collect(),
+            false,
+        ),
     }
 }
 
 /// Sessions in the workflow that match `steps`, as (`wf_session`, `entry_time`): one row
 /// per session. `workflow_events` are the workflow events of the interval; they are read
 /// once: entry times and step matches come out of one aggregate (see `path_steps`).
-pub fn matching_sessions(workflow_events: DataFrame, rules: &WorkflowEvents, steps: &[StepConstraint]) -> Result<DataFrame> {
+pub fn matching_sessions(
+    workflow_events: DataFrame,
+    rules: &WorkflowEvents,
+    steps: &[StepConstraint],
+) -> Result<DataFrame> {
     let mut per_session = vec![min(col("timestamp")).alias(ENTRY_TIME)];
     // Without a constrained step, or for a workflow type whose step_data is ignored, every
     // session in the workflow matches.
     let path = rules.path.as_ref().filter(|_| !steps.is_empty());
     if let Some((path_predicate, action_column)) = path {
-        let arguments = vec![path_predicate.clone(), col("timestamp"), col("event_id"), col(*action_column)];
+        let arguments = vec![
+            path_predicate.clone(),
+            col("timestamp"),
+            col("event_id"),
+            col(*action_column),
+        ];
         per_session.push(PathMatches::udaf(steps).call(arguments).alias(MATCHED));
     }
     let sessions = workflow_events.aggregate(vec![col("session_id")], per_session)?;
-    let sessions = if path.is_some() { sessions.filter(col(MATCHED))? } else { sessions };
+    let sessions = if path.is_some() {
+        sessions.filter(col(MATCHED))?
+    } else {
+        sessions
+    };
     Ok(sessions.select(vec![col("session_id").alias(WF_SESSION), col(ENTRY_TIME)])?)
 }

@@ -57,12 +57,19 @@ pub const SUPPORTED_PROPERTIES: &[FilterProperty] = &{
 impl FilterProperty {
     /// The supported property of that exact name (names are case-sensitive, like columns).
     pub fn parse(name: &str) -> Option<FilterProperty> {
-        SUPPORTED_PROPERTIES.iter().copied().find(|p| p.column == name)
+        SUPPORTED_PROPERTIES
+            .iter()
+            .copied()
+            .find(|p| p.column == name)
     }
 
     /// The supported names, comma-separated, for error messages.
     pub fn supported_list() -> String {
-        SUPPORTED_PROPERTIES.iter().map(|p| p.column).collect::<Vec<_>>().join(", ")
+        SUPPORTED_PROPERTIES
+            .iter()
+            .map(|p| p.column)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -77,13 +84,17 @@ pub struct Filter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lake::schema::{event_column, ColumnKind};
+    use crate::lake::schema::{ColumnKind, event_column};
 
     #[test]
     fn every_property_reads_an_event_column_of_the_right_kind() {
         for p in SUPPORTED_PROPERTIES {
             let col = event_column(p.column).expect("property names an event column");
-            let want = if p.matching == Match::ValueIn { ColumnKind::String } else { ColumnKind::StringList };
+            let want = if p.matching == Match::ValueIn {
+                ColumnKind::String
+            } else {
+                ColumnKind::StringList
+            };
             assert_eq!(col.kind, want, "{}", p.column);
         }
     }
@@ -94,6 +105,9 @@ mod tests {
         assert!(FilterProperty::parse("Label").is_none());
         assert!(FilterProperty::parse("timestamp").is_none());
         assert!(FilterProperty::parse("organization_id").is_none());
-        assert_eq!(FilterProperty::parse("room_ids").unwrap().matching, Match::AnyElementIn);
+        assert_eq!(
+            FilterProperty::parse("room_ids").unwrap().matching,
+            Match::AnyElementIn
+        );
     }
 }

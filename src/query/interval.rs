@@ -40,7 +40,8 @@ impl Interval {
                 .parse()
                 .map_err(|_| format!("interval.time_zone: unknown time zone '{name}' (use an IANA name such as 'Europe/Paris')"))?,
         };
-        let start_ns = parse_bound(start, tz, End::Start).map_err(|e| format!("interval.start: {e}"))?;
+        let start_ns =
+            parse_bound(start, tz, End::Start).map_err(|e| format!("interval.start: {e}"))?;
         let end_ns = parse_bound(end, tz, End::End).map_err(|e| format!("interval.end: {e}"))?;
         // Events have microsecond precision: a start inside a microsecond excludes it, an
         // end inside a microsecond includes it.
@@ -71,7 +72,11 @@ impl Interval {
         if self.start_us > self.end_us {
             return Vec::new();
         }
-        first.date_naive().iter_days().take_while(|d| *d <= last.date_naive()).collect()
+        first
+            .date_naive()
+            .iter_days()
+            .take_while(|d| *d <= last.date_naive())
+            .collect()
     }
 }
 
@@ -96,7 +101,8 @@ fn parse_bound(text: &str, tz: Tz, end: End) -> Result<i64, String> {
             End::Start => at_local_midnight(tz, date),
             End::End => {
                 let next = date.succ_opt().ok_or_else(out_of_range)?;
-                at_local_midnight(tz, next).and_then(|midnight| midnight.checked_sub_signed(Duration::nanoseconds(1)))
+                at_local_midnight(tz, next)
+                    .and_then(|midnight| midnight.checked_sub_signed(Duration::nanoseconds(1)))
             }
         }
     };
@@ -110,7 +116,9 @@ fn parse_bound(text: &str, tz: Tz, end: End) -> Result<i64, String> {
 
 fn at_local_midnight(tz: Tz, date: NaiveDate) -> Option<NaiveDateTime> {
     let local = date.and_hms_opt(0, 0, 0)?;
-    local.checked_sub_signed(Duration::seconds(i64::from(local_offset(tz, local).local_minus_utc())))
+    local.checked_sub_signed(Duration::seconds(i64::from(
+        local_offset(tz, local).local_minus_utc(),
+    )))
 }
 
 /// The offset of `tz` at a local wall-clock time. Ambiguous times (clocks set back) take
@@ -121,9 +129,15 @@ fn local_offset(tz: Tz, local: NaiveDateTime) -> FixedOffset {
         chrono::LocalResult::Single(offset) => offset.fix(),
         chrono::LocalResult::Ambiguous(earliest, latest) => {
             // The earlier instant is the one with the larger offset.
-            if earliest.fix().local_minus_utc() >= latest.fix().local_minus_utc() { earliest.fix() } else { latest.fix() }
+            if earliest.fix().local_minus_utc() >= latest.fix().local_minus_utc() {
+                earliest.fix()
+            } else {
+                latest.fix()
+            }
         }
-        chrono::LocalResult::None => tz.offset_from_utc_datetime(&local.checked_sub_signed(Duration::days(1)).unwrap_or(local)).fix(),
+        chrono::LocalResult::None => tz
+            .offset_from_utc_datetime(&local.checked_sub_signed(Duration::days(1)).unwrap_or(local))
+            .fix(),
     }
 }
 
@@ -163,7 +177,10 @@ fn parse_offset(text: &str) -> Option<FixedOffset> {
     }
     let (hours, minutes) = match digits.len() {
         2 => (digits.parse::<i32>().ok()?, 0),
-        4 => (digits[..2].parse::<i32>().ok()?, digits[2..].parse::<i32>().ok()?),
+        4 => (
+            digits[..2].parse::<i32>().ok()?,
+            digits[2..].parse::<i32>().ok()?,
+        ),
         _ => return None,
     };
     if hours > 23 || minutes > 59 {
@@ -173,7 +190,10 @@ fn parse_offset(text: &str) -> Option<FixedOffset> {
 }
 
 fn parse_naive_datetime(text: &str) -> Option<NaiveDateTime> {
-    let normalized: String = text.chars().map(|c| if c == 't' || c == ' ' { 'T' } else { c }).collect();
+    let normalized: String = text
+        .chars()
+        .map(|c| if c == 't' || c == ' ' { 'T' } else { c })
+        .collect();
     ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"]
         .iter()
         .find_map(|format| NaiveDateTime::parse_from_str(&normalized, format).ok())
@@ -185,19 +205,29 @@ mod tests {
     fn bounds_at_the_edges_of_the_calendar_are_refused_not_panics() {
         for (start, end) in [
             ("-262143-01-01T00:00:00+05:00", "2026-03-01"),
-            ("+262142-12-31T23:59:59-05:00", "+262142-12-31T23:59:59-05:00"),
+            (
+                "+262142-12-31T23:59:59-05:00",
+                "+262142-12-31T23:59:59-05:00",
+            ),
             ("-262143-01-01", "+262142-12-31"),
             ("2026-03-01", "+262142-12-31"),
         ] {
-            let outcome = std::panic::catch_unwind(|| Interval::parse(start, end, Some("Pacific/Kiritimati")));
-            assert!(outcome.is_ok_and(|parsed| parsed.is_err()), "{start} .. {end}");
+            let outcome = std::panic::catch_unwind(|| {
+                Interval::parse(start, end, Some("Pacific/Kiritimati"))
+            });
+            assert!(
+                outcome.is_ok_and(|parsed| parsed.is_err()),
+                "{start} .. {end}"
+            );
         }
     }
 
     use super::*;
 
     fn us(text: &str) -> i64 {
-        DateTime::parse_from_rfc3339(text).unwrap().timestamp_micros()
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .timestamp_micros()
     }
 
     #[test]
@@ -237,14 +267,24 @@ mod tests {
 
     #[test]
     fn offsets_override_the_time_zone() {
-        let i = Interval::parse("2026-03-01T02:00:00+02:00", "2026-03-01T02:00:00-0130", Some("Asia/Tokyo")).unwrap();
+        let i = Interval::parse(
+            "2026-03-01T02:00:00+02:00",
+            "2026-03-01T02:00:00-0130",
+            Some("Asia/Tokyo"),
+        )
+        .unwrap();
         assert_eq!(i.start_us, us("2026-03-01T00:00:00Z"));
         assert_eq!(i.end_us, us("2026-03-01T03:30:00Z"));
     }
 
     #[test]
     fn a_time_without_offset_is_read_in_the_time_zone() {
-        let i = Interval::parse("2026-01-10T09:00:00", "2026-07-10T09:00:00", Some("Europe/Paris")).unwrap();
+        let i = Interval::parse(
+            "2026-01-10T09:00:00",
+            "2026-07-10T09:00:00",
+            Some("Europe/Paris"),
+        )
+        .unwrap();
         assert_eq!(i.start_us, us("2026-01-10T08:00:00Z"));
         assert_eq!(i.end_us, us("2026-07-10T07:00:00Z"));
     }
@@ -258,7 +298,12 @@ mod tests {
 
     #[test]
     fn sub_microsecond_bounds_round_inwards() {
-        let i = Interval::parse("2026-03-01T00:00:00.0000001Z", "2026-03-01T00:00:01.0000009Z", None).unwrap();
+        let i = Interval::parse(
+            "2026-03-01T00:00:00.0000001Z",
+            "2026-03-01T00:00:01.0000009Z",
+            None,
+        )
+        .unwrap();
         assert_eq!(i.start_us, us("2026-03-01T00:00:00.000001Z"));
         assert_eq!(i.end_us, us("2026-03-01T00:00:01Z"));
     }
@@ -266,26 +311,54 @@ mod tests {
     #[test]
     fn dst_gap_and_overlap_follow_fold_zero() {
         // 02:30 does not exist in Paris on 2026-03-29: read with the winter offset (+01:00).
-        let gap = Interval::parse("2026-03-29T02:30:00", "2026-03-29T02:30:00", Some("Europe/Paris")).unwrap();
+        let gap = Interval::parse(
+            "2026-03-29T02:30:00",
+            "2026-03-29T02:30:00",
+            Some("Europe/Paris"),
+        )
+        .unwrap();
         assert_eq!(gap.start_us, us("2026-03-29T01:30:00Z"));
         // 02:30 happens twice on 2026-10-25: the first one (+02:00).
-        let overlap = Interval::parse("2026-10-25T02:30:00", "2026-10-25T02:30:00", Some("Europe/Paris")).unwrap();
+        let overlap = Interval::parse(
+            "2026-10-25T02:30:00",
+            "2026-10-25T02:30:00",
+            Some("Europe/Paris"),
+        )
+        .unwrap();
         assert_eq!(overlap.start_us, us("2026-10-25T00:30:00Z"));
     }
 
     #[test]
     fn start_after_end_is_an_error_but_equal_is_not() {
-        assert!(Interval::parse("2026-03-02T00:00:00Z", "2026-03-01T00:00:00Z", None).unwrap_err().contains("after"));
+        assert!(
+            Interval::parse("2026-03-02T00:00:00Z", "2026-03-01T00:00:00Z", None)
+                .unwrap_err()
+                .contains("after")
+        );
         assert!(Interval::parse("2026-03-02T00:00:00Z", "2026-03-02T00:00:00Z", None).is_ok());
     }
 
     #[test]
     fn bad_bounds_and_zones_name_the_key() {
-        assert!(Interval::parse("yesterday", "2026-03-01T00:00:00Z", None).unwrap_err().starts_with("interval.start"));
-        assert!(Interval::parse("2026-03-01T00:00:00Z", "2026-13-01T00:00:00Z", None).unwrap_err().starts_with("interval.end"));
+        assert!(
+            Interval::parse("yesterday", "2026-03-01T00:00:00Z", None)
+                .unwrap_err()
+                .starts_with("interval.start")
+        );
+        assert!(
+            Interval::parse("2026-03-01T00:00:00Z", "2026-13-01T00:00:00Z", None)
+                .unwrap_err()
+                .starts_with("interval.end")
+        );
         assert!(Interval::parse("2026-03-01T00:00:00Z", "2026-03-01T25:00:00Z", None).is_err());
-        assert!(Interval::parse("2026-03-01T00:00:00+25:00", "2026-03-02T00:00:00Z", None).is_err());
-        assert!(Interval::parse("2026-03-01", "2026-03-02", Some("Mars/Olympus")).unwrap_err().contains("time_zone"));
+        assert!(
+            Interval::parse("2026-03-01T00:00:00+25:00", "2026-03-02T00:00:00Z", None).is_err()
+        );
+        assert!(
+            Interval::parse("2026-03-01", "2026-03-02", Some("Mars/Olympus"))
+                .unwrap_err()
+                .contains("time_zone")
+        );
     }
 
     #[test]

@@ -63,18 +63,28 @@ impl Query {
 
         for (i, f) in payload.filters.iter().enumerate() {
             if f.values.is_empty() {
-                return Err(Error::bad_request(format!("filters[{i}].values must not be empty")));
+                return Err(Error::bad_request(format!(
+                    "filters[{i}].values must not be empty"
+                )));
             }
         }
-        let interval = Interval::parse(&payload.interval.start, &payload.interval.end, payload.interval.time_zone.as_deref())
-            .map_err(Error::bad_request)?;
+        let interval = Interval::parse(
+            &payload.interval.start,
+            &payload.interval.end,
+            payload.interval.time_zone.as_deref(),
+        )
+        .map_err(Error::bad_request)?;
         let limit = match payload.limit {
             None => None,
             Some(0) => return Err(Error::bad_request("limit must be an integer ≥ 1, got 0")),
             Some(n) if n > MAX_LIMIT => {
-                return Err(Error::bad_request(format!("limit {n} is too large; the largest accepted is {MAX_LIMIT} (omit limit for all rows)")));
+                return Err(Error::bad_request(format!(
+                    "limit {n} is too large; the largest accepted is {MAX_LIMIT} (omit limit for all rows)"
+                )));
             }
-            Some(n) => Some(usize::try_from(n).map_err(|_| Error::bad_request(format!("limit {n} is too large for this machine")))?),
+            Some(n) => Some(usize::try_from(n).map_err(|_| {
+                Error::bad_request(format!("limit {n} is too large for this machine"))
+            })?),
         };
         let target = match payload.target.as_deref() {
             None | Some("affected_goal") => Target::AffectedGoal,
@@ -107,8 +117,14 @@ impl Query {
             .filters
             .into_iter()
             .map(|f| match FilterProperty::parse(&f.property) {
-                Some(property) => Ok(Filter { property, values: f.values }),
-                None => Err(Error::UnsupportedFilter { property: f.property, supported: FilterProperty::supported_list() }),
+                Some(property) => Ok(Filter {
+                    property,
+                    values: f.values,
+                }),
+                None => Err(Error::UnsupportedFilter {
+                    property: f.property,
+                    supported: FilterProperty::supported_list(),
+                }),
             })
             .collect::<Result<Vec<_>>>()?;
 
@@ -130,6 +146,8 @@ fn parse_uuid(name: &str, text: &str) -> Result<Uuid> {
     let hyphenated = text.len() == 36 && text.as_bytes().get(8) == Some(&b'-');
     match Uuid::try_parse(text) {
         Ok(id) if hyphenated => Ok(id),
-        _ => Err(Error::bad_request(format!("{name} '{text}' is not a hyphenated UUID"))),
+        _ => Err(Error::bad_request(format!(
+            "{name} '{text}' is not a hyphenated UUID"
+        ))),
     }
 }

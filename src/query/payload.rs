@@ -65,14 +65,16 @@ impl Payload {
     pub fn from_json(bytes: &[u8]) -> Result<Payload, String> {
         let bytes = bytes.strip_prefix(UTF8_BOM).unwrap_or(bytes);
         // serde reads a JSON array into a struct positionally; SPEC §2 objects are objects.
-        let tree: serde_json::Value = serde_json::from_slice(bytes).map_err(|err| describe(".", &err))?;
+        let tree: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|err| describe(".", &err))?;
         require_objects(&tree)?;
         let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-        let payload: Payload = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
-            let path = err.path().to_string();
-            let inner = err.into_inner();
-            describe(&path, &inner)
-        })?;
+        let payload: Payload =
+            serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+                let path = err.path().to_string();
+                let inner = err.into_inner();
+                describe(&path, &inner)
+            })?;
         deserializer.end().map_err(|err| describe(".", &err))?;
         Ok(payload)
     }
@@ -86,12 +88,18 @@ const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 fn require_objects(tree: &serde_json::Value) -> Result<(), String> {
     use serde_json::Value;
     let Value::Object(payload) = tree else {
-        return Err(format!("invalid payload: the payload must be a JSON object, got {}", kind_of(tree)));
+        return Err(format!(
+            "invalid payload: the payload must be a JSON object, got {}",
+            kind_of(tree)
+        ));
     };
     let must_be_object = |path: String, value: &Value, optional: bool| match value {
         Value::Object(_) => Ok(()),
         Value::Null if optional => Ok(()),
-        other => Err(format!("invalid payload at '{path}': expected a JSON object, got {}", kind_of(other))),
+        other => Err(format!(
+            "invalid payload at '{path}': expected a JSON object, got {}",
+            kind_of(other)
+        )),
     };
     if let Some(interval) = payload.get("interval") {
         // `null` for the required interval is reported by the typed pass, which names it.
@@ -148,29 +156,51 @@ mod tests {
 
     #[test]
     fn a_json_array_is_not_a_payload() {
-        let positional = br#"[[["label",["a"]]],null,["2026-03-01","2026-03-14",null],1,null,true]"#;
+        let positional =
+            br#"[[["label",["a"]]],null,["2026-03-01","2026-03-14",null],1,null,true]"#;
         let err = Payload::from_json(positional).unwrap_err();
         assert!(err.contains("must be a JSON object, got an array"), "{err}");
         let err = Payload::from_json(b"[]").unwrap_err();
-        assert!(err.contains("must be a JSON object") && !err.contains("struct"), "{err}");
-        let err = Payload::from_json(br#"{"filters":[["label",["a"]]],"interval":{"start":"a","end":"b"}}"#).unwrap_err();
-        assert!(err.contains("'filters[0]'") && err.contains("got an array"), "{err}");
-        let err = Payload::from_json(br#"{"filters":[],"interval":["2026-03-01","2026-03-02"]}"#).unwrap_err();
-        assert!(err.contains("'interval'") && err.contains("got an array"), "{err}");
-        let err = Payload::from_json(br#"{"filters":[],"step_data":[{},[["x"]]],"interval":{"start":"a","end":"b"}}"#).unwrap_err();
+        assert!(
+            err.contains("must be a JSON object") && !err.contains("struct"),
+            "{err}"
+        );
+        let err = Payload::from_json(
+            br#"{"filters":[["label",["a"]]],"interval":{"start":"a","end":"b"}}"#,
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("'filters[0]'") && err.contains("got an array"),
+            "{err}"
+        );
+        let err = Payload::from_json(br#"{"filters":[],"interval":["2026-03-01","2026-03-02"]}"#)
+            .unwrap_err();
+        assert!(
+            err.contains("'interval'") && err.contains("got an array"),
+            "{err}"
+        );
+        let err = Payload::from_json(
+            br#"{"filters":[],"step_data":[{},[["x"]]],"interval":{"start":"a","end":"b"}}"#,
+        )
+        .unwrap_err();
         assert!(err.contains("'step_data[1]'"), "{err}");
     }
 
     #[test]
     fn a_byte_order_mark_before_the_payload_is_skipped() {
-        let p = Payload::from_json(b"\xEF\xBB\xBF{\"filters\":[],\"interval\":{\"start\":\"a\",\"end\":\"b\"}}").unwrap();
+        let p = Payload::from_json(
+            b"\xEF\xBB\xBF{\"filters\":[],\"interval\":{\"start\":\"a\",\"end\":\"b\"}}",
+        )
+        .unwrap();
         assert!(p.filters.is_empty());
     }
 
     #[test]
     fn null_optional_keys_are_absent() {
         let p = Payload::from_json(br#"{"filters":[],"interval":{"start":"a","end":"b","time_zone":null},"limit":null,"target":null,"basic":null,"step_data":null}"#).unwrap();
-        assert!(p.limit.is_none() && p.target.is_none() && p.basic.is_none() && p.step_data.is_none());
+        assert!(
+            p.limit.is_none() && p.target.is_none() && p.basic.is_none() && p.step_data.is_none()
+        );
         assert!(p.interval.time_zone.is_none());
     }
 }

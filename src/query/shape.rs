@@ -46,7 +46,11 @@ pub struct OutputField {
 
 impl OutputField {
     fn new(name: &str, kind: FieldType, nullable: bool) -> Self {
-        Self { name: name.to_string(), kind, nullable }
+        Self {
+            name: name.to_string(),
+            kind,
+            nullable,
+        }
     }
 }
 
@@ -94,20 +98,29 @@ impl Shape {
                 .map(|(name, source)| match source {
                     BasicSource::GoalName => OutputField::new(name, FieldType::String, true),
                     BasicSource::Column(column) => {
-                        let c = EVENT_COLUMNS.iter().find(|c| c.name == *column).expect("basic columns name event columns");
+                        let c = EVENT_COLUMNS
+                            .iter()
+                            .find(|c| c.name == *column)
+                            .expect("basic columns name event columns");
                         OutputField::new(name, c.kind.into(), c.nullable)
                     }
                 })
                 .collect()
         } else {
-            let mut fields: Vec<_> =
-                EVENT_COLUMNS.iter().map(|c| OutputField::new(c.name, c.kind.into(), c.nullable)).collect();
+            let mut fields: Vec<_> = EVENT_COLUMNS
+                .iter()
+                .map(|c| OutputField::new(c.name, c.kind.into(), c.nullable))
+                .collect();
             fields.push(OutputField::new(ORGANIZATION_ID, FieldType::String, false));
             fields.push(OutputField::new(DATE, FieldType::Date, false));
             fields
         };
         if self.workflow_related {
-            fields.push(OutputField::new(WORKFLOW_RELATED, FieldType::Boolean, false));
+            fields.push(OutputField::new(
+                WORKFLOW_RELATED,
+                FieldType::Boolean,
+                false,
+            ));
         }
         fields
     }
@@ -124,20 +137,48 @@ mod tests {
 
     #[test]
     fn advanced_fields_are_event_columns_then_partitions() {
-        let fields = Shape { basic: false, workflow_related: true }.fields();
+        let fields = Shape {
+            basic: false,
+            workflow_related: true,
+        }
+        .fields();
         let names: Vec<_> = fields.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(names[0], "timestamp");
-        assert_eq!(&names[names.len() - 3..], ["organization_id", "date", "workflow_related"]);
+        assert_eq!(
+            &names[names.len() - 3..],
+            ["organization_id", "date", "workflow_related"]
+        );
         assert_eq!(fields[0].kind, FieldType::Timestamp);
         assert!(!fields[0].nullable);
     }
 
     #[test]
     fn basic_fields_follow_the_spec_table() {
-        let fields = Shape { basic: true, workflow_related: false }.fields();
+        let fields = Shape {
+            basic: true,
+            workflow_related: false,
+        }
+        .fields();
         let names: Vec<_> = fields.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(names, ["time", "goal_id", "goal_name", "goal_value", "visitor_id", "session_id", "country", "city", "device", "browser"]);
+        assert_eq!(
+            names,
+            [
+                "time",
+                "goal_id",
+                "goal_name",
+                "goal_value",
+                "visitor_id",
+                "session_id",
+                "country",
+                "city",
+                "device",
+                "browser"
+            ]
+        );
         assert!(fields[2].nullable && fields[3].nullable && !fields[4].nullable);
-        assert_eq!(serde_json::to_string(&fields[3]).unwrap(), r#"{"name":"goal_value","type":"number","nullable":true}"#);
+        assert_eq!(
+            serde_json::to_string(&fields[3]).unwrap(),
+            r#"{"name":"goal_value","type":"number","nullable":true}"#
+        );
     }
 }

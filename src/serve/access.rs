@@ -77,7 +77,8 @@ pub struct Caller {
 impl Access {
     /// Reads and checks an access file.
     pub fn load(path: &Path) -> Result<Access, String> {
-        let bytes = std::fs::read(path).map_err(|e| format!("reading the access file {}: {e}", path.display()))?;
+        let bytes = std::fs::read(path)
+            .map_err(|e| format!("reading the access file {}: {e}", path.display()))?;
         Access::parse(&bytes).map_err(|e| format!("access file {}: {e}", path.display()))
     }
 
@@ -94,15 +95,28 @@ impl Access {
         let mut grants = Vec::with_capacity(file.tokens.len());
         for (index, token) in file.tokens.into_iter().enumerate() {
             let name = token.name.unwrap_or_else(|| format!("tokens[{index}]"));
-            let digest = parse_digest(&token.sha256).ok_or_else(|| format!("{name}: sha256 must be 64 hex digits"))?;
+            let digest = parse_digest(&token.sha256)
+                .ok_or_else(|| format!("{name}: sha256 must be 64 hex digits"))?;
             if grants.iter().any(|g: &Grant| g.digest == digest) {
                 return Err(format!("{name}: the same token digest is listed twice"));
             }
             let reporting = token.permissions.contains(&Permission::Reporting);
-            let organizations = token.organizations.iter().map(|id| parse_uuid(id)).collect::<Result<_, _>>()?;
-            grants.push(Grant { name, digest, organizations, reporting });
+            let organizations = token
+                .organizations
+                .iter()
+                .map(|id| parse_uuid(id))
+                .collect::<Result<_, _>>()?;
+            grants.push(Grant {
+                name,
+                digest,
+                organizations,
+                reporting,
+            });
         }
-        Ok(Access { subscriptions, grants })
+        Ok(Access {
+            subscriptions,
+            grants,
+        })
     }
 
     /// Checks a request's `Authorization` header value against the organization of its URL,
@@ -110,10 +124,14 @@ impl Access {
     /// `no_reporting_permission`. An organization id that is not a UUID is unknown, so it
     /// has no subscription; UUIDs match whatever their case.
     pub fn authorize(&self, authorization: Option<&str>, organization_id: &str) -> Result<Caller> {
-        let token = authorization.and_then(bearer_token).ok_or(Error::Unauthenticated)?;
+        let token = authorization
+            .and_then(bearer_token)
+            .ok_or(Error::Unauthenticated)?;
         let grant = self.find(token).ok_or(Error::Unauthenticated)?;
         let organization = Uuid::parse_str(organization_id).ok();
-        let subscribed = organization.and_then(|org| self.subscriptions.get(&org).copied()).unwrap_or(false);
+        let subscribed = organization
+            .and_then(|org| self.subscriptions.get(&org).copied())
+            .unwrap_or(false);
         if !subscribed {
             return Err(Error::Forbidden(Denial::NoSubscription));
         }
@@ -123,7 +141,9 @@ impl Access {
         if !grant.reporting {
             return Err(Error::Forbidden(Denial::NoReportingPermission));
         }
-        Ok(Caller { name: grant.name.clone() })
+        Ok(Caller {
+            name: grant.name.clone(),
+        })
     }
 
     /// The grant whose digest is the token's. Every digest is compared, in constant time,
@@ -191,15 +211,39 @@ mod tests {
     fn checks_run_in_the_spec_order() {
         let access = access();
         assert_eq!(code(access.authorize(None, A)), "unauthenticated");
-        assert_eq!(code(access.authorize(Some("Bearer nope"), A)), "unauthenticated");
-        assert_eq!(code(access.authorize(Some("Basic token-a"), A)), "unauthenticated");
-        assert_eq!(code(access.authorize(Some("Bearer token-a"), UNSUBSCRIBED)), "no_subscription");
-        assert_eq!(code(access.authorize(Some("Bearer token-a"), "not-a-uuid")), "no_subscription");
-        assert_eq!(code(access.authorize(Some("Bearer token-a"), B)), "no_org_access");
-        assert_eq!(code(access.authorize(Some("Bearer token-a-viewer"), B)), "no_org_access");
-        assert_eq!(code(access.authorize(Some("Bearer token-a-viewer"), A)), "no_reporting_permission");
+        assert_eq!(
+            code(access.authorize(Some("Bearer nope"), A)),
+            "unauthenticated"
+        );
+        assert_eq!(
+            code(access.authorize(Some("Basic token-a"), A)),
+            "unauthenticated"
+        );
+        assert_eq!(
+            code(access.authorize(Some("Bearer token-a"), UNSUBSCRIBED)),
+            "no_subscription"
+        );
+        assert_eq!(
+            code(access.authorize(Some("Bearer token-a"), "not-a-uuid")),
+            "no_subscription"
+        );
+        assert_eq!(
+            code(access.authorize(Some("Bearer token-a"), B)),
+            "no_org_access"
+        );
+        assert_eq!(
+            code(access.authorize(Some("Bearer token-a-viewer"), B)),
+            "no_org_access"
+        );
+        assert_eq!(
+            code(access.authorize(Some("Bearer token-a-viewer"), A)),
+            "no_reporting_permission"
+        );
         assert_eq!(code(access.authorize(Some("bearer  token-a "), A)), "ok");
-        assert_eq!(code(access.authorize(Some("Bearer token-a"), &A.to_uppercase())), "ok");
+        assert_eq!(
+            code(access.authorize(Some("Bearer token-a"), &A.to_uppercase())),
+            "ok"
+        );
     }
 
     #[test]

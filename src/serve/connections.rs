@@ -50,7 +50,11 @@ pub struct ConnectionLimits {
 
 impl Default for ConnectionLimits {
     fn default() -> Self {
-        ConnectionLimits { header_timeout: Duration::from_secs(10), idle_timeout: Duration::from_secs(5), max_connections: 512 }
+        ConnectionLimits {
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(5),
+            max_connections: 512,
+        }
     }
 }
 
@@ -65,7 +69,8 @@ pub(super) async fn serve(
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let (stop, stopping) = watch::channel(false);
     let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout.max(Duration::from_millis(1)));
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout.max(Duration::from_millis(1)));
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -87,7 +92,14 @@ pub(super) async fn serve(
             },
             () = &mut shutdown => break,
         };
-        connections.spawn(serve_connection(socket, router.clone(), http.clone(), limits.idle_timeout, stopping.clone(), permit));
+        connections.spawn(serve_connection(
+            socket,
+            router.clone(),
+            http.clone(),
+            limits.idle_timeout,
+            stopping.clone(),
+            permit,
+        ));
     }
     drop(listener);
     let _ = stop.send(true);
@@ -99,7 +111,10 @@ pub(super) async fn serve(
 /// too many open files) is logged and retried after a pause rather than ending the server.
 async fn accept_failed(error: io::Error) {
     use io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
-    if matches!(error.kind(), ConnectionAborted | ConnectionRefused | ConnectionReset) {
+    if matches!(
+        error.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    ) {
         return;
     }
     tracing::error!("accepting a connection: {error}");
@@ -125,8 +140,13 @@ async fn serve_connection(
         let in_flight = InFlight::start(&requests);
         let answer = router.clone().oneshot(request.map(Body::new));
         async move {
-            let response = answer.await.unwrap_or_else(|never: Infallible| match never {});
-            Ok::<_, Infallible>(response.map(|body| Tracked { inner: body, _in_flight: in_flight }))
+            let response = answer
+                .await
+                .unwrap_or_else(|never: Infallible| match never {});
+            Ok::<_, Infallible>(response.map(|body| Tracked {
+                inner: body,
+                _in_flight: in_flight,
+            }))
         }
     });
     let connection = http.serve_connection(io, service);
@@ -163,7 +183,11 @@ struct Activity {
 
 impl Activity {
     fn new() -> Activity {
-        Activity { opened: Instant::now(), in_flight: AtomicUsize::new(0), last_ms: AtomicU64::new(0) }
+        Activity {
+            opened: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            last_ms: AtomicU64::new(0),
+        }
     }
 
     fn touch(&self) {
@@ -214,7 +238,10 @@ impl http_body::Body for Tracked {
     type Data = Bytes;
     type Error = axum::Error;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
         Pin::new(&mut self.inner).poll_frame(cx)
     }
 
@@ -266,7 +293,11 @@ impl Watched {
 }
 
 impl AsyncRead for Watched {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let read = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
@@ -277,14 +308,22 @@ impl AsyncRead for Watched {
 }
 
 impl AsyncWrite for Watched {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         if self.replaces(buf) {
             return Poll::Ready(Ok(buf.len()));
         }
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 
-    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         // hyper writes a head as one slice, before any body.
         if let Some(first) = bufs.iter().find(|b| !b.is_empty())
             && self.replaces(first)

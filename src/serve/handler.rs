@@ -13,8 +13,8 @@ use futures::{Stream, StreamExt};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant as Deadline;
 
-use super::metrics::ServerMetrics;
 use super::error_codes as code;
+use super::metrics::ServerMetrics;
 use super::{AppState, negotiate, request_id};
 use crate::engine::ScanStats;
 use crate::error::{Error, ErrorBody, Result};
@@ -31,16 +31,30 @@ pub(super) async fn source_data(
 ) -> Response {
     let mut log = AccessLog::new(request.uri().path(), &state.metrics);
     let Ok(permit) = Arc::clone(&state.slots).try_acquire_owned() else {
-        let mut response = refusal(StatusCode::SERVICE_UNAVAILABLE, code::OVERLOADED, "the server is answering as many requests as it may; retry shortly".into());
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        let mut response = refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            code::OVERLOADED,
+            "the server is answering as many requests as it may; retry shortly".into(),
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return log.finish(response);
     };
     let deadline = Deadline::now() + state.request_timeout;
-    let answer = tokio::time::timeout_at(deadline, start(&state, &organization_id, &workflow_id, request, &mut log)).await;
+    let answer = tokio::time::timeout_at(
+        deadline,
+        start(&state, &organization_id, &workflow_id, request, &mut log),
+    )
+    .await;
     match answer {
         Ok(Ok((format, prefix, rest))) => log.stream(format, prefix, rest, deadline, permit),
         Ok(Err(response)) => log.finish(response),
-        Err(_) => log.finish(refusal(StatusCode::SERVICE_UNAVAILABLE, code::TIMEOUT, format!("the request took longer than {:?}", state.request_timeout))),
+        Err(_) => log.finish(refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            code::TIMEOUT,
+            format!("the request took longer than {:?}", state.request_timeout),
+        )),
     }
 }
 
@@ -55,9 +69,15 @@ async fn start(
 ) -> Result<(Format, Vec<Bytes>, Option<Chunks>), Response> {
     // A refusal before the whole body is read leaves the rest of it on the connection,
     // which then cannot carry another request: say so, so that clients do not reuse it.
-    let (format, body) = read_request(state, organization_id, request, log).await.map_err(closing_connection)?;
+    let (format, body) = read_request(state, organization_id, request, log)
+        .await
+        .map_err(closing_connection)?;
     let query = Query::from_request(organization_id, workflow_id, &body).map_err(error_response)?;
-    let response = state.engine.execute(&state.lake, &query).await.map_err(error_response)?;
+    let response = state
+        .engine
+        .execute(&state.lake, &query)
+        .await
+        .map_err(error_response)?;
     log.plan = Some(Arc::clone(&response.plan));
     let mut chunks: Chunks = Box::pin(encode(response, format).fuse());
     let mut prefix = Vec::new();
@@ -78,36 +98,72 @@ async fn start(
 }
 
 /// Access, content negotiation, content type and the body (within its limit), in that order.
-async fn read_request(state: &AppState, organization_id: &str, request: Request, log: &mut AccessLog) -> Result<(Format, Bytes), Response> {
+async fn read_request(
+    state: &AppState,
+    organization_id: &str,
+    request: Request,
+    log: &mut AccessLog,
+) -> Result<(Format, Bytes), Response> {
     let headers = request.headers();
     if let Some(access) = &state.access {
-        let caller = access.load().authorize(header_text(headers, header::AUTHORIZATION), organization_id).map_err(error_response)?;
+        let caller = access
+            .load()
+            .authorize(header_text(headers, header::AUTHORIZATION), organization_id)
+            .map_err(error_response)?;
         log.caller = Some(caller.name);
     }
     let format = negotiate::format_for(header_text(headers, header::ACCEPT)).ok_or_else(|| {
-        refusal(StatusCode::NOT_ACCEPTABLE, code::NOT_ACCEPTABLE, format!("no acceptable encoding; this endpoint produces {}", negotiate::supported()))
+        refusal(
+            StatusCode::NOT_ACCEPTABLE,
+            code::NOT_ACCEPTABLE,
+            format!(
+                "no acceptable encoding; this endpoint produces {}",
+                negotiate::supported()
+            ),
+        )
     })?;
     let content_type = header_text(headers, header::CONTENT_TYPE).unwrap_or("");
     let media = content_type.split(';').next().unwrap_or("").trim();
     if !media.eq_ignore_ascii_case("application/json") {
-        let shown = if content_type.is_empty() { "none".to_string() } else { format!("'{content_type}'") };
-        return Err(refusal(StatusCode::UNSUPPORTED_MEDIA_TYPE, code::UNSUPPORTED_MEDIA_TYPE, format!("the body must be application/json, got {shown}")));
+        let shown = if content_type.is_empty() {
+            "none".to_string()
+        } else {
+            format!("'{content_type}'")
+        };
+        return Err(refusal(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code::UNSUPPORTED_MEDIA_TYPE,
+            format!("the body must be application/json, got {shown}"),
+        ));
     }
     let too_large = || {
-        refusal(StatusCode::PAYLOAD_TOO_LARGE, code::PAYLOAD_TOO_LARGE, format!("the body is larger than {} bytes", state.max_body_bytes))
+        refusal(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            code::PAYLOAD_TOO_LARGE,
+            format!("the body is larger than {} bytes", state.max_body_bytes),
+        )
     };
-    let declared = header_text(headers, header::CONTENT_LENGTH).and_then(|v| v.parse::<usize>().ok());
+    let declared =
+        header_text(headers, header::CONTENT_LENGTH).and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|length| length > state.max_body_bytes) {
         return Err(too_large());
     }
-    let body = axum::body::to_bytes(request.into_body(), state.max_body_bytes).await.map_err(|e| {
-        if is_length_limit(&e) { too_large() } else { error_response(Error::bad_request(format!("reading the request body: {e}"))) }
-    })?;
+    let body = axum::body::to_bytes(request.into_body(), state.max_body_bytes)
+        .await
+        .map_err(|e| {
+            if is_length_limit(&e) {
+                too_large()
+            } else {
+                error_response(Error::bad_request(format!("reading the request body: {e}")))
+            }
+        })?;
     Ok((format, body))
 }
 
 fn closing_connection(mut response: Response) -> Response {
-    response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
     response
 }
 
@@ -130,7 +186,11 @@ fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
 pub(super) async fn metrics(State(metrics): State<Arc<ServerMetrics>>) -> Response {
     match metrics.render() {
         Ok(text) => ([(header::CONTENT_TYPE, super::metrics::CONTENT_TYPE)], text).into_response(),
-        Err(_) => refusal(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the metrics could not be rendered".into()),
+        Err(_) => refusal(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the metrics could not be rendered".into(),
+        ),
     }
 }
 
@@ -143,23 +203,43 @@ pub(super) async fn openapi() -> Response {
 
 /// `GET /healthz`.
 pub(super) async fn health() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], "{\"status\":\"ok\"}\n").into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        "{\"status\":\"ok\"}\n",
+    )
+        .into_response()
 }
 
 /// Any method but POST on the endpoint.
-pub(super) async fn method_not_allowed(State(state): State<Arc<AppState>>, request: Request) -> Response {
+pub(super) async fn method_not_allowed(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+) -> Response {
     let mut log = AccessLog::new(request.uri().path(), &state.metrics);
     log.method = request.method().to_string();
-    let mut response = refusal(StatusCode::METHOD_NOT_ALLOWED, code::METHOD_NOT_ALLOWED, format!("{} is not allowed; use POST", request.method()));
-    response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+    let mut response = refusal(
+        StatusCode::METHOD_NOT_ALLOWED,
+        code::METHOD_NOT_ALLOWED,
+        format!("{} is not allowed; use POST", request.method()),
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
     log.finish(response)
 }
 
 /// Any other path.
-pub(super) async fn no_such_endpoint(State(state): State<Arc<AppState>>, request: Request) -> Response {
+pub(super) async fn no_such_endpoint(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+) -> Response {
     let mut log = AccessLog::new(request.uri().path(), &state.metrics);
     log.method = request.method().to_string();
-    log.finish(refusal(StatusCode::NOT_FOUND, "not_found", format!("no endpoint at {}", request.uri().path())))
+    log.finish(refusal(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no endpoint at {}", request.uri().path()),
+    ))
 }
 
 /// The SPEC §5 body of an engine error, with its status.
@@ -170,14 +250,32 @@ fn error_response(error: Error) -> Response {
 
 /// A refusal of the HTTP layer in the same body shape as SPEC §5.
 fn refusal(status: StatusCode, code: &'static str, message: String) -> Response {
-    json_error(status, ErrorBody { status: status.as_u16(), error: code, message, request_id: None })
+    json_error(
+        status,
+        ErrorBody {
+            status: status.as_u16(),
+            error: code,
+            message,
+            request_id: None,
+        },
+    )
 }
 
 /// An error body with the request's id, as one line of JSON.
 fn json_error(status: StatusCode, mut body: ErrorBody) -> Response {
     body.request_id = request_id::current();
-    let text = serde_json::to_string(&body).unwrap_or_else(|_| format!(r#"{{"status":{},"error":"{}","message":"unprintable error"}}"#, body.status, body.error));
-    let mut response = (status, [(header::CONTENT_TYPE, "application/json")], text + "\n").into_response();
+    let text = serde_json::to_string(&body).unwrap_or_else(|_| {
+        format!(
+            r#"{{"status":{},"error":"{}","message":"unprintable error"}}"#,
+            body.status, body.error
+        )
+    });
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        text + "\n",
+    )
+        .into_response();
     response.extensions_mut().insert(ErrorCode(body.error));
     response
 }
@@ -229,14 +327,24 @@ impl AccessLog {
     /// A response with its whole body in hand.
     fn finish(mut self, response: Response) -> Response {
         self.status = response.status().as_u16();
-        self.error = response.extensions().get::<ErrorCode>().map_or("", |code| code.0);
+        self.error = response
+            .extensions()
+            .get::<ErrorCode>()
+            .map_or("", |code| code.0);
         response
     }
 
     /// A 200 whose body streams: the chunks already produced, then the rest, each within
     /// the deadline. An error after the first byte ends the body without its terminating
     /// chunk, so the client sees a broken transfer rather than a short success.
-    fn stream(mut self, format: Format, prefix: Vec<Bytes>, rest: Option<Chunks>, deadline: Deadline, permit: OwnedSemaphorePermit) -> Response {
+    fn stream(
+        mut self,
+        format: Format,
+        prefix: Vec<Bytes>,
+        rest: Option<Chunks>,
+        deadline: Deadline,
+        permit: OwnedSemaphorePermit,
+    ) -> Response {
         self.status = 200;
         self.outcome = "disconnected";
         self.bytes += prefix.iter().map(|b| b.len() as u64).sum::<u64>();
@@ -248,12 +356,21 @@ impl AccessLog {
                 return None;
             };
             // Checked before polling too: a producer that is always ready must not outrun it.
-            let next = if Deadline::now() >= deadline { Err(()) } else { tokio::time::timeout_at(deadline, chunks.next()).await.map_err(|_| ()) };
+            let next = if Deadline::now() >= deadline {
+                Err(())
+            } else {
+                tokio::time::timeout_at(deadline, chunks.next())
+                    .await
+                    .map_err(|_| ())
+            };
             match next {
                 Ok(Some(Ok(chunk))) => {
                     log.rows += chunk.rows;
                     log.bytes += chunk.bytes.len() as u64;
-                    Some((Ok(Bytes::from(chunk.bytes)), Some((Some(chunks), log, permit))))
+                    Some((
+                        Ok(Bytes::from(chunk.bytes)),
+                        Some((Some(chunks), log, permit)),
+                    ))
                 }
                 Ok(Some(Err(error))) => {
                     log.outcome = "aborted";
@@ -267,7 +384,10 @@ impl AccessLog {
                 }
                 Err(_) => {
                     log.outcome = "timeout";
-                    Some((Err(Error::internal("the request timed out while streaming")), None))
+                    Some((
+                        Err(Error::internal("the request timed out while streaming")),
+                        None,
+                    ))
                 }
             }
         });
@@ -275,7 +395,11 @@ impl AccessLog {
             Format::Csv => "text/csv; charset=utf-8",
             other => other.media_type(),
         };
-        ([(header::CONTENT_TYPE, content_type)], Body::from_stream(head.chain(tail))).into_response()
+        (
+            [(header::CONTENT_TYPE, content_type)],
+            Body::from_stream(head.chain(tail)),
+        )
+            .into_response()
     }
 }
 
@@ -292,7 +416,13 @@ impl Drop for AccessLog {
             caller = self.caller.as_deref().unwrap_or("-"),
             outcome = self.outcome,
         );
-        self.metrics.finished(self.status, self.error, self.started.elapsed(), self.rows, self.bytes);
+        self.metrics.finished(
+            self.status,
+            self.error,
+            self.started.elapsed(),
+            self.rows,
+            self.bytes,
+        );
         if let Some(plan) = &self.plan {
             self.metrics.scanned(&ScanStats::of(plan.as_ref()));
         }
@@ -311,7 +441,11 @@ mod tests {
 
     /// Serves one streamed response built from `chunks` on a real socket; returns the
     /// status and what reading the whole body gave.
-    async fn fetch(chunks: Vec<Result<Chunk>>, delay: Duration, timeout: Duration) -> (u16, Result<Bytes, reqwest::Error>) {
+    async fn fetch(
+        chunks: Vec<Result<Chunk>>,
+        delay: Duration,
+        timeout: Duration,
+    ) -> (u16, Result<Bytes, reqwest::Error>) {
         let once = Arc::new(std::sync::Mutex::new(Some(chunks)));
         let handler = move || {
             let chunks = once.lock().unwrap().take().unwrap_or_default();
@@ -321,29 +455,56 @@ mod tests {
             });
             let permit = Arc::new(Semaphore::new(1)).try_acquire_owned().unwrap();
             let deadline = Deadline::now() + timeout;
-            async move { AccessLog::new("/t", &Arc::new(ServerMetrics::new())).stream(Format::Ndjson, vec![Bytes::from_static(b"{\"a\":1}\n")], Some(Box::pin(chunks)), deadline, permit) }
+            async move {
+                AccessLog::new("/t", &Arc::new(ServerMetrics::new())).stream(
+                    Format::Ndjson,
+                    vec![Bytes::from_static(b"{\"a\":1}\n")],
+                    Some(Box::pin(chunks)),
+                    deadline,
+                    permit,
+                )
+            }
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, Router::new().route("/t", get(handler))).await });
+        tokio::spawn(async move {
+            axum::serve(listener, Router::new().route("/t", get(handler))).await
+        });
         let response = reqwest::get(format!("http://{addr}/t")).await.unwrap();
         (response.status().as_u16(), response.bytes().await)
     }
 
     fn chunk(text: &str) -> Result<Chunk> {
-        Ok(Chunk { bytes: text.as_bytes().to_vec(), rows: 1 })
+        Ok(Chunk {
+            bytes: text.as_bytes().to_vec(),
+            rows: 1,
+        })
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_complete_stream_is_a_complete_body() {
-        let (status, body) = fetch(vec![chunk("{\"a\":2}\n"), chunk("{\"a\":3}\n")], Duration::ZERO, Duration::from_secs(30)).await;
+        let (status, body) = fetch(
+            vec![chunk("{\"a\":2}\n"), chunk("{\"a\":3}\n")],
+            Duration::ZERO,
+            Duration::from_secs(30),
+        )
+        .await;
         assert_eq!(status, 200);
-        assert_eq!(body.expect("complete body"), "{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n");
+        assert_eq!(
+            body.expect("complete body"),
+            "{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_error_after_the_first_byte_breaks_the_transfer() {
-        let failing = vec![chunk("{\"a\":2}\n"), Err(Error::Data { message: "corrupt page in x.parquet".into() }), chunk("never")];
+        let failing = vec![
+            chunk("{\"a\":2}\n"),
+            Err(Error::Data {
+                message: "corrupt page in x.parquet".into(),
+            }),
+            chunk("never"),
+        ];
         let (status, body) = fetch(failing, Duration::ZERO, Duration::from_secs(30)).await;
         assert_eq!(status, 200, "the status was sent with the first byte");
         let error = body.expect_err("the client must see a broken transfer, not a short success");
@@ -352,8 +513,13 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_stream_that_outlives_the_request_timeout_is_cut_off() {
-        let slow = vec![chunk("{\"a\":2}\n"), chunk("{\"a\":3}\n"), chunk("{\"a\":4}\n")];
-        let (status, body) = fetch(slow, Duration::from_millis(150), Duration::from_millis(200)).await;
+        let slow = vec![
+            chunk("{\"a\":2}\n"),
+            chunk("{\"a\":3}\n"),
+            chunk("{\"a\":4}\n"),
+        ];
+        let (status, body) =
+            fetch(slow, Duration::from_millis(150), Duration::from_millis(200)).await;
         assert_eq!(status, 200);
         assert!(body.is_err(), "cut off at the deadline: {body:?}");
     }

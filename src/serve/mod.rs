@@ -31,7 +31,8 @@ use crate::engine::Engine;
 use crate::lake::Lake;
 
 /// The API page's path; `{org}` and `{workflow}` are the URL attributes.
-pub const SOURCE_DATA_PATH: &str = "/api/reporting/workflow/v1/orgs/{org}/workflows/{workflow}/source_data";
+pub const SOURCE_DATA_PATH: &str =
+    "/api/reporting/workflow/v1/orgs/{org}/workflows/{workflow}/source_data";
 
 /// How the server runs.
 #[derive(Debug)]
@@ -98,19 +99,36 @@ impl MetricsServer {
 
 impl Server {
     /// Binds the listener. Without access control only a loopback address is allowed.
-    pub async fn bind(engine: Arc<Engine>, lake: Arc<Lake>, config: ServeConfig) -> Result<Server, String> {
+    pub async fn bind(
+        engine: Arc<Engine>,
+        lake: Arc<Lake>,
+        config: ServeConfig,
+    ) -> Result<Server, String> {
         if config.access.is_none() && !config.listen.ip().is_loopback() {
-            return Err(format!("without --access the server listens on loopback only, not {}", config.listen));
+            return Err(format!(
+                "without --access the server listens on loopback only, not {}",
+                config.listen
+            ));
         }
-        let listener = TcpListener::bind(config.listen).await.map_err(|e| format!("listening on {}: {e}", config.listen))?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| format!("listening on {}: {e}", config.listen))?;
         let max_concurrent = config.max_concurrent.max(1);
         let slots = Arc::new(Semaphore::new(max_concurrent));
-        let metrics = Arc::new(ServerMetrics::new().with_live_values(Arc::clone(&lake), Arc::clone(&slots), max_concurrent));
-        let access = config.access.map(|rules| Arc::new(ArcSwap::from_pointee(rules)));
+        let metrics = Arc::new(ServerMetrics::new().with_live_values(
+            Arc::clone(&lake),
+            Arc::clone(&slots),
+            max_concurrent,
+        ));
+        let access = config
+            .access
+            .map(|rules| Arc::new(ArcSwap::from_pointee(rules)));
         let reloader = reload::Reloader {
             lake: Arc::clone(&lake),
             access: match (&access, config.access_file) {
-                (Some(current), Some(path)) => Some(reload::WatchedAccess::new(path, Arc::clone(current))),
+                (Some(current), Some(path)) => {
+                    Some(reload::WatchedAccess::new(path, Arc::clone(current)))
+                }
                 _ => None,
             },
             metrics: Arc::clone(&metrics),
@@ -124,12 +142,22 @@ impl Server {
             slots,
             metrics: Arc::clone(&metrics),
         });
-        let metrics_route = Router::new().route("/metrics", get(handler::metrics)).with_state(metrics);
+        let metrics_route = Router::new()
+            .route("/metrics", get(handler::metrics))
+            .with_state(metrics);
         let (metrics_here, metrics_server) = match config.metrics_listen {
             None => (Some(metrics_route), None),
             Some(addr) => {
-                let listener = TcpListener::bind(addr).await.map_err(|e| format!("listening for metrics on {addr}: {e}"))?;
-                (None, Some(MetricsServer { listener, router: metrics_route }))
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .map_err(|e| format!("listening for metrics on {addr}: {e}"))?;
+                (
+                    None,
+                    Some(MetricsServer {
+                        listener,
+                        router: metrics_route,
+                    }),
+                )
             }
         };
         let api = post(handler::source_data).fallback(handler::method_not_allowed);
@@ -144,7 +172,13 @@ impl Server {
             router = router.merge(metrics_route);
         }
         let router = router.layer(axum::middleware::from_fn(request_id::assign));
-        Ok(Server { listener, router, connections: config.connections, metrics: metrics_server, _reloads: reloader.spawn(config.reload_interval) })
+        Ok(Server {
+            listener,
+            router,
+            connections: config.connections,
+            metrics: metrics_server,
+            _reloads: reloader.spawn(config.reload_interval),
+        })
     }
 
     /// The separate metrics server of `metrics_listen`, for the caller to run beside this one.
@@ -159,7 +193,10 @@ impl Server {
 
     /// Serves until `shutdown` completes; then stops accepting connections and returns when
     /// the requests in flight have finished.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         connections::serve(self.listener, self.router, self.connections, shutdown).await
     }
 }

@@ -3,17 +3,20 @@
 //! from the response shapes of SPEC §4, the media types from the encodings, and the error
 //! codes of each status from [`Error`] and the HTTP layer's refusals.
 
+use utoipa::OpenApi;
 use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::header::HeaderBuilder;
-use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem};
+use utoipa::openapi::path::{
+    HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem,
+};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::response::{ResponseBuilder, ResponsesBuilder};
 use utoipa::openapi::schema::{
-    AdditionalProperties, AllOfBuilder, ArrayBuilder, KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, SchemaType, Type,
+    AdditionalProperties, AllOfBuilder, ArrayBuilder, KnownFormat, ObjectBuilder, OneOfBuilder,
+    Schema, SchemaFormat, SchemaType, Type,
 };
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{OpenApi as Document, Ref, RefOr, Required};
-use utoipa::OpenApi;
 
 use super::SOURCE_DATA_PATH;
 use super::error_codes as code;
@@ -25,8 +28,20 @@ use crate::query::payload::{FilterSpec, IntervalSpec, Payload, StepSpec};
 /// The schemas utoipa derives from the types.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "flowlake: Workflow source data API", description = "Goal events that a web workflow affected, from Parquet event lakes."),
-    components(schemas(Payload, FilterSpec, StepSpec, IntervalSpec, Target, ErrorBody, OutputField, FieldType))
+    info(
+        title = "flowlake: Workflow source data API",
+        description = "Goal events that a web workflow affected, from Parquet event lakes."
+    ),
+    components(schemas(
+        Payload,
+        FilterSpec,
+        StepSpec,
+        IntervalSpec,
+        Target,
+        ErrorBody,
+        OutputField,
+        FieldType
+    ))
 )]
 struct Derived;
 
@@ -35,10 +50,34 @@ const BEARER: &str = "bearer";
 
 /// Every response shape, with the name of its row schema.
 const SHAPES: [(&str, Shape); 4] = [
-    ("AdvancedRow", Shape { basic: false, workflow_related: false }),
-    ("AdvancedTotalRow", Shape { basic: false, workflow_related: true }),
-    ("BasicRow", Shape { basic: true, workflow_related: false }),
-    ("BasicTotalRow", Shape { basic: true, workflow_related: true }),
+    (
+        "AdvancedRow",
+        Shape {
+            basic: false,
+            workflow_related: false,
+        },
+    ),
+    (
+        "AdvancedTotalRow",
+        Shape {
+            basic: false,
+            workflow_related: true,
+        },
+    ),
+    (
+        "BasicRow",
+        Shape {
+            basic: true,
+            workflow_related: false,
+        },
+    ),
+    (
+        "BasicTotalRow",
+        Shape {
+            basic: true,
+            workflow_related: true,
+        },
+    ),
 ];
 
 /// The error statuses of the endpoint (SPEC §5, §6 and the HTTP layer), their meaning and codes.
@@ -50,17 +89,41 @@ fn error_statuses() -> Vec<(u16, &'static str, Vec<&'static str>)> {
             "Malformed JSON, wrong types, unknown keys, an invalid UUID, a bad interval or time zone, limit < 1, an unknown target; or a request head that is not valid HTTP/1.1.",
             vec![spec(Error::bad_request(""))],
         ),
-        (401, "No bearer token, or an unknown one.", vec![spec(Error::Unauthenticated)]),
+        (
+            401,
+            "No bearer token, or an unknown one.",
+            vec![spec(Error::Unauthenticated)],
+        ),
         (
             403,
             "A known token that may not read this: checked in the order no_subscription, no_org_access, no_reporting_permission.",
-            [Denial::NoSubscription, Denial::NoOrgAccess, Denial::NoReportingPermission].into_iter().map(|d| spec(Error::Forbidden(d))).collect(),
+            [
+                Denial::NoSubscription,
+                Denial::NoOrgAccess,
+                Denial::NoReportingPermission,
+            ]
+            .into_iter()
+            .map(|d| spec(Error::Forbidden(d)))
+            .collect(),
         ),
-        (404, "The workflow is not in the catalog for that organization.", vec![spec(Error::WorkflowNotFound { organization_id: String::new(), workflow_id: String::new() })]),
+        (
+            404,
+            "The workflow is not in the catalog for that organization.",
+            vec![spec(Error::WorkflowNotFound {
+                organization_id: String::new(),
+                workflow_id: String::new(),
+            })],
+        ),
         (
             406,
             "An unsupported filter property or workflow type (not_implemented), or no acceptable encoding in Accept (not_acceptable).",
-            vec![spec(Error::UnsupportedFilter { property: String::new(), supported: String::new() }), code::NOT_ACCEPTABLE],
+            vec![
+                spec(Error::UnsupportedFilter {
+                    property: String::new(),
+                    supported: String::new(),
+                }),
+                code::NOT_ACCEPTABLE,
+            ],
         ),
         (
             413,
@@ -90,7 +153,13 @@ fn error_statuses() -> Vec<(u16, &'static str, Vec<&'static str>)> {
         (
             503,
             "The object store cannot be reached after retries (storage_unavailable), all query slots are busy (overloaded, with Retry-After), or the request took longer than --request-timeout (timeout).",
-            vec![spec(Error::StorageUnavailable { message: String::new() }), code::OVERLOADED, code::TIMEOUT],
+            vec![
+                spec(Error::StorageUnavailable {
+                    message: String::new(),
+                }),
+                code::OVERLOADED,
+                code::TIMEOUT,
+            ],
         ),
     ]
 }
@@ -101,16 +170,26 @@ pub fn document() -> Document {
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
     let components = doc.components.get_or_insert_with(Default::default);
     for (name, shape) in SHAPES {
-        components.schemas.insert(name.to_string(), row_schema(shape).into());
+        components
+            .schemas
+            .insert(name.to_string(), row_schema(shape).into());
     }
-    let mut rows = OneOfBuilder::new().description(Some("One event: the keys of `fields`, in that order."));
+    let mut rows =
+        OneOfBuilder::new().description(Some("One event: the keys of `fields`, in that order."));
     for (name, _) in SHAPES {
         rows = rows.item(Ref::from_schema_name(name));
     }
-    components.schemas.insert("Row".into(), Schema::OneOf(rows.build()).into());
-    components.schemas.insert("SourceData".into(), source_data_schema().into());
+    components
+        .schemas
+        .insert("Row".into(), Schema::OneOf(rows.build()).into());
+    components
+        .schemas
+        .insert("SourceData".into(), source_data_schema().into());
     for (status, _, codes) in error_statuses() {
-        components.schemas.insert(format!("Error{status}"), error_schema(status, &codes).into());
+        components.schemas.insert(
+            format!("Error{status}"),
+            error_schema(status, &codes).into(),
+        );
     }
     components.security_schemes.insert(
         BEARER.into(),
@@ -121,7 +200,10 @@ pub fn document() -> Document {
                 .build(),
         )),
     );
-    doc.paths.paths.insert(SOURCE_DATA_PATH.to_string(), PathItem::new(HttpMethod::Post, source_data_operation()));
+    doc.paths.paths.insert(
+        SOURCE_DATA_PATH.to_string(),
+        PathItem::new(HttpMethod::Post, source_data_operation()),
+    );
     let health = ObjectBuilder::new()
         .schema_type(Type::Object)
         .property("status", string().enum_values(Some(["ok"])))
@@ -170,9 +252,20 @@ fn string() -> ObjectBuilder {
 
 /// The schema of one value of a field, from its wire type.
 fn value_schema(field: &OutputField, shape: Shape) -> Schema {
-    let types = |ty: Type| if field.nullable { SchemaType::Array(vec![ty, Type::Null]) } else { SchemaType::Type(ty) };
+    let types = |ty: Type| {
+        if field.nullable {
+            SchemaType::Array(vec![ty, Type::Null])
+        } else {
+            SchemaType::Type(ty)
+        }
+    };
     match field.kind {
-        FieldType::StringArray => Schema::Array(ArrayBuilder::new().schema_type(types(Type::Array)).items(string()).build()),
+        FieldType::StringArray => Schema::Array(
+            ArrayBuilder::new()
+                .schema_type(types(Type::Array))
+                .items(string())
+                .build(),
+        ),
         kind => {
             let (ty, format, pattern) = match kind {
                 FieldType::String => (Type::String, None, None),
@@ -182,25 +275,46 @@ fn value_schema(field: &OutputField, shape: Shape) -> Schema {
                 FieldType::Timestamp => (
                     Type::String,
                     Some(KnownFormat::DateTime),
-                    Some(format!(r"^\d{{4}}-\d{{2}}-\d{{2}}T\d{{2}}:\d{{2}}:\d{{2}}\.\d{{{}}}Z$", shape.timestamp_digits())),
+                    Some(format!(
+                        r"^\d{{4}}-\d{{2}}-\d{{2}}T\d{{2}}:\d{{2}}:\d{{2}}\.\d{{{}}}Z$",
+                        shape.timestamp_digits()
+                    )),
                 ),
-                FieldType::Date | FieldType::StringArray => (Type::String, Some(KnownFormat::Date), Some(r"^\d{4}-\d{2}-\d{2}$".to_string())),
+                FieldType::Date | FieldType::StringArray => (
+                    Type::String,
+                    Some(KnownFormat::Date),
+                    Some(r"^\d{4}-\d{2}-\d{2}$".to_string()),
+                ),
             };
-            Schema::Object(ObjectBuilder::new().schema_type(types(ty)).format(format.map(SchemaFormat::KnownFormat)).pattern(pattern).build())
+            Schema::Object(
+                ObjectBuilder::new()
+                    .schema_type(types(ty))
+                    .format(format.map(SchemaFormat::KnownFormat))
+                    .pattern(pattern)
+                    .build(),
+            )
         }
     }
 }
 
 /// A row of one shape: exactly its fields, every one present (nulls written out).
 fn row_schema(shape: Shape) -> Schema {
-    let mut row = ObjectBuilder::new().schema_type(Type::Object).additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false)));
+    let mut row = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false)));
     for field in shape.fields() {
-        row = row.property(field.name.clone(), value_schema(&field, shape)).required(field.name.clone());
+        row = row
+            .property(field.name.clone(), value_schema(&field, shape))
+            .required(field.name.clone());
     }
     let description = format!(
         "A row of the {} output{}.",
         if shape.basic { "basic" } else { "advanced" },
-        if shape.workflow_related { " of affected_goal_total" } else { "" }
+        if shape.workflow_related {
+            " of affected_goal_total"
+        } else {
+            ""
+        }
     );
     Schema::Object(row.description(Some(description)).build())
 }
@@ -210,12 +324,20 @@ fn source_data_schema() -> Schema {
     Schema::Object(
         ObjectBuilder::new()
             .schema_type(Type::Object)
-            .property("fields", ArrayBuilder::new().items(Ref::from_schema_name("OutputField")))
+            .property(
+                "fields",
+                ArrayBuilder::new().items(Ref::from_schema_name("OutputField")),
+            )
             .required("fields")
-            .property("data", ArrayBuilder::new().items(Ref::from_schema_name("Row")))
+            .property(
+                "data",
+                ArrayBuilder::new().items(Ref::from_schema_name("Row")),
+            )
             .required("data")
             .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false)))
-            .description(Some("The response in application/json: the columns, then one object per event."))
+            .description(Some(
+                "The response in application/json: the columns, then one object per event.",
+            ))
             .build(),
     )
 }
@@ -223,9 +345,19 @@ fn source_data_schema() -> Schema {
 /// The error body of one status: its `status` and the codes it can carry.
 fn error_schema(status: u16, codes: &[&str]) -> Schema {
     let narrowed = ObjectBuilder::new()
-        .property("status", ObjectBuilder::new().schema_type(Type::Integer).enum_values(Some([status])))
+        .property(
+            "status",
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .enum_values(Some([status])),
+        )
         .property("error", string().enum_values(Some(codes.iter().copied())));
-    Schema::AllOf(AllOfBuilder::new().item(Ref::from_schema_name("ErrorBody")).item(narrowed).build())
+    Schema::AllOf(
+        AllOfBuilder::new()
+            .item(Ref::from_schema_name("ErrorBody"))
+            .item(narrowed)
+            .build(),
+    )
 }
 
 fn request_id_header() -> utoipa::openapi::header::Header {
@@ -243,7 +375,9 @@ fn source_data_operation() -> utoipa::openapi::path::Operation {
             .name(name)
             .parameter_in(ParameterIn::Path)
             .required(Required::True)
-            .description(Some(format!("The {what} (a hyphenated UUID, any case); anything else is a 400.")))
+            .description(Some(format!(
+                "The {what} (a hyphenated UUID, any case); anything else is a 400."
+            )))
             .schema(Some(uuid()))
             .build()
     };
@@ -252,13 +386,29 @@ fn source_data_operation() -> utoipa::openapi::path::Operation {
         .header("X-Request-Id", request_id_header());
     for format in Format::ALL {
         let content = match format {
-            Format::Json => ContentBuilder::new().schema(Some(Ref::from_schema_name("SourceData"))).build(),
+            Format::Json => ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("SourceData")))
+                .build(),
             // OpenAPI 3.1 has no item schema for line-delimited bodies (3.2's itemSchema):
             // the description points to it.
-            Format::Ndjson => ContentBuilder::new().schema(Some(string().description(Some("One object per line, each a #/components/schemas/Row.")))).build(),
-            Format::Csv => ContentBuilder::new().schema(Some(string().description(Some("A header of field names, then one line per row; lists as JSON array text.")))).build(),
+            Format::Ndjson => ContentBuilder::new()
+                .schema(Some(string().description(Some(
+                    "One object per line, each a #/components/schemas/Row.",
+                ))))
+                .build(),
+            Format::Csv => ContentBuilder::new()
+                .schema(Some(string().description(Some(
+                    "A header of field names, then one line per row; lists as JSON array text.",
+                ))))
+                .build(),
             Format::Arrow => ContentBuilder::new()
-                .schema(Some(string().content_media_type(format.media_type()).description(Some("An Arrow IPC stream: schema, record batches, end marker."))))
+                .schema(Some(
+                    string()
+                        .content_media_type(format.media_type())
+                        .description(Some(
+                            "An Arrow IPC stream: schema, record batches, end marker.",
+                        )),
+                ))
                 .build(),
         };
         answer = answer.content(format.media_type(), content);
@@ -268,9 +418,20 @@ fn source_data_operation() -> utoipa::openapi::path::Operation {
         let mut response = ResponseBuilder::new()
             .description(description)
             .header("X-Request-Id", request_id_header())
-            .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name(format!("Error{status}")))).build());
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name(format!("Error{status}"))))
+                    .build(),
+            );
         if status == 503 {
-            response = response.header("Retry-After", HeaderBuilder::new().schema(Some(string())).description(Some("Seconds to wait; sent with `overloaded`.")).build());
+            response = response.header(
+                "Retry-After",
+                HeaderBuilder::new()
+                    .schema(Some(string()))
+                    .description(Some("Seconds to wait; sent with `overloaded`."))
+                    .build(),
+            );
         }
         responses = responses.response(status.to_string(), response.build());
     }

@@ -34,7 +34,11 @@ impl FileStamp {
         let inode = std::os::unix::fs::MetadataExt::ino(&meta);
         #[cfg(not(unix))]
         let inode = 0;
-        Ok(FileStamp { modified: meta.modified().ok(), len: meta.len(), inode })
+        Ok(FileStamp {
+            modified: meta.modified().ok(),
+            len: meta.len(),
+            inode,
+        })
     }
 }
 
@@ -49,7 +53,11 @@ impl WatchedAccess {
     /// Watches `path`, whose current contents are `current`.
     pub(super) fn new(path: PathBuf, current: Arc<ArcSwap<Access>>) -> WatchedAccess {
         let seen = FileStamp::of(&path).ok();
-        WatchedAccess { path, seen, current }
+        WatchedAccess {
+            path,
+            seen,
+            current,
+        }
     }
 }
 
@@ -75,7 +83,9 @@ impl Reloader {
                 tracing::warn!(target: "flowlake::reload", file, error = %error, "not applied: the last valid catalog stays in use");
                 self.metrics.reloaded(file, ReloadOutcome::Refused);
             }
-            Err(error) => tracing::warn!(target: "flowlake::reload", error = %error, "could not check the catalog files; will try again"),
+            Err(error) => {
+                tracing::warn!(target: "flowlake::reload", error = %error, "could not check the catalog files; will try again")
+            }
         }
         if let Some(access) = &mut self.access {
             check_access(access, &self.metrics);
@@ -147,7 +157,9 @@ fn hangup_signals() -> Hangups {}
 
 #[cfg(unix)]
 async fn next_hangup(hangups: &mut Hangups) {
-    let Some(signal) = hangups else { return std::future::pending().await };
+    let Some(signal) = hangups else {
+        return std::future::pending().await;
+    };
     if signal.recv().await.is_none() {
         // The signal stream ended: no more hangups will come.
         *hangups = None;

@@ -36,7 +36,10 @@ fn accepted(header: Option<&HeaderValue>) -> Option<String> {
 pub async fn assign(request: Request, next: Next) -> Response {
     let id = accepted(request.headers().get(&HEADER)).unwrap_or_else(|| Uuid::new_v4().to_string());
     let span = tracing::info_span!("request", request_id = %id);
-    let mut response = CURRENT.scope(id.clone(), next.run(request)).instrument(span).await;
+    let mut response = CURRENT
+        .scope(id.clone(), next.run(request))
+        .instrument(span)
+        .await;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(HEADER, value);
     }
@@ -54,9 +57,16 @@ mod tests {
     #[test]
     fn only_short_ids_of_safe_characters_are_taken() {
         assert_eq!(id("req-42_a.b:c").as_deref(), Some("req-42_a.b:c"));
-        assert_eq!(id("0e8f4d1c-5a55-4b2e-9d7e-1f1f1f1f1f1f").as_deref(), Some("0e8f4d1c-5a55-4b2e-9d7e-1f1f1f1f1f1f"));
+        assert_eq!(
+            id("0e8f4d1c-5a55-4b2e-9d7e-1f1f1f1f1f1f").as_deref(),
+            Some("0e8f4d1c-5a55-4b2e-9d7e-1f1f1f1f1f1f")
+        );
         for bad in ["", "a b", "a\"b", "a=b", "a\\b", "{\"x\":1}", "é"] {
-            assert_eq!(accepted(HeaderValue::from_bytes(bad.as_bytes()).ok().as_ref()), None, "{bad:?}");
+            assert_eq!(
+                accepted(HeaderValue::from_bytes(bad.as_bytes()).ok().as_ref()),
+                None,
+                "{bad:?}"
+            );
         }
         assert_eq!(id(&"a".repeat(128)).map(|s| s.len()), Some(128));
         assert_eq!(id(&"a".repeat(129)), None);

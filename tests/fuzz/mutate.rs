@@ -39,11 +39,26 @@ pub struct Mutator {
     seeds: Vec<Value>,
 }
 
-const KEYS: [&str; 11] = ["filters", "step_data", "interval", "limit", "target", "basic", "property", "values", "actions", "start", "end"];
+const KEYS: [&str; 11] = [
+    "filters",
+    "step_data",
+    "interval",
+    "limit",
+    "target",
+    "basic",
+    "property",
+    "values",
+    "actions",
+    "start",
+    "end",
+];
 
 impl Mutator {
     pub fn new(seed: u64) -> Mutator {
-        Mutator { rng: ChaCha8Rng::seed_from_u64(seed), seeds: seeds() }
+        Mutator {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            seeds: seeds(),
+        }
     }
 
     /// The next request: mostly a mutated seed, sometimes random bytes or odd URL attributes.
@@ -72,7 +87,11 @@ impl Mutator {
             2 => (SAMPLE_ORG.to_uppercase(), SAMPLE_WORKFLOW.to_uppercase()),
             _ => (SAMPLE_ORG.to_string(), SAMPLE_WORKFLOW.to_string()),
         };
-        Request { organization_id, workflow_id, payload }
+        Request {
+            organization_id,
+            workflow_id,
+            payload,
+        }
     }
 
     fn random_bytes(&mut self) -> Vec<u8> {
@@ -82,7 +101,15 @@ impl Mutator {
     }
 
     fn odd_id(&mut self) -> String {
-        let choices = ["", "not-a-uuid", "8bf400e36fa24d3fa8d4c03c0aa04f6d", "{8bf400e3-6fa2-4d3f-a8d4-c03c0aa04f6d}", "8bf400e3-6fa2-4d3f-a8d4-c03c0aa04f6", "8bf400e3-6fa2-4d3f-a8d4-c03c0aa04f6d\u{0}", "ü"];
+        let choices = [
+            "",
+            "not-a-uuid",
+            "8bf400e36fa24d3fa8d4c03c0aa04f6d",
+            "{8bf400e3-6fa2-4d3f-a8d4-c03c0aa04f6d}",
+            "8bf400e3-6fa2-4d3f-a8d4-c03c0aa04f6",
+            "8bf400e3-6fa2-4d3f-a8d4-c03c0aa04f6d\u{0}",
+            "ü",
+        ];
         choices[self.rng.random_range(0..choices.len())].to_string()
     }
 
@@ -122,7 +149,11 @@ impl Mutator {
         let descend = depth < 6 && self.rng.random_bool(0.6);
         match tree {
             Value::Object(map) if descend && !map.is_empty() => {
-                let key = map.keys().nth(self.rng.random_range(0..map.len())).cloned().unwrap_or_default();
+                let key = map
+                    .keys()
+                    .nth(self.rng.random_range(0..map.len()))
+                    .cloned()
+                    .unwrap_or_default();
                 if let Some(child) = map.get_mut(&key) {
                     self.mutate_tree(child, depth + 1);
                 }
@@ -133,7 +164,11 @@ impl Mutator {
             }
             Value::Object(map) => match self.rng.random_range(0..5) {
                 0 if !map.is_empty() => {
-                    let key = map.keys().nth(self.rng.random_range(0..map.len())).cloned().unwrap_or_default();
+                    let key = map
+                        .keys()
+                        .nth(self.rng.random_range(0..map.len()))
+                        .cloned()
+                        .unwrap_or_default();
                     map.remove(&key);
                 }
                 1 => {
@@ -146,7 +181,11 @@ impl Mutator {
                     map.insert("colour".into(), value);
                 }
                 3 if !map.is_empty() => {
-                    let key = map.keys().nth(self.rng.random_range(0..map.len())).cloned().unwrap_or_default();
+                    let key = map
+                        .keys()
+                        .nth(self.rng.random_range(0..map.len()))
+                        .cloned()
+                        .unwrap_or_default();
                     if let Some(value) = map.remove(&key) {
                         map.insert(key.to_uppercase(), value);
                     }
@@ -171,7 +210,13 @@ impl Mutator {
 
     /// One textual change: flips, inserts, cuts, nesting, duplicate keys, a BOM.
     fn mutate_text(&mut self, text: &mut Vec<u8>) {
-        let at = |rng: &mut ChaCha8Rng, len: usize| if len == 0 { 0 } else { rng.random_range(0..len) };
+        let at = |rng: &mut ChaCha8Rng, len: usize| {
+            if len == 0 {
+                0
+            } else {
+                rng.random_range(0..len)
+            }
+        };
         match self.rng.random_range(0..10) {
             0 if !text.is_empty() => {
                 let i = at(&mut self.rng, text.len());
@@ -193,7 +238,10 @@ impl Mutator {
                 nested.extend_from_slice(&"]".repeat(depth).into_bytes());
                 let i = text.iter().position(|&b| b == b':').map_or(0, |p| p + 1);
                 if i > 0 {
-                    let end = text[i..].iter().position(|&b| b == b',' || b == b'}').map_or(text.len(), |p| p + i);
+                    let end = text[i..]
+                        .iter()
+                        .position(|&b| b == b',' || b == b'}')
+                        .map_or(text.len(), |p| p + i);
                     text.splice(i..end, nested);
                 } else {
                     *text = nested;
@@ -203,16 +251,25 @@ impl Mutator {
                 let key = KEYS[self.rng.random_range(0..6)];
                 text.splice(1..1, format!("\"{key}\":null,").into_bytes());
             }
-            5 => text.splice(0..0, b"\xEF\xBB\xBF".iter().copied()).for_each(drop),
+            5 => text
+                .splice(0..0, b"\xEF\xBB\xBF".iter().copied())
+                .for_each(drop),
             6 => text.extend_from_slice(b" trailing"),
             7 if !text.is_empty() => {
                 let i = at(&mut self.rng, text.len());
-                text.splice(i..i, "\u{0}\u{2028}\\ud800".bytes()).for_each(drop);
+                text.splice(i..i, "\u{0}\u{2028}\\ud800".bytes())
+                    .for_each(drop);
             }
-            8 => *text = text.iter().map(|b| if *b == b'"' { b'\'' } else { *b }).collect(),
+            8 => {
+                *text = text
+                    .iter()
+                    .map(|b| if *b == b'"' { b'\'' } else { *b })
+                    .collect()
+            }
             _ => {
                 let i = at(&mut self.rng, text.len());
-                text.splice(i..i, b"1e999999".iter().copied()).for_each(drop);
+                text.splice(i..i, b"1e999999".iter().copied())
+                    .for_each(drop);
             }
         }
     }

@@ -18,27 +18,46 @@ use super::serve_support::*;
 const SOURCE_DATA: &str = "/api/reporting/workflow/v1/orgs/{org}/workflows/{workflow}/source_data";
 
 fn validator(schema: &Value) -> jsonschema::Validator {
-    jsonschema::options().should_validate_formats(true).build(schema).unwrap_or_else(|e| panic!("a usable schema: {e}"))
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(schema)
+        .unwrap_or_else(|e| panic!("a usable schema: {e}"))
 }
 
 /// A validator for `pointer` (e.g. `#/components/schemas/Row`) inside the document.
 fn schema_at(doc: &Value, pointer: &str) -> jsonschema::Validator {
-    validator(&json!({"$schema": "https://json-schema.org/draft/2020-12/schema", "$ref": pointer, "components": doc["components"]}))
+    validator(
+        &json!({"$schema": "https://json-schema.org/draft/2020-12/schema", "$ref": pointer, "components": doc["components"]}),
+    )
 }
 
 fn errors(validator: &jsonschema::Validator, instance: &Value) -> Vec<String> {
-    validator.iter_errors(instance).map(|e| format!("{} at {}", e, e.instance_path())).collect()
+    validator
+        .iter_errors(instance)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
 }
 
 fn meta_schema() -> Value {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/openapi-3.1-schema-2022-10-07.json")).unwrap();
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/openapi-3.1-schema-2022-10-07.json"),
+    )
+    .unwrap();
     serde_json::from_str(&text).unwrap()
 }
 
 async fn served_document(server: &RunningServer) -> Value {
-    let response = reqwest::get(format!("http://{}/openapi.json", server.addr)).await.unwrap();
+    let response = reqwest::get(format!("http://{}/openapi.json", server.addr))
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 200);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
     serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
 }
 
@@ -50,7 +69,11 @@ async fn sample_server() -> RunningServer {
 async fn the_document_is_valid_openapi_3_1_with_every_status_media_type_and_the_bearer_scheme() {
     let server = sample_server().await;
     let doc = served_document(&server).await;
-    assert_eq!(doc, serde_json::to_value(document()).unwrap(), "the server serves the generated document");
+    assert_eq!(
+        doc,
+        serde_json::to_value(document()).unwrap(),
+        "the server serves the generated document"
+    );
     let openapi = validator(&meta_schema());
     let problems = errors(&openapi, &doc);
     assert!(problems.is_empty(), "{problems:#?}");
@@ -58,17 +81,47 @@ async fn the_document_is_valid_openapi_3_1_with_every_status_media_type_and_the_
 
     let operation = &doc["paths"][SOURCE_DATA]["post"];
     let responses = operation["responses"].as_object().unwrap();
-    for status in ["200", "400", "401", "403", "404", "406", "413", "415", "500", "503"] {
+    for status in [
+        "200", "400", "401", "403", "404", "406", "413", "415", "500", "503",
+    ] {
         assert!(responses.contains_key(status), "status {status}");
     }
-    let mut media: Vec<&str> = responses["200"]["content"].as_object().unwrap().keys().map(String::as_str).collect();
+    let mut media: Vec<&str> = responses["200"]["content"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     media.sort();
-    assert_eq!(media, ["application/json", "application/vnd.apache.arrow.stream", "application/x-ndjson", "text/csv"]);
-    assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    assert_eq!(
+        media,
+        [
+            "application/json",
+            "application/vnd.apache.arrow.stream",
+            "application/x-ndjson",
+            "text/csv"
+        ]
+    );
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
     assert_eq!(operation["security"], json!([{"bearer": []}]));
-    let codes = |status: &str| doc["components"]["schemas"][format!("Error{status}")]["allOf"][1]["properties"]["error"]["enum"].clone();
-    assert_eq!(codes("403"), json!(["no_subscription", "no_org_access", "no_reporting_permission"]));
-    assert_eq!(codes("503"), json!(["storage_unavailable", "overloaded", "timeout"]));
+    let codes = |status: &str| {
+        doc["components"]["schemas"][format!("Error{status}")]["allOf"][1]["properties"]["error"]["enum"].clone()
+    };
+    assert_eq!(
+        codes("403"),
+        json!([
+            "no_subscription",
+            "no_org_access",
+            "no_reporting_permission"
+        ])
+    );
+    assert_eq!(
+        codes("503"),
+        json!(["storage_unavailable", "overloaded", "timeout"])
+    );
 
     // The validator does refuse a broken document.
     let mut broken = doc.clone();
@@ -85,8 +138,17 @@ async fn the_sample_lakes_answers_validate_against_the_documented_schemas() {
     let row = schema_at(&doc, "#/components/schemas/Row");
     let url = server.url(SAMPLE_ORG, SAMPLE_WORKFLOW);
     let mut rows_seen = 0;
-    for example in ["all-goals-advanced.json", "api-example.json", "rooms-and-properties.json"] {
-        for (basic, target) in [(false, "affected_goal"), (false, "affected_goal_total"), (true, "affected_goal"), (true, "affected_goal_total")] {
+    for example in [
+        "all-goals-advanced.json",
+        "api-example.json",
+        "rooms-and-properties.json",
+    ] {
+        for (basic, target) in [
+            (false, "affected_goal"),
+            (false, "affected_goal_total"),
+            (true, "affected_goal"),
+            (true, "affected_goal_total"),
+        ] {
             let mut payload: Value = serde_json::from_str(&example_query(example)).unwrap();
             payload["basic"] = json!(basic);
             payload["target"] = json!(target);
@@ -94,10 +156,19 @@ async fn the_sample_lakes_answers_validate_against_the_documented_schemas() {
             assert_eq!(status, 200);
             let answer: Value = serde_json::from_slice(&body).unwrap();
             let problems = errors(&source_data, &answer);
-            assert!(problems.is_empty(), "{example} basic={basic} {target}: {problems:#?}");
+            assert!(
+                problems.is_empty(),
+                "{example} basic={basic} {target}: {problems:#?}"
+            );
             rows_seen += answer["data"].as_array().unwrap().len();
 
-            let (status, _, body) = post_json(&url, None, &payload.to_string(), &[("accept", "application/x-ndjson")]).await;
+            let (status, _, body) = post_json(
+                &url,
+                None,
+                &payload.to_string(),
+                &[("accept", "application/x-ndjson")],
+            )
+            .await;
             assert_eq!(status, 200);
             for line in String::from_utf8(body).unwrap().lines() {
                 let problems = errors(&row, &serde_json::from_str(line).unwrap());
@@ -105,7 +176,10 @@ async fn the_sample_lakes_answers_validate_against_the_documented_schemas() {
             }
         }
     }
-    assert!(rows_seen > 400, "the schemas were checked against real rows ({rows_seen})");
+    assert!(
+        rows_seen > 400,
+        "the schemas were checked against real rows ({rows_seen})"
+    );
 
     // The schemas are not vacuous: a row with a key too many, or a timestamp without its
     // fixed fraction, is refused.
@@ -137,11 +211,20 @@ async fn the_sample_lakes_answers_validate_against_the_documented_schemas() {
         let problems = errors(&schema, &serde_json::from_slice(&reply).unwrap());
         assert!(problems.is_empty(), "{status}: {problems:#?}");
     }
-    let unsupported = reqwest::Client::new().post(&url).header("content-type", "text/plain").body("{}").send().await.unwrap();
+    let unsupported = reqwest::Client::new()
+        .post(&url)
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unsupported.status().as_u16(), 415);
     let body: Value = serde_json::from_slice(&unsupported.bytes().await.unwrap()).unwrap();
     assert!(schema_at(&doc, "#/components/schemas/Error415").is_valid(&body));
-    assert!(!schema_at(&doc, "#/components/schemas/Error404").is_valid(&body), "each status has its own codes");
+    assert!(
+        !schema_at(&doc, "#/components/schemas/Error404").is_valid(&body),
+        "each status has its own codes"
+    );
     server.stop().await;
 }
 
@@ -150,13 +233,24 @@ async fn the_payload_schema_refuses_what_spec_2_refuses() {
     let server = sample_server().await;
     let doc = served_document(&server).await;
     let payload = schema_at(&doc, "#/components/schemas/Payload");
-    for example in ["all-goals-advanced.json", "api-example.json", "rooms-and-properties.json"] {
-        let problems = errors(&payload, &serde_json::from_str(&example_query(example)).unwrap());
+    for example in [
+        "all-goals-advanced.json",
+        "api-example.json",
+        "rooms-and-properties.json",
+    ] {
+        let problems = errors(
+            &payload,
+            &serde_json::from_str(&example_query(example)).unwrap(),
+        );
         assert!(problems.is_empty(), "{example}: {problems:#?}");
     }
     let interval = json!({"start": "2026-03-02", "end": "2026-03-03"});
     let nulls = json!({"filters": [], "interval": {"start": "2026-03-02", "end": "2026-03-03", "time_zone": null}, "step_data": null, "limit": null, "target": null, "basic": null});
-    assert!(payload.is_valid(&nulls), "null for an optional key means absent: {:#?}", errors(&payload, &nulls));
+    assert!(
+        payload.is_valid(&nulls),
+        "null for an optional key means absent: {:#?}",
+        errors(&payload, &nulls)
+    );
     let url = server.url(SAMPLE_ORG, SAMPLE_WORKFLOW);
     let refused = [
         json!({"interval": interval}),

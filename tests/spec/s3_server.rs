@@ -33,16 +33,35 @@ impl S3Server {
     pub fn start() -> S3Server {
         let root = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir(root.path().join(BUCKET)).expect("bucket folder");
-        let (stop, requests, die_after) = (Arc::new(Notify::new()), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(usize::MAX)));
+        let (stop, requests, die_after) = (
+            Arc::new(Notify::new()),
+            Arc::new(AtomicUsize::new(0)),
+            Arc::new(AtomicUsize::new(usize::MAX)),
+        );
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let fs_root = root.path().to_path_buf();
-        let (stop_, requests_, die_after_) = (Arc::clone(&stop), Arc::clone(&requests), Arc::clone(&die_after));
+        let (stop_, requests_, die_after_) = (
+            Arc::clone(&stop),
+            Arc::clone(&requests),
+            Arc::clone(&die_after),
+        );
         let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
             runtime.block_on(serve(fs_root, ready_tx, stop_, requests_, die_after_));
         });
         let addr = ready_rx.recv().expect("server started");
-        S3Server { addr, root, stop, requests, die_after, thread: Some(thread) }
+        S3Server {
+            addr,
+            root,
+            stop,
+            requests,
+            die_after,
+            thread: Some(thread),
+        }
     }
 
     pub fn endpoint(&self) -> String {
@@ -57,7 +76,10 @@ impl S3Server {
     /// Engine options that reach this server with the right keys.
     pub fn options(&self) -> S3Options {
         S3Options {
-            credentials: Some(S3Credentials { access_key_id: ACCESS_KEY.into(), secret_access_key: SECRET_KEY.into() }),
+            credentials: Some(S3Credentials {
+                access_key_id: ACCESS_KEY.into(),
+                secret_access_key: SECRET_KEY.into(),
+            }),
             endpoint: Some(self.endpoint()),
             allow_http: true,
             max_retries: 2,
@@ -74,7 +96,15 @@ impl S3Server {
             .env("AWS_REGION", "us-east-1")
             .env_remove("AWS_ENDPOINT_URL")
             .env_remove("AWS_ENDPOINT")
-            .args(["--s3-endpoint", &self.endpoint(), "--s3-allow-http", "--s3-max-retries", "2", "--s3-retry-timeout", "5"]);
+            .args([
+                "--s3-endpoint",
+                &self.endpoint(),
+                "--s3-allow-http",
+                "--s3-max-retries",
+                "2",
+                "--s3-retry-timeout",
+                "5",
+            ]);
     }
 
     /// Requests answered so far.
@@ -113,12 +143,16 @@ async fn serve(
     let mut builder = S3ServiceBuilder::new(fs);
     builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
     let service = builder.build();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     // s3s-fs checks a conditional PUT's precondition and then writes, with nothing between
     // two such requests; real S3 decides them atomically. Conditional PUTs take turns here,
     // so that compare-and-swap means what it means on S3.
     let conditional = Arc::new(tokio::sync::Mutex::new(()));
-    ready.send(listener.local_addr().expect("addr")).expect("report address");
+    ready
+        .send(listener.local_addr().expect("addr"))
+        .expect("report address");
     let mut connections = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
@@ -164,14 +198,26 @@ impl S3Server {
         // On a thread of its own, so that async tests can call it too.
         std::thread::scope(|scope| {
             scope.spawn(|| {
-                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
                 runtime.block_on(async {
-                    let (store, _, _) = flowlake::lake::store::s3_store(BUCKET, &self.options()).await.expect("store");
+                    let (store, _, _) = flowlake::lake::store::s3_store(BUCKET, &self.options())
+                        .await
+                        .expect("store");
                     for file in files {
-                        let relative = file.strip_prefix(from).expect("inside").to_str().expect("utf-8").replace('\\', "/");
+                        let relative = file
+                            .strip_prefix(from)
+                            .expect("inside")
+                            .to_str()
+                            .expect("utf-8")
+                            .replace('\\', "/");
                         let key = object_store::path::Path::from(format!("{prefix}/{relative}"));
                         let bytes = std::fs::read(&file).expect("read");
-                        object_store::ObjectStoreExt::put(store.as_ref(), &key, bytes.into()).await.expect("put");
+                        object_store::ObjectStoreExt::put(store.as_ref(), &key, bytes.into())
+                            .await
+                            .expect("put");
                     }
                 });
             });

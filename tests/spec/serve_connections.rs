@@ -17,7 +17,11 @@ use super::support::*;
 const PATIENCE: Duration = Duration::from_secs(10);
 
 fn limits(header_timeout: u64, idle_timeout: u64, max_connections: usize) -> ConnectionLimits {
-    ConnectionLimits { header_timeout: Duration::from_secs(header_timeout), idle_timeout: Duration::from_secs(idle_timeout), max_connections }
+    ConnectionLimits {
+        header_timeout: Duration::from_secs(header_timeout),
+        idle_timeout: Duration::from_secs(idle_timeout),
+        max_connections,
+    }
 }
 
 /// Reads until the server closes the connection; `Err` if it is still open after `PATIENCE`.
@@ -30,7 +34,10 @@ fn read_until_closed(stream: &mut TcpStream) -> Result<Vec<u8>, String> {
             Ok(0) => return Ok(received),
             Ok(n) => received.extend_from_slice(&buffer[..n]),
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                return Err(format!("still open after {PATIENCE:?}; received {:?}", String::from_utf8_lossy(&received)));
+                return Err(format!(
+                    "still open after {PATIENCE:?}; received {:?}",
+                    String::from_utf8_lossy(&received)
+                ));
             }
             Err(e) if e.kind() == ErrorKind::ConnectionReset => return Ok(received),
             Err(e) => return Err(e.to_string()),
@@ -48,7 +55,11 @@ fn read_response(stream: &mut TcpStream, timeout: Duration) -> std::io::Result<S
         if let Some(end) = text.find("\r\n\r\n") {
             let length = text[..end]
                 .lines()
-                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap()))
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap())
+                })
                 .unwrap_or(0);
             if received.len() >= end + 4 + length {
                 return Ok(text);
@@ -56,7 +67,10 @@ fn read_response(stream: &mut TcpStream, timeout: Duration) -> std::io::Result<S
         }
         let n = stream.read(&mut buffer)?;
         if n == 0 {
-            return Err(std::io::Error::new(ErrorKind::UnexpectedEof, format!("closed after {text:?}")));
+            return Err(std::io::Error::new(
+                ErrorKind::UnexpectedEof,
+                format!("closed after {text:?}"),
+            ));
         }
         received.extend_from_slice(&buffer[..n]);
     }
@@ -73,18 +87,26 @@ async fn half_a_request_line_is_closed_after_the_header_timeout() {
     let addr = server.addr;
     let outcome = tokio::task::spawn_blocking(move || {
         let mut slow = TcpStream::connect(addr).unwrap();
-        slow.write_all(b"POST /api/reporting/workflow/v1/orgs/").unwrap();
+        slow.write_all(b"POST /api/reporting/workflow/v1/orgs/")
+            .unwrap();
         read_until_closed(&mut slow)
     })
     .await
     .unwrap();
-    let reply = String::from_utf8_lossy(&outcome.expect("the server closes a connection whose head never completes")).to_string();
-    assert!(reply.is_empty() || reply.starts_with("HTTP/1.1 408"), "{reply}");
+    let reply = String::from_utf8_lossy(
+        &outcome.expect("the server closes a connection whose head never completes"),
+    )
+    .to_string();
+    assert!(
+        reply.is_empty() || reply.starts_with("HTTP/1.1 408"),
+        "{reply}"
+    );
 
     // Headers trickling in too slowly are cut as well, and the server keeps answering.
     let outcome = tokio::task::spawn_blocking(move || {
         let mut slow = TcpStream::connect(addr).unwrap();
-        slow.write_all(format!("GET /healthz HTTP/1.1\r\nhost: {addr}\r\n").as_bytes()).unwrap();
+        slow.write_all(format!("GET /healthz HTTP/1.1\r\nhost: {addr}\r\n").as_bytes())
+            .unwrap();
         for _ in 0..6 {
             std::thread::sleep(Duration::from_millis(300));
             if slow.write_all(b"x-slow: 1\r\n").is_err() {
@@ -96,7 +118,9 @@ async fn half_a_request_line_is_closed_after_the_header_timeout() {
     .await
     .unwrap();
     assert!(outcome.is_ok(), "{outcome:?}");
-    let answered = reqwest::get(format!("http://{addr}/healthz")).await.unwrap();
+    let answered = reqwest::get(format!("http://{addr}/healthz"))
+        .await
+        .unwrap();
     assert_eq!(answered.status().as_u16(), 200);
     server.stop().await;
 }
@@ -148,7 +172,11 @@ async fn connections_beyond_the_cap_wait_until_one_closes() {
             .map(|_| {
                 let mut stream = TcpStream::connect(addr).unwrap();
                 stream.write_all(health_request(addr).as_bytes()).unwrap();
-                assert!(read_response(&mut stream, PATIENCE).unwrap().starts_with("HTTP/1.1 200"));
+                assert!(
+                    read_response(&mut stream, PATIENCE)
+                        .unwrap()
+                        .starts_with("HTTP/1.1 200")
+                );
                 stream
             })
             .collect();
@@ -157,7 +185,9 @@ async fn connections_beyond_the_cap_wait_until_one_closes() {
         third.write_all(health_request(addr).as_bytes()).unwrap();
         let waiting = read_response(&mut third, Duration::from_secs(1));
         assert!(
-            waiting.as_ref().is_err_and(|e| matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)),
+            waiting
+                .as_ref()
+                .is_err_and(|e| matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)),
             "not answered beyond the cap: {waiting:?}"
         );
         // …and is answered as soon as one of them closes.

@@ -49,14 +49,27 @@ fn access_file(organizations: &[&str], tokens: &[&str]) -> Vec<u8> {
         .iter()
         .map(|t| json!({"name": format!("holder-of-{}", &t[..7]), "sha256": digest_hex(t), "organizations": [ORG, OTHER_ORG], "permissions": ["reporting"]}))
         .collect();
-    let orgs: Vec<Value> = organizations.iter().map(|o| json!({"id": o, "subscription": true})).collect();
-    json!({"organizations": orgs, "tokens": grants}).to_string().into_bytes()
+    let orgs: Vec<Value> = organizations
+        .iter()
+        .map(|o| json!({"id": o, "subscription": true}))
+        .collect();
+    json!({"organizations": orgs, "tokens": grants})
+        .to_string()
+        .into_bytes()
 }
 
 /// A lake with one answering session in ORG on 2026-03-01.
 fn lake() -> TestLake {
     let lake = TestLake::new();
-    lake.write_events(ORG, "2026-03-01", "part-0.parquet", &[view("2026-03-01T09:00:00Z", "v1", "s1", "A"), goal("2026-03-01T10:00:00Z", "g1", "s1")]);
+    lake.write_events(
+        ORG,
+        "2026-03-01",
+        "part-0.parquet",
+        &[
+            view("2026-03-01T09:00:00Z", "v1", "s1", "A"),
+            goal("2026-03-01T10:00:00Z", "g1", "s1"),
+        ],
+    );
     lake
 }
 
@@ -69,7 +82,12 @@ async fn status(url: &str, token: Option<&str>) -> u16 {
 }
 
 async fn reloads(addr: &str, file: &str, outcome: &str) -> f64 {
-    sample(&scrape(addr).await, "flowlake_reloads_total", &[("file", file), ("outcome", outcome)]).unwrap_or(0.0)
+    sample(
+        &scrape(addr).await,
+        "flowlake_reloads_total",
+        &[("file", file), ("outcome", outcome)],
+    )
+    .unwrap_or(0.0)
 }
 
 /// A running server over `lake` whose access rules come from `access.json` in a temporary
@@ -94,15 +112,24 @@ async fn a_new_workflow_answers_and_new_goal_names_show_within_the_interval() {
     let server = watched_server(&lake, None).await;
     let addr = server.addr.to_string();
     assert_eq!(status(&server.url(ORG, WF_NEW), None).await, 404);
-    replace_file(&lake.root().join("workflows.json"), &workflows(&[new_workflow()]));
-    eventually("the new workflow answers", || async { status(&server.url(ORG, WF_NEW), None).await == 200 }).await;
+    replace_file(
+        &lake.root().join("workflows.json"),
+        &workflows(&[new_workflow()]),
+    );
+    eventually("the new workflow answers", || async {
+        status(&server.url(ORG, WF_NEW), None).await == 200
+    })
+    .await;
     let (_, _, body) = post_json(&server.url(ORG, WF_NEW), None, &one_day(), &[]).await;
     let rows: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(rows["data"].as_array().unwrap().len(), 1);
     assert_eq!(reloads(&addr, "workflows.json", "applied").await, 1.0);
 
     let goals = json!([{"id": GOAL, "organization_id": ORG, "name": "Signup, renamed"}]);
-    replace_file(&lake.root().join("goals.json"), goals.to_string().as_bytes());
+    replace_file(
+        &lake.root().join("goals.json"),
+        goals.to_string().as_bytes(),
+    );
     let basic = payload("2026-03-01", "2026-03-01", json!({"basic": true}));
     eventually("the new goal name shows", || async {
         let (_, _, body) = post_json(&server.url(ORG, WF_INTERACTION), None, &basic, &[]).await;
@@ -111,7 +138,11 @@ async fn a_new_workflow_answers_and_new_goal_names_show_within_the_interval() {
     })
     .await;
     assert_eq!(reloads(&addr, "goals.json", "applied").await, 1.0);
-    assert_eq!(reloads(&addr, "workflows.json", "applied").await, 1.0, "an unchanged file is not re-applied");
+    assert_eq!(
+        reloads(&addr, "workflows.json", "applied").await,
+        1.0,
+        "an unchanged file is not re-applied"
+    );
     server.stop().await;
 }
 
@@ -126,17 +157,32 @@ async fn a_revoked_token_gets_401_and_a_removed_organization_403() {
     assert_eq!(status(&url, Some(TOKEN_B)).await, 200);
 
     replace_file(&path, &access_file(&[ORG, OTHER_ORG], &[TOKEN_A]));
-    eventually("the revoked token is refused", || async { status(&url, Some(TOKEN_B)).await == 401 }).await;
-    assert_eq!(status(&url, Some(TOKEN_A)).await, 200, "the other token still reads");
+    eventually("the revoked token is refused", || async {
+        status(&url, Some(TOKEN_B)).await == 401
+    })
+    .await;
+    assert_eq!(
+        status(&url, Some(TOKEN_A)).await,
+        200,
+        "the other token still reads"
+    );
 
     replace_file(&path, &access_file(&[OTHER_ORG], &[TOKEN_A]));
     eventually("the removed organization is refused", || async {
         let (status, _, body) = post_json(&url, Some(TOKEN_A), &one_day(), &[]).await;
-        status == 403 && serde_json::from_slice::<Value>(&body).unwrap()["error"] == "no_subscription"
+        status == 403
+            && serde_json::from_slice::<Value>(&body).unwrap()["error"] == "no_subscription"
     })
     .await;
-    assert_eq!(status(&server.url(OTHER_ORG, WF_OTHER_ORG), Some(TOKEN_A)).await, 200, "the remaining organization still reads");
-    assert_eq!(reloads(&server.addr.to_string(), "access", "applied").await, 2.0);
+    assert_eq!(
+        status(&server.url(OTHER_ORG, WF_OTHER_ORG), Some(TOKEN_A)).await,
+        200,
+        "the remaining organization still reads"
+    );
+    assert_eq!(
+        reloads(&server.addr.to_string(), "access", "applied").await,
+        2.0
+    );
     server.stop().await;
 }
 
@@ -150,23 +196,59 @@ async fn an_invalid_version_is_refused_counted_and_the_last_valid_one_stays() {
     let url = server.url(ORG, WF_INTERACTION);
 
     // Broken JSON that would also drop the workflow in use.
-    replace_file(&lake.root().join("workflows.json"), b"[\n  {\"id\": \"x\",}\n]");
-    eventually("the broken catalog is refused", || async { reloads(&addr, "workflows.json", "refused").await == 1.0 }).await;
-    assert_eq!(status(&url, Some(TOKEN_A)).await, 200, "the last valid catalog answers");
+    replace_file(
+        &lake.root().join("workflows.json"),
+        b"[\n  {\"id\": \"x\",}\n]",
+    );
+    eventually("the broken catalog is refused", || async {
+        reloads(&addr, "workflows.json", "refused").await == 1.0
+    })
+    .await;
+    assert_eq!(
+        status(&url, Some(TOKEN_A)).await,
+        200,
+        "the last valid catalog answers"
+    );
     // Valid JSON that does not validate (an id that is not a UUID).
-    replace_file(&lake.root().join("workflows.json"), &workflows(&[json!({"id": "not-a-uuid", "organization_id": ORG, "type": "interaction"})]));
-    eventually("the invalid catalog is refused", || async { reloads(&addr, "workflows.json", "refused").await == 2.0 }).await;
+    replace_file(
+        &lake.root().join("workflows.json"),
+        &workflows(&[json!({"id": "not-a-uuid", "organization_id": ORG, "type": "interaction"})]),
+    );
+    eventually("the invalid catalog is refused", || async {
+        reloads(&addr, "workflows.json", "refused").await == 2.0
+    })
+    .await;
     assert_eq!(status(&url, Some(TOKEN_A)).await, 200);
 
     // An access file that would let nobody in, but does not parse.
-    replace_file(&path, br#"{"organizations": [], "tokens": [{"name": "x"}]}"#);
-    eventually("the broken access file is refused", || async { reloads(&addr, "access", "refused").await == 1.0 }).await;
-    assert_eq!(status(&url, Some(TOKEN_A)).await, 200, "the last valid access rules stay");
+    replace_file(
+        &path,
+        br#"{"organizations": [], "tokens": [{"name": "x"}]}"#,
+    );
+    eventually("the broken access file is refused", || async {
+        reloads(&addr, "access", "refused").await == 1.0
+    })
+    .await;
+    assert_eq!(
+        status(&url, Some(TOKEN_A)).await,
+        200,
+        "the last valid access rules stay"
+    );
 
-    replace_file(&lake.root().join("workflows.json"), &workflows(&[new_workflow()]));
-    eventually("a valid version after a refused one applies", || async { status(&server.url(ORG, WF_NEW), Some(TOKEN_A)).await == 200 }).await;
+    replace_file(
+        &lake.root().join("workflows.json"),
+        &workflows(&[new_workflow()]),
+    );
+    eventually("a valid version after a refused one applies", || async {
+        status(&server.url(ORG, WF_NEW), Some(TOKEN_A)).await == 200
+    })
+    .await;
     assert_eq!(reloads(&addr, "workflows.json", "applied").await, 1.0);
-    assert_eq!(reloads(&addr, "workflows.json", "refused").await, 2.0, "a refused version is not re-read on every check");
+    assert_eq!(
+        reloads(&addr, "workflows.json", "refused").await,
+        2.0,
+        "a refused version is not re-read on every check"
+    );
     server.stop().await;
 }
 
@@ -196,11 +278,16 @@ async fn no_request_fails_while_files_are_swapped() {
     for round in 1..=6 {
         let name = json!({"id": WF_NEW, "organization_id": ORG, "type": "web_navigation", "name": format!("round {round}")});
         replace_file(&lake.root().join("workflows.json"), &workflows(&[name]));
-        let tokens: &[&str] = if round % 2 == 0 { &[TOKEN_A] } else { &[TOKEN_A, TOKEN_B] };
+        let tokens: &[&str] = if round % 2 == 0 {
+            &[TOKEN_A]
+        } else {
+            &[TOKEN_A, TOKEN_B]
+        };
         replace_file(&path, &access_file(&[ORG], tokens));
         let want = f64::from(round);
         eventually("the round is applied", || async {
-            reloads(&addr, "workflows.json", "applied").await >= want && reloads(&addr, "access", "applied").await >= want
+            reloads(&addr, "workflows.json", "applied").await >= want
+                && reloads(&addr, "access", "applied").await >= want
         })
         .await;
     }
@@ -219,18 +306,50 @@ async fn catalog_changes_on_s3_are_found_by_head_and_applied() {
     s3.upload(lake.root(), "live");
     let mut config = test_config();
     config.reload_interval = Duration::from_millis(100);
-    let engine = EngineConfig { s3: s3.options(), ..EngineConfig::default() };
-    let server = RunningServer::start(engine, LakeLocation::S3 { bucket: BUCKET.into(), prefix: "live".into() }, config).await;
+    let engine = EngineConfig {
+        s3: s3.options(),
+        ..EngineConfig::default()
+    };
+    let server = RunningServer::start(
+        engine,
+        LakeLocation::S3 {
+            bucket: BUCKET.into(),
+            prefix: "live".into(),
+        },
+        config,
+    )
+    .await;
     let addr = server.addr.to_string();
     assert_eq!(status(&server.url(ORG, WF_NEW), None).await, 404);
-    let heads_before = sample(&scrape(&addr).await, "flowlake_s3_requests_total", &[("kind", "head")]).expect("S3 requests are counted");
+    let heads_before = sample(
+        &scrape(&addr).await,
+        "flowlake_s3_requests_total",
+        &[("kind", "head")],
+    )
+    .expect("S3 requests are counted");
 
-    replace_file(&s3.bucket_dir().join("live/workflows.json"), &workflows(&[new_workflow()]));
-    eventually("the new workflow answers from S3", || async { status(&server.url(ORG, WF_NEW), None).await == 200 }).await;
+    replace_file(
+        &s3.bucket_dir().join("live/workflows.json"),
+        &workflows(&[new_workflow()]),
+    );
+    eventually("the new workflow answers from S3", || async {
+        status(&server.url(ORG, WF_NEW), None).await == 200
+    })
+    .await;
     let text = scrape(&addr).await;
-    assert_eq!(sample(&text, "flowlake_reloads_total", &[("file", "workflows.json"), ("outcome", "applied")]), Some(1.0));
+    assert_eq!(
+        sample(
+            &text,
+            "flowlake_reloads_total",
+            &[("file", "workflows.json"), ("outcome", "applied")]
+        ),
+        Some(1.0)
+    );
     let heads = sample(&text, "flowlake_s3_requests_total", &[("kind", "head")]).unwrap_or(0.0);
-    assert!(heads > heads_before, "changes are found by HEAD requests:\n{text}");
+    assert!(
+        heads > heads_before,
+        "changes are found by HEAD requests:\n{text}"
+    );
     server.stop().await;
 }
 
@@ -239,26 +358,53 @@ async fn sighup_reloads_at_once_and_a_refused_file_is_logged_with_its_reason() {
     let lake = lake();
     let dir = tempfile::tempdir().unwrap();
     let path = access_path(&dir, &[ORG], &[TOKEN_A, TOKEN_B]);
-    let (root, access) = (lake.root().display().to_string(), path.display().to_string());
+    let (root, access) = (
+        lake.root().display().to_string(),
+        path.display().to_string(),
+    );
     // An hour between checks: only SIGHUP can make these reloads happen during the test.
-    let server = ServedBinary::start(&["--lake", &root, "--access", &access, "--reload-interval", "3600"]);
+    let server = ServedBinary::start(&[
+        "--lake",
+        &root,
+        "--access",
+        &access,
+        "--reload-interval",
+        "3600",
+    ]);
     let url = source_data_url(&server.addr, ORG, WF_INTERACTION);
     assert_eq!(status(&url, Some(TOKEN_B)).await, 200);
 
-    replace_file(&lake.root().join("workflows.json"), b"[\n  {\"id\": \"x\",}\n]");
+    replace_file(
+        &lake.root().join("workflows.json"),
+        b"[\n  {\"id\": \"x\",}\n]",
+    );
     server.signal("HUP");
     eventually("the refusal is logged", || async {
-        server.lines().iter().any(|l| l.contains("not applied") && l.contains("workflows.json") && l.contains("line 2"))
+        server.lines().iter().any(|l| {
+            l.contains("not applied") && l.contains("workflows.json") && l.contains("line 2")
+        })
     })
     .await;
-    assert_eq!(status(&url, Some(TOKEN_B)).await, 200, "the last valid catalog stays");
+    assert_eq!(
+        status(&url, Some(TOKEN_B)).await,
+        200,
+        "the last valid catalog stays"
+    );
 
     replace_file(&path, &access_file(&[ORG], &[TOKEN_A]));
     server.signal("HUP");
-    eventually("the revoked token is refused after SIGHUP", || async { status(&url, Some(TOKEN_B)).await == 401 }).await;
+    eventually("the revoked token is refused after SIGHUP", || async {
+        status(&url, Some(TOKEN_B)).await == 401
+    })
+    .await;
     assert_eq!(status(&url, Some(TOKEN_A)).await, 200);
     let lines = server.stop();
-    assert!(lines.iter().any(|l| l.contains("applied the new version") && l.contains("access.json")), "{lines:#?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("applied the new version") && l.contains("access.json")),
+        "{lines:#?}"
+    );
 }
 
 /// `access_file` with every permission replaced by `permission`.

@@ -13,7 +13,6 @@ use flowlake::serve::{Access, ServeConfig, Server};
 use flowlake::{Engine, EngineConfig, LakeLocation};
 use tokio::sync::oneshot;
 
-
 /// The sample lake's organization and interaction workflow (README, `data/`).
 pub const SAMPLE_ORG: &str = "8bf400e3-6fa2-4d3f-a8d4-c03c0aa04f6d";
 pub const SAMPLE_WORKFLOW: &str = "5887c297-1e03-45e4-863e-7a9f784c5a2c";
@@ -79,7 +78,10 @@ impl ServedBinary {
                 let Ok(line) = line else { break };
                 if let Some(at) = line.find("listening on http://") {
                     let rest = &line[at + "listening on http://".len()..];
-                    let addr: String = rest.chars().take_while(|c| !c.is_whitespace() && *c != '"').collect();
+                    let addr: String = rest
+                        .chars()
+                        .take_while(|c| !c.is_whitespace() && *c != '"')
+                        .collect();
                     let _ = addr_tx.send(addr);
                 }
                 collected.lock().unwrap().push(line);
@@ -89,10 +91,18 @@ impl ServedBinary {
             Ok(addr) => addr,
             Err(_) => {
                 let _ = child.kill();
-                panic!("the server did not say where it listens: {:?}", lines.lock().unwrap());
+                panic!(
+                    "the server did not say where it listens: {:?}",
+                    lines.lock().unwrap()
+                );
             }
         };
-        ServedBinary { child, addr, lines, reader: Some(reader) }
+        ServedBinary {
+            child,
+            addr,
+            lines,
+            reader: Some(reader),
+        }
     }
 
     /// The stderr lines so far.
@@ -102,7 +112,10 @@ impl ServedBinary {
 
     /// Sends a signal (`HUP`, `TERM`, …) to the server.
     pub fn signal(&self, name: &str) {
-        let sent = Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]).status().expect("kill");
+        let sent = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill");
         assert!(sent.success());
     }
 
@@ -110,7 +123,12 @@ impl ServedBinary {
     pub fn stop(mut self) -> Vec<String> {
         self.signal("TERM");
         let status = self.child.wait().expect("wait");
-        assert_eq!(status.code(), Some(0), "stopped cleanly: {:?}", self.lines());
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "stopped cleanly: {:?}",
+            self.lines()
+        );
         if let Some(reader) = self.reader.take() {
             reader.join().expect("stderr reader");
         }
@@ -151,7 +169,11 @@ pub fn test_config() -> ServeConfig {
 
 impl RunningServer {
     /// Serves `location` with `config`.
-    pub async fn start(engine_config: EngineConfig, location: LakeLocation, config: ServeConfig) -> RunningServer {
+    pub async fn start(
+        engine_config: EngineConfig,
+        location: LakeLocation,
+        config: ServeConfig,
+    ) -> RunningServer {
         let engine = Arc::new(Engine::new(&engine_config).expect("engine"));
         let lake = Arc::new(engine.open_lake(location).await.expect("lake opens"));
         let mut server = Server::bind(engine, lake, config).await.expect("bind");
@@ -168,15 +190,29 @@ impl RunningServer {
         let done = tokio::spawn(server.run(async move {
             let _ = stopped.await;
         }));
-        RunningServer { addr, metrics_addr, stop: Some(stop), done }
+        RunningServer {
+            addr,
+            metrics_addr,
+            stop: Some(stop),
+            done,
+        }
     }
 
     /// Serves a local lake folder, with access control when `access` is given.
-    pub async fn local(lake: &Path, access: Option<Access>, tune: impl FnOnce(&mut ServeConfig)) -> RunningServer {
+    pub async fn local(
+        lake: &Path,
+        access: Option<Access>,
+        tune: impl FnOnce(&mut ServeConfig),
+    ) -> RunningServer {
         let mut config = test_config();
         config.access = access;
         tune(&mut config);
-        RunningServer::start(EngineConfig::default(), LakeLocation::Local(lake.to_path_buf()), config).await
+        RunningServer::start(
+            EngineConfig::default(),
+            LakeLocation::Local(lake.to_path_buf()),
+            config,
+        )
+        .await
     }
 
     pub fn url(&self, org: &str, workflow: &str) -> String {
@@ -192,8 +228,16 @@ impl RunningServer {
 }
 
 /// One POST of a JSON payload; the status, the response headers and the body.
-pub async fn post_json(url: &str, token: Option<&str>, body: &str, headers: &[(&str, &str)]) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
-    let mut request = reqwest::Client::new().post(url).header("content-type", "application/json").body(body.to_string());
+pub async fn post_json(
+    url: &str,
+    token: Option<&str>,
+    body: &str,
+    headers: &[(&str, &str)],
+) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+    let mut request = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_string());
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
@@ -203,5 +247,9 @@ pub async fn post_json(url: &str, token: Option<&str>, body: &str, headers: &[(&
     let response = request.send().await.expect("request");
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    (status, headers, response.bytes().await.expect("complete body").to_vec())
+    (
+        status,
+        headers,
+        response.bytes().await.expect("complete body").to_vec(),
+    )
 }

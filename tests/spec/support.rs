@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use flowlake::generate::event::{FileLayout, to_parquet, to_record_batch, to_record_batch_with};
 use flowlake::generate::Event;
+use flowlake::generate::event::{FileLayout, to_parquet, to_record_batch, to_record_batch_with};
 use flowlake::output::{Format, write_response};
 use flowlake::{Engine, EngineConfig, Lake, LakeLocation, Query};
 
@@ -28,7 +28,9 @@ pub fn flowlake_bin() -> std::ffi::OsString {
 
 /// Microseconds of an RFC 3339 instant.
 pub fn us(text: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(text).expect("test instant").timestamp_micros()
+    chrono::DateTime::parse_from_rfc3339(text)
+        .expect("test instant")
+        .timestamp_micros()
 }
 
 /// A lake in a temporary folder, with the standard test catalog.
@@ -38,7 +40,9 @@ pub struct TestLake {
 
 impl TestLake {
     pub fn new() -> TestLake {
-        let lake = TestLake { dir: tempfile::tempdir().expect("tempdir") };
+        let lake = TestLake {
+            dir: tempfile::tempdir().expect("tempdir"),
+        };
         let workflows = serde_json::json!([
             {"id": WF_INTERACTION, "organization_id": ORG, "type": "interaction", "name": "Campaign", "interaction_ids": [INTERACTION]},
             {"id": WF_WEB, "organization_id": ORG, "type": "web_navigation", "name": "Funnel"},
@@ -73,15 +77,44 @@ impl TestLake {
     /// Writes events (in the given order) as one Parquet file of the org's day.
     pub fn write_events(&self, org: &str, date: &str, name: &str, events: &[Event]) -> PathBuf {
         let batch = to_record_batch(events).expect("batch");
-        self.write_file(&Self::day_file(org, date, name), &to_parquet(&batch, FileLayout { row_group_size: 4, ..FileLayout::default() }).expect("parquet"))
+        self.write_file(
+            &Self::day_file(org, date, name),
+            &to_parquet(
+                &batch,
+                FileLayout {
+                    row_group_size: 4,
+                    ..FileLayout::default()
+                },
+            )
+            .expect("parquet"),
+        )
     }
 
     /// Writes only `columns` of the events.
-    pub fn write_events_with_columns(&self, org: &str, date: &str, name: &str, events: &[Event], columns: &[&str]) -> PathBuf {
+    pub fn write_events_with_columns(
+        &self,
+        org: &str,
+        date: &str,
+        name: &str,
+        events: &[Event],
+        columns: &[&str],
+    ) -> PathBuf {
         let schema = flowlake::lake::schema::file_schema();
-        let projected = Arc::new(schema.project(&columns.iter().map(|c| schema.index_of(c).expect("column")).collect::<Vec<_>>()).expect("project"));
+        let projected = Arc::new(
+            schema
+                .project(
+                    &columns
+                        .iter()
+                        .map(|c| schema.index_of(c).expect("column"))
+                        .collect::<Vec<_>>(),
+                )
+                .expect("project"),
+        );
         let batch = to_record_batch_with(events, projected).expect("batch");
-        self.write_file(&Self::day_file(org, date, name), &to_parquet(&batch, FileLayout::default()).expect("parquet"))
+        self.write_file(
+            &Self::day_file(org, date, name),
+            &to_parquet(&batch, FileLayout::default()).expect("parquet"),
+        )
     }
 }
 
@@ -98,7 +131,8 @@ pub fn plain_parquet(events: &[Event], rows_per_group: usize) -> Vec<u8> {
         .set_max_row_group_row_count(Some(rows_per_group))
         .build();
     let mut bytes = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), Some(properties)).expect("writer");
+    let mut writer =
+        ArrowWriter::try_new(&mut bytes, batch.schema(), Some(properties)).expect("writer");
     writer.write(&batch).expect("write");
     writer.close().expect("close");
     bytes
@@ -112,23 +146,48 @@ pub fn parquet_with_a_corrupt_data_page(events: &[Event], column: &str) -> Vec<u
     use datafusion::parquet::file::properties::WriterProperties;
     use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
     let batch = to_record_batch(events).expect("batch");
-    let properties = WriterProperties::builder().set_compression(Compression::UNCOMPRESSED).set_dictionary_enabled(false).build();
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::UNCOMPRESSED)
+        .set_dictionary_enabled(false)
+        .build();
     let mut bytes = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut bytes, batch.schema(), Some(properties)).expect("writer");
+    let mut writer =
+        ArrowWriter::try_new(&mut bytes, batch.schema(), Some(properties)).expect("writer");
     writer.write(&batch).expect("write");
     writer.close().expect("close");
     let reader = SerializedFileReader::new(bytes::Bytes::from(bytes.clone())).expect("sound file");
     let row_group = reader.metadata().row_group(0);
-    let chunk = row_group.columns().iter().find(|c| c.column_path().string() == column).expect("column");
-    let (start, length) = (chunk.data_page_offset() as usize, chunk.compressed_size() as usize);
+    let chunk = row_group
+        .columns()
+        .iter()
+        .find(|c| c.column_path().string() == column)
+        .expect("column");
+    let (start, length) = (
+        chunk.data_page_offset() as usize,
+        chunk.compressed_size() as usize,
+    );
     bytes[start + length / 2..start + length].fill(0xFF);
-    let footer_len = u32::from_le_bytes(bytes[bytes.len() - 8..bytes.len() - 4].try_into().expect("4 bytes")) as usize;
-    assert!(start + length < bytes.len() - 8 - footer_len, "the footer is untouched");
+    let footer_len = u32::from_le_bytes(
+        bytes[bytes.len() - 8..bytes.len() - 4]
+            .try_into()
+            .expect("4 bytes"),
+    ) as usize;
+    assert!(
+        start + length < bytes.len() - 8 - footer_len,
+        "the footer is untouched"
+    );
     bytes
 }
 
 /// An event with the required columns set.
-pub fn event(ts: &str, id: &str, session: &str, category: &str, action: &str, label: &str) -> Event {
+pub fn event(
+    ts: &str,
+    id: &str,
+    session: &str,
+    category: &str,
+    action: &str,
+    label: &str,
+) -> Event {
     Event {
         timestamp_us: us(ts),
         event_id: id.to_string(),
@@ -142,11 +201,17 @@ pub fn event(ts: &str, id: &str, session: &str, category: &str, action: &str, la
 }
 
 pub fn view(ts: &str, id: &str, session: &str, view_uid: &str) -> Event {
-    Event { view_uid: Some(view_uid.to_string()), ..event(ts, id, session, "widget", "view", INTERACTION) }
+    Event {
+        view_uid: Some(view_uid.to_string()),
+        ..event(ts, id, session, "widget", "view", INTERACTION)
+    }
 }
 
 pub fn goal(ts: &str, id: &str, session: &str) -> Event {
-    Event { value: Some(9.5), ..event(ts, id, session, "goal", "trigger", GOAL) }
+    Event {
+        value: Some(9.5),
+        ..event(ts, id, session, "goal", "trigger", GOAL)
+    }
 }
 
 /// The outcome of one request: the response JSON, or the error's status and body.
@@ -180,19 +245,40 @@ impl Outcome {
 
     /// The `event_id`s of the rows, in order.
     pub fn ids(self) -> Vec<String> {
-        self.json()["data"].as_array().expect("data").iter().map(|r| r["event_id"].as_str().unwrap_or("?").to_string()).collect()
+        self.json()["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .map(|r| r["event_id"].as_str().unwrap_or("?").to_string())
+            .collect()
     }
 }
 
 /// Runs one request through the library, as the CLI does, and returns the raw bytes.
-pub async fn run_bytes(engine: &Engine, lake: &Path, org: &str, workflow: &str, payload: &str, format: Format) -> Result<Vec<u8>, flowlake::Error> {
+pub async fn run_bytes(
+    engine: &Engine,
+    lake: &Path,
+    org: &str,
+    workflow: &str,
+    payload: &str,
+    format: Format,
+) -> Result<Vec<u8>, flowlake::Error> {
     Query::from_request(org, workflow, payload.as_bytes())?; // the CLI validates before it opens the lake
-    let lake = engine.open_lake(LakeLocation::Local(lake.to_path_buf())).await?;
+    let lake = engine
+        .open_lake(LakeLocation::Local(lake.to_path_buf()))
+        .await?;
     answer(engine, &lake, org, workflow, payload, format).await
 }
 
 /// Runs one request on an opened lake and returns the raw bytes.
-pub async fn answer(engine: &Engine, lake: &Lake, org: &str, workflow: &str, payload: &str, format: Format) -> Result<Vec<u8>, flowlake::Error> {
+pub async fn answer(
+    engine: &Engine,
+    lake: &Lake,
+    org: &str,
+    workflow: &str,
+    payload: &str,
+    format: Format,
+) -> Result<Vec<u8>, flowlake::Error> {
     let query = Query::from_request(org, workflow, payload.as_bytes())?;
     let response = engine.execute(lake, &query).await?;
     let mut out = Vec::new();
@@ -204,7 +290,10 @@ pub async fn run(lake: &Path, org: &str, workflow: &str, payload: &str) -> Outco
     let engine = Engine::new(&EngineConfig::default()).expect("engine");
     match run_bytes(&engine, lake, org, workflow, payload, Format::Json).await {
         Ok(bytes) => Outcome::Ok(serde_json::from_slice(&bytes).expect("response is JSON")),
-        Err(e) => Outcome::Err(e.status(), serde_json::from_str(&e.to_json()).expect("error is JSON")),
+        Err(e) => Outcome::Err(
+            e.status(),
+            serde_json::from_str(&e.to_json()).expect("error is JSON"),
+        ),
     }
 }
 
