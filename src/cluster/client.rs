@@ -14,18 +14,18 @@ use std::time::Duration;
 use ballista::extension::SessionContextExt;
 use ballista_core::execution_plans::DistributedQueryExec;
 use ballista_core::extension::SessionConfigExt;
-use ballista_core::serde::protobuf::{CancelJobParams, CleanJobDataParams};
 use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
-use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::physical_plan::ExecutionPlan;
-use datafusion_proto::protobuf::LogicalPlanNode;
+use ballista_core::serde::protobuf::{CancelJobParams, CleanJobDataParams};
 use datafusion::arrow::array::{Array, StringArray};
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::SessionContext;
+use datafusion_proto::protobuf::LogicalPlanNode;
 use futures::TryStreamExt;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -150,8 +150,7 @@ impl Engine {
     pub async fn cluster_submission(&self, lake: &crate::Lake, query: &crate::Query) -> Result<Vec<u8>> {
         let (state, logical) = self.plan(lake, query).await?.into_parts();
         let optimized = state.optimize(&logical)?;
-        let mut bytes =
-            datafusion_proto::bytes::logical_plan_to_bytes_with_extension_codec(&optimized, &LogicalCodec::default())?.to_vec();
+        let mut bytes = datafusion_proto::bytes::logical_plan_to_bytes_with_extension_codec(&optimized, &LogicalCodec::default())?.to_vec();
         for entry in state.config().options().entries() {
             bytes.extend_from_slice(format!("\n{}={}", entry.key, entry.value.unwrap_or_default()).as_bytes());
         }
@@ -401,7 +400,9 @@ impl Drop for JobStream {
                     return;
                 }
                 Err(_) => {
-                    tracing::warn!("a cluster job was dropped and the scheduler did not name it within {IDENTIFY_LIMIT:?}; it was not cancelled");
+                    tracing::warn!(
+                        "a cluster job was dropped and the scheduler did not name it within {IDENTIFY_LIMIT:?}; it was not cancelled"
+                    );
                     outstanding_add(-1);
                     return;
                 }
@@ -438,7 +439,9 @@ async fn call_scheduler(scheduler: &str, call: Call) -> std::result::Result<(), 
         let mut client = SchedulerGrpcClient::connect(scheduler.to_string()).await.map_err(|e| e.to_string())?;
         let answered = match call {
             Call::CancelJob(job_id) => client.cancel_job(CancelJobParams { job_id }).await.map(|_| ()),
-            Call::CleanJobData(job_id) => client.clean_job_data(CleanJobDataParams { job_id, remove_stage_ids: Vec::new() }).await.map(|_| ()),
+            Call::CleanJobData(job_id) => {
+                client.clean_job_data(CleanJobDataParams { job_id, remove_stage_ids: Vec::new() }).await.map(|_| ())
+            }
         };
         answered.map_err(|status| status.message().to_string())
     };

@@ -156,7 +156,8 @@ impl WorkFolder {
             tracing::info!("removed {left} job and spill folder(s) left in {} by an earlier run", folder.root.display());
         }
         for sub in [JOBS, SPILL] {
-            std::fs::create_dir_all(folder.root.join(sub)).map_err(|e| Error::internal(format!("creating {}: {e}", folder.root.join(sub).display())))?;
+            std::fs::create_dir_all(folder.root.join(sub))
+                .map_err(|e| Error::internal(format!("creating {}: {e}", folder.root.join(sub).display())))?;
         }
         Ok(folder)
     }
@@ -176,7 +177,8 @@ impl WorkFolder {
             let Ok(entries) = std::fs::read_dir(self.root.join(sub)) else { continue };
             for entry in entries.flatten() {
                 let path = entry.path();
-                let gone = if entry.file_type().is_ok_and(|t| t.is_dir()) { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+                let gone =
+                    if entry.file_type().is_ok_and(|t| t.is_dir()) { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
                 gone.map_err(|e| Error::internal(format!("removing {}: {e}", path.display())))?;
                 removed += 1;
             }
@@ -258,7 +260,11 @@ async fn serve(args: ExecutorArgs) -> Result<(), Error> {
     let (scheduler_host, scheduler_port) = host_port(&args.scheduler)?;
     let grpc_port = match args.grpc_port {
         Some(port) => port,
-        None => args.listen.port().checked_add(1).ok_or_else(|| Error::Usage { message: "--listen port 65535 leaves no --grpc-port; give one".into() })?,
+        None => args
+            .listen
+            .port()
+            .checked_add(1)
+            .ok_or_else(|| Error::Usage { message: "--listen port 65535 leaves no --grpc-port; give one".into() })?,
     };
     if grpc_port == args.listen.port() {
         return Err(Error::Usage { message: format!("--grpc-port {grpc_port} is the --listen port; give two distinct ports") });
@@ -271,7 +277,8 @@ async fn serve(args: ExecutorArgs) -> Result<(), Error> {
     let mut signals = StopSignals::register()?;
     let folder = WorkFolder::open(args.work_dir.as_deref())?;
     tracing::info!("executor work folder: {} (job files in {JOBS}/, spills in {SPILL}/)", folder.root.display());
-    let scheduler = Scheduler { host: scheduler_host, port: scheduler_port, connect_timeout: Duration::from_secs(args.scheduler_connect_timeout) };
+    let scheduler =
+        Scheduler { host: scheduler_host, port: scheduler_port, connect_timeout: Duration::from_secs(args.scheduler_connect_timeout) };
     let stores = Arc::new(LakeStores::new(args.s3.options()));
     let outcome = async {
         // Since when joining has failed without a registration that worked in between.
@@ -410,7 +417,13 @@ impl Scheduler {
 }
 
 /// Ballista's configuration of one registration of the executor.
-fn process_config(args: &ExecutorArgs, grpc_port: u16, scheduler: &Scheduler, folder: &WorkFolder, stores: &Arc<LakeStores>) -> ExecutorProcessConfig {
+fn process_config(
+    args: &ExecutorArgs,
+    grpc_port: u16,
+    scheduler: &Scheduler,
+    folder: &WorkFolder,
+    stores: &Arc<LakeStores>,
+) -> ExecutorProcessConfig {
     let stores = Arc::clone(stores);
     let spill = folder.spill();
     let runtime = move |_: &SessionConfig| {

@@ -141,7 +141,6 @@ mod tests {
         assert_eq!(encode(0.0, ""), encode(233.5, "garbage"));
     }
 
-
     /// The same rows, batched as a local run, a cluster or a limit would batch them.
     #[test]
     fn record_batches_have_a_fixed_size_whatever_the_engine_batching() {
