@@ -491,7 +491,9 @@ impl Drop for JobStream {
                     return;
                 }
                 Err(_) => {
-                    tracing::warn!("a cluster job was dropped and the scheduler did not name it within {IDENTIFY_LIMIT:?}; it was not cancelled");
+                    tracing::warn!(
+                        "a cluster job was dropped and the scheduler did not name it within {IDENTIFY_LIMIT:?}; it was not cancelled"
+                    );
                     outstanding_add(-1);
                     return;
                 }
