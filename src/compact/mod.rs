@@ -20,7 +20,7 @@ use crate::write::day_reader::{DayReader, SortMemory, to_file_schema};
 use crate::write::layout::{FileLayout, RollingEventFiles, StagedFile};
 use crate::write::names::{COMPACT_PREFIX, fresh_name};
 use crate::write::sweep::{Graces, Swept, sweep};
-use crate::write::{Commit, CommitOutcome, Day, LakeWriter};
+use crate::write::{Commit, CommitOutcome, Day, LakeWriter, named_objects};
 
 /// How often a day is rewritten when garbage collection condemned the new file before it
 /// was published (possible only with an orphan grace shorter than a rewrite).
@@ -127,7 +127,10 @@ async fn compact_day(
         let manifest = writer.ensure_manifest(day).await?;
         // The listing after the manifest: every file it names is in it.
         let listing = writer.list_day(day).await?;
-        let inputs = named_files(writer, day, &manifest.files, &listing)?;
+        // A named file missing from the folder fails the day (it is left as it is: rule 3
+        // says this cannot happen, so something else broke it).
+        let inputs = named_objects(&listing, &manifest.files)
+            .map_err(|name| writer.missing_file(day, name))?;
         if inputs.is_empty() {
             status = Some(DayStatus::Empty);
             break;
@@ -162,31 +165,6 @@ async fn compact_day(
     )
     .await?;
     Ok(DayOutcome { day, status, swept })
-}
-
-/// The objects of the named files; a named file missing from the folder fails the day
-/// (it is left as it is: rule 3 says this cannot happen, so something else broke it).
-fn named_files(
-    writer: &LakeWriter,
-    day: Day,
-    names: &[String],
-    listing: &[ObjectMeta],
-) -> Result<Vec<ObjectMeta>> {
-    names
-        .iter()
-        .map(|name| {
-            listing
-                .iter()
-                .find(|m| m.location.filename() == Some(name.as_str()))
-                .cloned()
-                .ok_or_else(|| Error::Data {
-                    message: format!(
-                        "the manifest of {} names {name}, which is not in the folder",
-                        writer.show(&writer.day_prefix(day))
-                    ),
-                })
-        })
-        .collect()
 }
 
 /// Writes the day's rows as new files and swaps them in for `inputs`. `None`: garbage

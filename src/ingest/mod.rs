@@ -24,7 +24,6 @@ use chrono_tz::Tz;
 use datafusion::arrow::array::{AsArray, BooleanArray};
 use datafusion::arrow::compute::{concat_batches, filter_record_batch};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use object_store::ObjectMeta;
 use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
@@ -34,7 +33,7 @@ use crate::lake::schema::file_schema;
 use crate::write::commit::{COMMIT_ATTEMPTS, backoff, too_many_attempts};
 use crate::write::day_reader::{DayReader, EventKey, event_key};
 use crate::write::names::{INGEST_PREFIX, fresh_name};
-use crate::write::{Commit, CommitOutcome, Day, LakeWriter};
+use crate::write::{Commit, CommitOutcome, Day, LakeWriter, named_objects};
 use input::{Record, Source};
 
 /// How ingest runs.
@@ -291,16 +290,7 @@ impl<'a> Run<'a> {
         }
         let started = Instant::now();
         let listing = self.writer.list_day(day).await?;
-        let Some(files) = names
-            .iter()
-            .map(|name| {
-                listing
-                    .iter()
-                    .find(|m| m.location.filename() == Some(name.as_str()))
-                    .cloned()
-            })
-            .collect::<Option<Vec<ObjectMeta>>>()
-        else {
+        let Ok(files) = named_objects(&listing, names) else {
             return Ok(false);
         };
         let read = match self.reader.event_keys(day, files, keys).await {

@@ -60,7 +60,7 @@ pub struct DayTxn<'w> {
     current: Option<Manifest>,
     version: Option<UpdateVersion>,
     /// Held until the transaction ends (local disk only).
-    _lock: Option<std::fs::File>,
+    lock: Option<std::fs::File>,
 }
 
 impl LakeWriter {
@@ -80,7 +80,7 @@ impl LakeWriter {
             day,
             current,
             version,
-            _lock: lock,
+            lock,
         })
     }
 
@@ -193,24 +193,16 @@ impl DayTxn<'_> {
         };
         let missing: Vec<String> = next.files.iter().filter(|f| !present(f)).cloned().collect();
         if let Some(theirs) = missing.iter().find(|f| !commit.add.contains(f)) {
-            return Err(Error::Data {
-                message: format!(
-                    "the manifest of {} names {theirs}, which is not in the folder",
-                    self.writer.show(&self.writer.day_prefix(self.day))
-                ),
-            });
+            return Err(self.writer.missing_file(self.day, theirs));
         }
         if !missing.is_empty() {
             return Ok(CommitOutcome::Missing(missing));
         }
 
         let path = self.writer.day_file(self.day, MANIFEST_FILE);
-        let bytes = PutPayload::from(next.to_bytes());
-        if self._lock.is_some() {
+        if self.lock.is_some() {
             // Under the day's lock: nobody else can replace it meanwhile.
-            self.writer.store.put(&path, bytes).await.map_err(|e| {
-                Error::internal(format!("writing {}: {e}", self.writer.show(&path)))
-            })?;
+            self.writer.put(&path, next.to_bytes()).await?;
             return Ok(CommitOutcome::Committed(next));
         }
         let mode = match self.version {
@@ -222,7 +214,7 @@ impl DayTxn<'_> {
             .store
             .put_opts(
                 &path,
-                bytes,
+                PutPayload::from(next.to_bytes()),
                 PutOptions {
                     mode,
                     ..PutOptions::default()

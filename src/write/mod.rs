@@ -40,6 +40,24 @@ pub struct LakeWriter {
     shown: String,
 }
 
+/// The objects of the files `names` in a day folder's listing, in that order; `Err` is the
+/// first name the listing lacks.
+pub fn named_objects<'a>(
+    listing: &[ObjectMeta],
+    names: &'a [String],
+) -> Result<Vec<ObjectMeta>, &'a str> {
+    names
+        .iter()
+        .map(|name| {
+            listing
+                .iter()
+                .find(|m| m.location.filename() == Some(name.as_str()))
+                .cloned()
+                .ok_or(name.as_str())
+        })
+        .collect()
+}
+
 /// One organization's day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Day {
@@ -59,20 +77,11 @@ impl std::fmt::Display for Day {
 }
 
 impl LakeWriter {
-    /// Opens the lake at `location` for writing; a local folder must exist.
+    /// Opens the lake at `location` for writing (the command line has checked that a local
+    /// folder exists and says which flag was wrong).
     pub async fn open(location: &LakeLocation, s3: &S3Options) -> Result<LakeWriter> {
         match location {
             LakeLocation::Local(folder) => {
-                if !folder.is_dir() {
-                    let what = if folder.exists() {
-                        "is not a folder"
-                    } else {
-                        "does not exist"
-                    };
-                    return Err(Error::Usage {
-                        message: format!("--lake {}: the lake folder {what}", folder.display()),
-                    });
-                }
                 let store = LocalFileSystem::new_with_prefix(folder)
                     .map_err(|e| Error::internal(format!("opening {}: {e}", folder.display())))?;
                 Ok(LakeWriter {
@@ -122,6 +131,16 @@ impl LakeWriter {
     /// The path of a file of a day folder.
     pub fn day_file(&self, day: Day, name: &str) -> Path {
         self.day_prefix(day).join(name)
+    }
+
+    /// The error of a day whose manifest names a file that is not in its folder.
+    pub fn missing_file(&self, day: Day, name: &str) -> Error {
+        Error::Data {
+            message: format!(
+                "the manifest of {} names {name}, which is not in the folder",
+                self.show(&self.day_prefix(day))
+            ),
+        }
     }
 
     /// The objects directly in a day folder.
