@@ -4,7 +4,7 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
@@ -15,11 +15,8 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
 use serde_json::{Value, json};
 
+use super::lake_writers::{counts, flowlake};
 use super::support::*;
-
-fn flowlake() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_flowlake"))
-}
 
 fn ingest(lake: &Path, inputs: &[&Path], extra: &[&str]) -> Output {
     flowlake()
@@ -44,30 +41,6 @@ fn message(out: &Output) -> String {
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// `rows read R, written W, already present P, rejected J` of the summary.
-fn counts(out: &Output) -> (u64, u64, u64, u64) {
-    let text = stdout(out);
-    let number = |key: &str| -> u64 {
-        let at = text
-            .find(key)
-            .unwrap_or_else(|| panic!("no '{key}' in {text}"))
-            + key.len();
-        text[at..]
-            .trim_start()
-            .split(|c: char| !c.is_ascii_digit())
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
-    (
-        number("rows read"),
-        number("written"),
-        number("already present"),
-        number("rejected"),
-    )
 }
 
 /// The rejects file's records.

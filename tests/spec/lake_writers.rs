@@ -20,12 +20,9 @@ use super::differential::{random_case, world};
 use super::reference::{self, Row};
 use super::support::*;
 
-/// The binary under test: this build's, or `FLOWLAKE_BIN` (to run the writer tests against
-/// another build, e.g. an older one, or a copy kept apart for a long run).
+/// The binary under test (`FLOWLAKE_BIN` or this build's).
 pub(super) fn flowlake() -> Command {
-    Command::new(
-        std::env::var_os("FLOWLAKE_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_flowlake").into()),
-    )
+    Command::new(flowlake_bin())
 }
 
 pub(super) fn succeed(command: &mut Command) -> Output {
