@@ -1,0 +1,93 @@
+//! SIGINT and SIGTERM for `query` and `batch`: their work is dropped (which cancels their
+//! cluster jobs), the cancellations are awaited for a bounded time, and the command exits
+//! with the signal's conventional code.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use flowlake::PlanRunner;
+
+/// A signal that asks `query` or `batch` to stop before its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// SIGINT (Ctrl-C): exit code 130.
+    Interrupt,
+    /// SIGTERM: exit code 143.
+    Terminate,
+}
+
+impl Stop {
+    /// The conventional exit code of a process stopped by this signal (128 + its number).
+    pub(crate) fn exit_code(self) -> i32 {
+        match self {
+            Stop::Interrupt => 130,
+            Stop::Terminate => 143,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Stop::Interrupt => "SIGINT",
+            Stop::Terminate => "SIGTERM",
+        }
+    }
+}
+
+/// Completes on SIGINT or SIGTERM. The handlers are installed when it is first polled (so
+/// poll it from the start of the work it guards); from then on these signals no longer kill
+/// the process: the command drops its work, which cancels cluster jobs, and exits itself.
+pub(crate) async fn stop_requested() -> Stop {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    if let Ok(mut terminate) =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    {
+        return tokio::select! {
+            _ = interrupt => Stop::Interrupt,
+            _ = terminate.recv() => Stop::Terminate,
+        };
+    }
+    let _ = interrupt.await;
+    Stop::Interrupt
+}
+
+/// How long a stopping command lets the work it has just handed to a remote runner (cluster
+/// jobs) go on until that work can be cancelled (the scheduler has told the jobs' ids).
+const JOB_ID_LIMIT: Duration = Duration::from_secs(2);
+
+/// Runs `work` a moment more after a stop signal: until all the remote work it has started
+/// can be cancelled, at most [`JOB_ID_LIMIT`]. With plans that run here (or no engine yet)
+/// it returns at once.
+pub(crate) async fn identify_jobs<F: std::future::Future>(
+    work: std::pin::Pin<&mut F>,
+    runner: Option<&Arc<dyn PlanRunner>>,
+) {
+    let Some(runner) = runner.filter(|runner| runner.is_remote()) else {
+        return;
+    };
+    tokio::select! {
+        _ = work => {}
+        () = runner.started_work_identified(JOB_ID_LIMIT) => {}
+    }
+}
+
+/// How long a stopping command waits for the cancellation of its remote work to be
+/// confirmed before it exits anyway.
+const CANCEL_LIMIT: Duration = Duration::from_secs(6);
+
+/// What a command does once its work was dropped on `stop`: waits (boundedly) until the
+/// remote work of the dropped streams is cancelled, says so, and returns the exit code.
+pub(crate) async fn stopped(stop: Stop, what: &str, runner: Option<&Arc<dyn PlanRunner>>) -> i32 {
+    let cancelled = match runner {
+        Some(runner) => runner.cancellations_settled(CANCEL_LIMIT).await,
+        None => 0,
+    };
+    match cancelled {
+        0 => note!("flowlake: stopped by {}; {what}", stop.name()),
+        jobs => note!(
+            "flowlake: stopped by {}; {jobs} job(s) cancelled on the cluster; {what}",
+            stop.name()
+        ),
+    }
+    stop.exit_code()
+}

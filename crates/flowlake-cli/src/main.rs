@@ -1,0 +1,3 @@
+fn main() {
+    std::process::exit(flowlake_cli::cli::run());
+}

@@ -1,0 +1,34 @@
+//! flowlake on Apache DataFusion Ballista: the scheduler ([`scheduler`]) and executor
+//! ([`executor`]) that `flowlake scheduler` and `flowlake executor` run, with flowlake's
+//! plan codecs; and the [`ClusterRunner`] of an [`Engine`] made by [`on_cluster`]
+//! (`--cluster df://HOST:PORT`), whose plans run there. The plan is the one a local run builds: the codecs
+//! ([`codec`]) carry its flowlake parts, and [`scan`] keeps the checked Parquet reader on
+//! executors.
+//!
+//! [`Engine`]: flowlake::Engine
+
+pub mod client;
+pub mod codec;
+pub mod errors;
+pub mod executor;
+pub mod scan;
+pub mod scheduler;
+pub mod stores;
+
+pub use client::{ClusterAddress, ClusterRunner, cluster_submission, on_cluster};
+
+/// Completes on SIGTERM or SIGINT, naming the signal.
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            return tokio::select! {
+                _ = terminate.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+            };
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    "SIGINT"
+}
