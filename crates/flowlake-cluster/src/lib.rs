@@ -7,15 +7,19 @@
 //!
 //! [`Engine`]: flowlake::Engine
 
+pub mod address;
 pub mod client;
 pub mod codec;
 pub mod errors;
 pub mod executor;
+mod jobs;
 pub mod scan;
 pub mod scheduler;
 pub mod stores;
+mod work_folder;
 
-pub use client::{ClusterAddress, ClusterRunner, cluster_submission, on_cluster};
+pub use address::ClusterAddress;
+pub use client::{ClusterRunner, cluster_submission, on_cluster};
 
 /// Completes on SIGTERM or SIGINT, naming the signal.
 async fn shutdown_signal() -> &'static str {

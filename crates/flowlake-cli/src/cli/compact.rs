@@ -9,6 +9,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use uuid::Uuid;
 
 use super::{S3Args, report};
+use flowlake::LakeLocation;
 use flowlake::error::Error;
 use flowlake::write::compact::{CompactOptions, DayOutcome, DayStatus, compact};
 use flowlake::write::day_reader::SortMemory;
@@ -21,8 +22,8 @@ pub const EXIT_SOME_DAYS_FAILED: i32 = 9;
 #[derive(Debug, Args)]
 pub struct CompactArgs {
     /// Lake root: a local folder or s3://bucket/prefix.
-    #[arg(long)]
-    lake: String,
+    #[arg(long, value_parser = super::args::lake_location)]
+    lake: LakeLocation,
     #[command(flatten)]
     s3: S3Args,
     /// Only this organization's days.

@@ -9,6 +9,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{S3Args, report};
+use flowlake::LakeLocation;
 use flowlake::error::Error;
 use flowlake::write::ingest::input::{self, InputFormat, Inputs};
 use flowlake::write::ingest::{IngestOptions, IngestProgress, IngestSummary, ingest};
@@ -21,8 +22,8 @@ pub struct IngestArgs {
     #[arg(required = true)]
     inputs: Vec<String>,
     /// Lake root: a local folder or s3://bucket/prefix.
-    #[arg(long)]
-    lake: String,
+    #[arg(long, value_parser = super::args::lake_location)]
+    lake: LakeLocation,
     #[command(flatten)]
     s3: S3Args,
     /// The inputs' format (default: from each file's extension; stdin: ndjson).

@@ -1,0 +1,204 @@
+//! What a subcommand opens from its flags: the memory pool, the engine (local or on a
+//! cluster) and the lake, or the lake's writer.
+
+use flowlake::engine::{Engine, EngineConfig};
+use flowlake::error::Error;
+use flowlake::memory;
+use flowlake::{Lake, LakeLocation};
+
+use super::args::{LakeArgs, ResourceArgs, S3Args};
+
+/// The memory pool of a subcommand's engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pool {
+    /// No limit (`query` and `explain` without `--memory-limit`).
+    Unbounded,
+    /// `--memory-limit`.
+    Asked(usize),
+    /// The default of `serve` and `batch`: [`memory::default_pool`] of the machine's
+    /// available memory for `slots` queries at once.
+    Derived {
+        bytes: usize,
+        available: u64,
+        slots: usize,
+    },
+    /// `serve` or `batch` on a machine whose memory could not be read.
+    Unknown,
+}
+
+impl Pool {
+    /// `--memory-limit` if given; otherwise, for `slots` queries at once (`serve`, `batch`),
+    /// the default derived from `available` memory.
+    pub fn choose(
+        memory_limit: Option<usize>,
+        slots: Option<usize>,
+        available: Option<u64>,
+    ) -> Pool {
+        match (memory_limit, slots, available) {
+            (Some(bytes), _, _) => Pool::Asked(bytes),
+            (None, None, _) => Pool::Unbounded,
+            (None, Some(_), None) => Pool::Unknown,
+            (None, Some(slots), Some(available)) => {
+                let bytes =
+                    usize::try_from(memory::default_pool(available, slots)).unwrap_or(usize::MAX);
+                Pool::Derived {
+                    bytes,
+                    available,
+                    slots,
+                }
+            }
+        }
+    }
+
+    /// The startup line of `serve` and `batch`.
+    pub fn describe(&self) -> String {
+        let size = |bytes: usize| memory::human(u64::try_from(bytes).unwrap_or(u64::MAX));
+        match self {
+            Pool::Unbounded => "memory pool unbounded".to_string(),
+            Pool::Asked(bytes) => format!("memory pool {} (--memory-limit)", size(*bytes)),
+            Pool::Derived { bytes, available, slots } => format!(
+                "memory pool {} (default: half of the {} available, less {} for each of {slots} queries at once; --memory-limit sets it)",
+                size(*bytes),
+                memory::human(*available),
+                memory::human(memory::RESERVED_PER_QUERY),
+            ),
+            Pool::Unknown => "memory pool unbounded (the machine's memory could not be read; --memory-limit sets it)".to_string(),
+        }
+    }
+}
+
+/// The engine's settings from its resource and S3 flags and its pool.
+pub(crate) fn engine_config(
+    resources: &ResourceArgs,
+    lake: &LakeArgs,
+    list_cache_ttl: std::time::Duration,
+    pool: Pool,
+) -> EngineConfig {
+    let (memory_limit, memory_limit_is_default) = match pool {
+        Pool::Unbounded | Pool::Unknown => (None, false),
+        Pool::Asked(bytes) => (Some(bytes), false),
+        Pool::Derived { bytes, .. } => (Some(bytes), true),
+    };
+    EngineConfig {
+        target_partitions: resources.target_partitions,
+        memory_limit,
+        memory_limit_is_default,
+        s3: lake.s3.options(),
+        list_cache_ttl,
+        batch_size: None,
+    }
+}
+
+/// The engine and the opened lake of a subcommand, with the memory pool `pool`. A local
+/// lake folder that does not exist is a usage error (a mistyped `--lake`), not a fault of
+/// the lake.
+pub(crate) async fn open_lake(
+    resources: &ResourceArgs,
+    lake: &LakeArgs,
+    list_cache_ttl: std::time::Duration,
+    pool: Pool,
+) -> Result<(Engine, Lake), Error> {
+    let location = local_lake_exists(lake.lake.clone())?;
+    let config = engine_config(resources, lake, list_cache_ttl, pool);
+    #[cfg(feature = "cluster")]
+    let engine = match &resources.cluster {
+        Some(address) => flowlake_cluster::on_cluster(&config, address).await?,
+        None => Engine::new(&config)?,
+    };
+    #[cfg(not(feature = "cluster"))]
+    let engine = Engine::new(&config)?;
+    let opened = engine.open_lake(location).await?;
+    Ok((engine, opened))
+}
+
+/// The lake `lake` opened for writing (`ingest`, `compact`).
+pub(crate) async fn open_writer(
+    lake: &LakeLocation,
+    s3: &S3Args,
+) -> Result<flowlake::write::LakeWriter, Error> {
+    flowlake::write::LakeWriter::open(&local_lake_exists(lake.clone())?, &s3.options()).await
+}
+
+/// `location`, unless it is a local folder that does not exist or is not a folder: a
+/// mistyped `--lake`, a usage error that says which.
+fn local_lake_exists(location: LakeLocation) -> Result<LakeLocation, Error> {
+    if let LakeLocation::Local(folder) = &location
+        && !folder.is_dir()
+    {
+        let what = if folder.exists() {
+            "is not a folder"
+        } else {
+            "does not exist"
+        };
+        return Err(Error::Usage {
+            message: format!("--lake {}: the lake folder {what}", folder.display()),
+        });
+    }
+    Ok(location)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serve_and_batch_get_a_pool_derived_from_memory_unless_one_is_asked() {
+        const GIB: u64 = 1 << 30;
+        assert_eq!(
+            Pool::choose(Some(512 << 20), Some(64), Some(24 * GIB)),
+            Pool::Asked(512 << 20),
+            "--memory-limit wins"
+        );
+        assert_eq!(
+            Pool::choose(None, None, Some(24 * GIB)),
+            Pool::Unbounded,
+            "query and explain: no default"
+        );
+        assert_eq!(Pool::choose(None, Some(4), None), Pool::Unknown);
+        let derived = Pool::choose(None, Some(64), Some(24 * GIB));
+        assert_eq!(
+            derived,
+            Pool::Derived {
+                bytes: 8 << 30,
+                available: 24 * GIB,
+                slots: 64
+            }
+        );
+        assert_eq!(
+            derived.describe(),
+            "memory pool 8.0 GiB (default: half of the 24.0 GiB available, less 64.0 MiB for each of 64 queries at once; --memory-limit sets it)"
+        );
+        let lake = LakeArgs {
+            lake: LakeLocation::parse("data").unwrap(),
+            s3: S3Args {
+                s3_endpoint: None,
+                s3_region: None,
+                s3_allow_http: false,
+                s3_virtual_hosted_style: false,
+                s3_max_retries: 3,
+                s3_retry_timeout: 15,
+            },
+        };
+        let resources = ResourceArgs {
+            memory_limit: None,
+            target_partitions: None,
+            #[cfg(feature = "cluster")]
+            cluster: None,
+        };
+        let config = engine_config(&resources, &lake, std::time::Duration::ZERO, derived);
+        assert_eq!(
+            (config.memory_limit, config.memory_limit_is_default),
+            (Some(8 << 30), true)
+        );
+        let config = engine_config(
+            &resources,
+            &lake,
+            std::time::Duration::ZERO,
+            Pool::Asked(1 << 20),
+        );
+        assert_eq!(
+            (config.memory_limit, config.memory_limit_is_default),
+            (Some(1 << 20), false)
+        );
+    }
+}
