@@ -1,0 +1,134 @@
+//! Answers as Arrow: every batch brought to the response's schema by the encoders' own
+//! [`Conformer`] (so names, types and nullability are those of the Arrow IPC encoding),
+//! then either collected into one table or handed out one batch at a time.
+
+use std::sync::Mutex;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::execution::SendableRecordBatchStream;
+use flowlake::ResponseStream;
+use flowlake::output::conform::Conformer;
+use futures::StreamExt;
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use pyo3_arrow::{PyRecordBatch, PySchema};
+
+use crate::errors::OrRaise;
+use crate::runtime;
+
+/// A response's batches and the conformer that gives them the response schema.
+pub struct Conformed {
+    batches: SendableRecordBatchStream,
+    conformer: Conformer,
+}
+
+impl Conformed {
+    /// The conformed form of `response`.
+    pub fn of(response: ResponseStream) -> Result<Conformed, flowlake::Error> {
+        let ResponseStream { shape, batches, .. } = response;
+        let conformer = Conformer::new(shape, &batches.schema())?;
+        Ok(Conformed { batches, conformer })
+    }
+
+    /// The schema of every batch handed out.
+    pub fn schema(&self) -> SchemaRef {
+        std::sync::Arc::clone(self.conformer.schema())
+    }
+
+    /// The next non-empty batch, conformed; `None` after the last.
+    async fn next(&mut self) -> Result<Option<RecordBatch>, flowlake::Error> {
+        while let Some(batch) = self.batches.next().await {
+            let batch = batch?;
+            if batch.num_rows() > 0 {
+                return self.conformer.apply(&batch).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Every batch of the answer.
+    pub async fn collect(mut self) -> Result<(SchemaRef, Vec<RecordBatch>), flowlake::Error> {
+        let mut batches = Vec::new();
+        while let Some(batch) = self.next().await? {
+            batches.push(batch);
+        }
+        Ok((self.schema(), batches))
+    }
+}
+
+/// The batches of one answer, read one at a time as the engine produces them: an iterator
+/// of Arrow record batches (`__arrow_c_array__`) with the answer's `schema`
+/// (`__arrow_c_schema__`). Only the batch being handed out and what the engine holds are
+/// in memory. Dropping it (or `close()`) stops the query.
+#[pyclass(module = "flowlake._flowlake", frozen)]
+pub struct AnswerBatches {
+    schema: SchemaRef,
+    /// `None` once the answer is exhausted, failed or closed.
+    remaining: Mutex<Option<Conformed>>,
+}
+
+impl AnswerBatches {
+    /// The batches of `answer`.
+    pub fn new(answer: Conformed) -> AnswerBatches {
+        AnswerBatches {
+            schema: answer.schema(),
+            remaining: Mutex::new(Some(answer)),
+        }
+    }
+
+    /// Takes the rest of the answer out, so that no lock is held while the engine runs.
+    fn take(&self) -> Option<Conformed> {
+        self.remaining
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take()
+    }
+}
+
+#[pymethods]
+impl AnswerBatches {
+    /// The answer's schema.
+    #[getter]
+    fn schema(&self) -> PySchema {
+        PySchema::new(std::sync::Arc::clone(&self.schema))
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    /// The next record batch, waiting for the engine with the GIL released.
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<PyRecordBatch>> {
+        let Some(mut answer) = self.take() else {
+            return Ok(None);
+        };
+        // An error (of the engine, or Ctrl-C) leaves the answer closed: the query stopped.
+        let next = runtime::wait(py, answer.next())?.or_raise(py)?;
+        match next {
+            Some(batch) => {
+                let mut remaining = self
+                    .remaining
+                    .lock()
+                    .map_err(|_| PyRuntimeError::new_err("the answer's lock was poisoned"))?;
+                *remaining = Some(answer);
+                Ok(Some(PyRecordBatch::new(batch)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Stops the query and frees what it holds; later reads find no more batches.
+    fn close(&self) {
+        drop(self.take());
+    }
+
+    /// Whether the answer is exhausted, failed or closed.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.remaining
+            .lock()
+            .map(|remaining| remaining.is_none())
+            .unwrap_or(true)
+    }
+}
