@@ -57,6 +57,16 @@ impl Conformed {
     }
 }
 
+/// Where the reading of an answer stands.
+enum Reading {
+    /// Batches remain.
+    Open(Conformed),
+    /// A thread is waiting for the next batch (the answer is out of the lock meanwhile).
+    Busy,
+    /// Exhausted, failed or closed: the query no longer runs.
+    Done,
+}
+
 /// The batches of one answer, read one at a time as the engine produces them: an iterator
 /// of Arrow record batches (`__arrow_c_array__`) with the answer's `schema`
 /// (`__arrow_c_schema__`). Only the batch being handed out and what the engine holds are
@@ -64,8 +74,7 @@ impl Conformed {
 #[pyclass(module = "flowlake._flowlake", frozen)]
 pub struct AnswerBatches {
     schema: SchemaRef,
-    /// `None` once the answer is exhausted, failed or closed.
-    remaining: Mutex<Option<Conformed>>,
+    reading: Mutex<Reading>,
 }
 
 impl AnswerBatches {
@@ -73,16 +82,30 @@ impl AnswerBatches {
     pub fn new(answer: Conformed) -> AnswerBatches {
         AnswerBatches {
             schema: answer.schema(),
-            remaining: Mutex::new(Some(answer)),
+            reading: Mutex::new(Reading::Open(answer)),
         }
     }
 
-    /// Takes the rest of the answer out, so that no lock is held while the engine runs.
-    fn take(&self) -> Option<Conformed> {
-        self.remaining
+    /// The state. A poisoned lock only means a panic elsewhere while it was held; the
+    /// state itself is always whole.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Reading> {
+        self.reading
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .take()
+    }
+
+    /// Sets the state, returning the previous one.
+    fn swap(&self, next: Reading) -> Reading {
+        std::mem::replace(&mut *self.lock(), next)
+    }
+
+    /// Puts the answer back after a batch was read, unless it was closed meanwhile (then
+    /// it is dropped here, which stops the query).
+    fn put_back(&self, answer: Conformed) {
+        let mut reading = self.lock();
+        if let Reading::Busy = *reading {
+            *reading = Reading::Open(answer);
+        }
     }
 }
 
@@ -100,35 +123,49 @@ impl AnswerBatches {
 
     /// The next record batch, waiting for the engine with the GIL released.
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<PyRecordBatch>> {
-        let Some(mut answer) = self.take() else {
-            return Ok(None);
+        // Taken out of the lock, so that no lock is held while the engine runs.
+        let mut answer = {
+            let mut reading = self.lock();
+            match std::mem::replace(&mut *reading, Reading::Busy) {
+                Reading::Open(answer) => answer,
+                Reading::Done => {
+                    *reading = Reading::Done;
+                    return Ok(None);
+                }
+                Reading::Busy => {
+                    return Err(PyRuntimeError::new_err(
+                        "another thread is reading this answer; read an answer from one thread at a time",
+                    ));
+                }
+            }
         };
-        // An error (of the engine, or Ctrl-C) leaves the answer closed: the query stopped.
-        let next = runtime::wait(py, answer.next())?.or_raise(py)?;
+        // An error (of the engine, or Ctrl-C) leaves the answer done: the query stopped.
+        let next = runtime::wait(py, answer.next()).and_then(|next| next.or_raise(py));
         match next {
-            Some(batch) => {
-                let mut remaining = self
-                    .remaining
-                    .lock()
-                    .map_err(|_| PyRuntimeError::new_err("the answer's lock was poisoned"))?;
-                *remaining = Some(answer);
+            Ok(Some(batch)) => {
+                self.put_back(answer);
                 Ok(Some(PyRecordBatch::new(batch)))
             }
-            None => Ok(None),
+            Ok(None) => {
+                self.swap(Reading::Done);
+                Ok(None)
+            }
+            Err(error) => {
+                self.swap(Reading::Done);
+                Err(error)
+            }
         }
     }
 
-    /// Stops the query and frees what it holds; later reads find no more batches.
+    /// Stops the query and frees what it holds; later reads find no more batches. (A read
+    /// in progress on another thread hands out its batch, then the query stops.)
     fn close(&self) {
-        drop(self.take());
+        drop(self.swap(Reading::Done));
     }
 
     /// Whether the answer is exhausted, failed or closed.
     #[getter]
     fn closed(&self) -> bool {
-        self.remaining
-            .lock()
-            .map(|remaining| remaining.is_none())
-            .unwrap_or(true)
+        matches!(*self.lock(), Reading::Done)
     }
 }
