@@ -12,7 +12,15 @@ import pyarrow as pa
 import pyarrow.ipc
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+def repository_root() -> Path:
+    """The repository's root: the nearest folder above the tests with the sample lake."""
+    for folder in Path(__file__).resolve().parents:
+        if (folder / "data" / "workflows.json").exists() and (folder / "queries").is_dir():
+            return folder
+    raise RuntimeError("the tests must run inside the flowlake repository")
+
+
+REPO = repository_root()
 SAMPLE_LAKE = REPO / "data"
 
 
