@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use flowlake::lake::{S3Credentials, S3Options};
+use flowlake::storage::{S3Credentials, S3Options};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyString};

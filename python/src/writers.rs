@@ -5,11 +5,11 @@ use std::path::PathBuf;
 
 use chrono::NaiveDate;
 use chrono_tz::Tz;
-use flowlake::compact::{CompactOptions, DayOutcome, DayStatus};
-use flowlake::ingest::input::{self, InputFormat, Inputs};
-use flowlake::ingest::{IngestOptions, IngestProgress};
 use flowlake::write::LakeWriter;
+use flowlake::write::compact::{CompactOptions, DayOutcome, DayStatus};
 use flowlake::write::day_reader::SortMemory;
+use flowlake::write::ingest::input::{self, InputFormat, Inputs};
+use flowlake::write::ingest::{IngestOptions, IngestProgress};
 use flowlake::write::layout::FileLayout;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -58,7 +58,7 @@ fn writer(
     py: Python<'_>,
     location: &str,
     storage: Option<&Bound<'_, PyDict>>,
-) -> PyResult<(LakeWriter, flowlake::lake::S3Options)> {
+) -> PyResult<(LakeWriter, flowlake::storage::S3Options)> {
     let location = existing_location(py, location)?;
     let s3 = s3_options(storage)?;
     let options = s3.clone();
@@ -116,7 +116,7 @@ pub fn ingest<'py>(
     };
     let (summary, skipped) = runtime::wait(py, async move {
         let Inputs { sources, skipped } = input::resolve(&inputs, format, &s3).await?;
-        let summary = flowlake::ingest::ingest(&writer, sources, &options, &Quiet).await?;
+        let summary = flowlake::write::ingest::ingest(&writer, sources, &options, &Quiet).await?;
         Ok::<_, flowlake::Error>((summary, skipped))
     })?
     .or_raise(py)?;
@@ -205,13 +205,13 @@ pub fn compact<'py>(
             ..FileLayout::default()
         },
         target_file_size: target_file_size
-            .unwrap_or(flowlake::compact::DEFAULT_TARGET_FILE_SIZE)
+            .unwrap_or(flowlake::write::compact::DEFAULT_TARGET_FILE_SIZE)
             .max(1),
         memory: SortMemory { limit, spill_dir },
     };
     let (writer, _) = writer(py, lake, storage)?;
     let outcomes = runtime::wait(py, async move {
-        flowlake::compact::compact(&writer, &options, &|_: &DayOutcome| {}).await
+        flowlake::write::compact::compact(&writer, &options, &|_: &DayOutcome| {}).await
     })?
     .or_raise(py)?;
     compact_summary(py, &outcomes)
