@@ -207,9 +207,9 @@ impl NativeLake {
             Some(jobs) => jobs,
             None => std::thread::available_parallelism().map_or(2, |n| n.get()),
         };
-        batch::files::refuse_overlap(&queries, &out).map_err(|m| errors::usage(py, m))?;
-        let loaded = batch::queries::load(&queries).map_err(|m| errors::usage(py, m))?;
-        let out = Arc::new(OutputDir::open(&out).map_err(|m| errors::usage(py, m))?);
+        batch::files::refuse_overlap(&queries, &out).map_err(|e| errors::to_py(py, e))?;
+        let loaded = batch::queries::load(&queries).map_err(|e| errors::to_py(py, e))?;
+        let out = Arc::new(OutputDir::open(&out).map_err(|e| errors::to_py(py, e))?);
         let options = BatchOptions {
             format,
             jobs,

@@ -128,6 +128,7 @@ mod tests {
         let file_error = Error::EventFile {
             file: "/lake/a \"b\".parquet".into(),
             message: "no PAR1 footer; é".into(),
+            source: None,
         };
         let raised = DataFusionError::Shared(Arc::new(DataFusionError::External(Box::new(
             file_error.clone(),

@@ -1,8 +1,36 @@
 //! One error type for the whole engine. Each variant says whose fault it is, so the HTTP
 //! status, the SPEC §5 error code and the CLI exit code all follow from the variant alone.
 
+use std::sync::Arc;
+
 use datafusion::error::DataFusionError;
 use serde::{Deserialize, Serialize};
+
+/// The error underneath one of ours, kept in its chain of sources: callers find what
+/// caused a failure by type (walking `std::error::Error::source` and downcasting; the
+/// underlying error is the next link after this one). It stays behind when an error
+/// crosses a cluster (only the message travels).
+#[derive(Debug, Clone)]
+pub struct Cause(pub Arc<dyn std::error::Error + Send + Sync>);
+
+impl Cause {
+    /// `error` as the cause of one of ours.
+    pub fn of(error: impl std::error::Error + Send + Sync + 'static) -> Option<Cause> {
+        Some(Cause(Arc::new(error)))
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Cause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
 
 /// `Result` with flowlake's [`Error`] as the default error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -50,11 +78,23 @@ pub enum Error {
     Forbidden(Denial),
     /// The lake's catalog files are missing or malformed (500).
     #[error("catalog file {file}: {message}")]
-    Catalog { file: String, message: String },
+    Catalog {
+        file: String,
+        message: String,
+        #[source]
+        #[serde(skip)]
+        source: Option<Cause>,
+    },
     /// An event file is corrupt or conflicts with the event schema (500). `file` is the
     /// local path or the `s3://bucket/key` URL.
     #[error("event file {file}: {message}")]
-    EventFile { file: String, message: String },
+    EventFile {
+        file: String,
+        message: String,
+        #[source]
+        #[serde(skip)]
+        source: Option<Cause>,
+    },
     /// An event file is no longer the version its listing saw: rewritten or deleted while
     /// the query read it (500 if it happens again after the engine listed afresh).
     #[error(
@@ -70,13 +110,28 @@ pub enum Error {
     MissingOnExecutor { file: String, executor: String },
     /// Data could not be read, and no file is known to blame (500).
     #[error("{message}")]
-    Data { message: String },
+    Data {
+        message: String,
+        #[source]
+        #[serde(skip)]
+        source: Option<Cause>,
+    },
     /// The query needed more memory than the configured limit (500).
     #[error("resources exhausted: {message}")]
-    ResourcesExhausted { message: String },
+    ResourcesExhausted {
+        message: String,
+        #[source]
+        #[serde(skip)]
+        source: Option<Cause>,
+    },
     /// The object store could not be reached after retries (503).
     #[error("storage unavailable: {message}")]
-    StorageUnavailable { message: String },
+    StorageUnavailable {
+        message: String,
+        #[source]
+        #[serde(skip)]
+        source: Option<Cause>,
+    },
     /// The reader of the output went away before the response was complete (a closed
     /// pipe): the CLI stops quietly, as `cat` and `rg` do.
     #[error("the output was closed before the response was complete")]
@@ -86,7 +141,12 @@ pub enum Error {
     ClusterUnavailable { address: String, message: String },
     /// Anything unexpected: a bug or an unclassified failure (500).
     #[error("{message}")]
-    Internal { message: String },
+    Internal {
+        message: String,
+        #[source]
+        #[serde(skip)]
+        source: Option<Cause>,
+    },
 }
 
 fn denial_message(denial: Denial) -> &'static str {
@@ -121,10 +181,20 @@ impl Error {
         }
     }
 
+    /// A local I/O failure while doing `what`: a 500 that says what, with the I/O error as
+    /// its source.
+    pub fn io(what: impl std::fmt::Display, err: std::io::Error) -> Self {
+        Error::Internal {
+            message: format!("{what}: {err}"),
+            source: Cause::of(err),
+        }
+    }
+
     /// A 500 for something that should not happen.
     pub fn internal(message: impl Into<String>) -> Self {
         Error::Internal {
             message: message.into(),
+            source: None,
         }
     }
 
@@ -212,7 +282,30 @@ impl Error {
 
 impl From<DataFusionError> for Error {
     fn from(err: DataFusionError) -> Self {
-        tidy(classify(err))
+        if let Some(ours) = ours_in_chain(&err) {
+            return ours.clone();
+        }
+        tidy(classify(&err)).caused_by(err)
+    }
+}
+
+impl Error {
+    /// This error with `cause` as its source, where it has room for one and none yet.
+    pub fn caused_by(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Error {
+        match &mut self {
+            Error::Catalog { source, .. }
+            | Error::EventFile { source, .. }
+            | Error::Data { source, .. }
+            | Error::ResourcesExhausted { source, .. }
+            | Error::StorageUnavailable { source, .. }
+            | Error::Internal { source, .. }
+                if source.is_none() =>
+            {
+                *source = Cause::of(cause);
+            }
+            _ => {}
+        }
+        self
     }
 }
 
@@ -239,23 +332,29 @@ fn tidy(error: Error) -> Error {
         message.replace("Io error: IO error: ", "IO error: ")
     }
     match error {
-        Error::ResourcesExhausted { message } => {
+        Error::ResourcesExhausted { message, source } => {
             let message = once(message);
             let bare = ["Resources exhausted: ", "resources exhausted: "]
                 .iter()
                 .find_map(|prefix| message.strip_prefix(prefix))
                 .map(str::to_string)
                 .unwrap_or(message);
-            Error::ResourcesExhausted { message: bare }
+            Error::ResourcesExhausted {
+                message: bare,
+                source,
+            }
         }
-        Error::Data { message } => Error::Data {
+        Error::Data { message, source } => Error::Data {
             message: once(message),
+            source,
         },
-        Error::Internal { message } => Error::Internal {
+        Error::Internal { message, source } => Error::Internal {
             message: once(message),
+            source,
         },
-        Error::StorageUnavailable { message } => Error::StorageUnavailable {
+        Error::StorageUnavailable { message, source } => Error::StorageUnavailable {
             message: once(message),
+            source,
         },
         other => other,
     }
@@ -263,52 +362,50 @@ fn tidy(error: Error) -> Error {
 
 impl From<object_store::Error> for Error {
     fn from(err: object_store::Error) -> Self {
-        classify(DataFusionError::ObjectStore(Box::new(err)))
+        classify_store(&err).caused_by(err)
     }
 }
 
 /// Maps a DataFusion error to the variant that says whose fault it is. Our own errors raised
 /// inside DataFusion (e.g. from the Parquet reader) come back out unchanged, however deep
 /// DataFusion, parquet or arrow wrapped them.
-fn classify(err: DataFusionError) -> Error {
-    if let Some(ours) = ours_in_chain(&err) {
+fn classify(err: &DataFusionError) -> Error {
+    if let Some(ours) = ours_in_chain(err) {
         return ours.clone();
     }
     match err {
-        DataFusionError::ResourcesExhausted(message) => Error::ResourcesExhausted { message },
-        DataFusionError::Context(context, inner) => match classify(*inner) {
-            Error::Internal { message } => Error::Internal {
+        DataFusionError::ResourcesExhausted(message) => Error::ResourcesExhausted {
+            message: message.clone(),
+            source: None,
+        },
+        DataFusionError::Context(context, inner) => match classify(inner) {
+            Error::Internal { message, source } => Error::Internal {
                 message: format!("{context}: {message}"),
+                source,
             },
             other => other,
         },
-        DataFusionError::Shared(shared) => match std::sync::Arc::try_unwrap(shared) {
-            Ok(inner) => classify(inner),
-            Err(shared) => classify_message(&shared.to_string(), Some(&*shared)),
+        DataFusionError::Shared(shared) => classify(shared),
+        DataFusionError::External(source) => match source.downcast_ref::<DataFusionError>() {
+            Some(inner) => classify(inner),
+            None => classify_message(&source.to_string(), Some(&**source)),
         },
-        DataFusionError::External(source) => match source.downcast::<Error>() {
-            Ok(ours) => *ours,
-            Err(source) => match source.downcast::<DataFusionError>() {
-                Ok(inner) => classify(*inner),
-                Err(source) => classify_message(&source.to_string(), Some(&*source)),
-            },
-        },
-        DataFusionError::ObjectStore(store_err) => classify_store(&store_err),
+        DataFusionError::ObjectStore(store_err) => classify_store(store_err),
         DataFusionError::ParquetError(parquet_err) if is_unreachable(parquet_err.as_ref()) => {
             Error::StorageUnavailable {
                 message: parquet_err.to_string(),
+                source: None,
             }
         }
         DataFusionError::ParquetError(parquet_err) => Error::Data {
             message: parquet_err.to_string(),
+            source: None,
         },
         DataFusionError::ArrowError(arrow_err, _) => Error::Data {
             message: arrow_err.to_string(),
+            source: None,
         },
-        other => {
-            let text = other.to_string();
-            classify_message(&text, Some(&other))
-        }
+        other => classify_message(&other.to_string(), Some(other)),
     }
 }
 
@@ -328,6 +425,7 @@ fn classify_store(err: &object_store::Error) -> Error {
     if is_unreachable(err) {
         Error::StorageUnavailable {
             message: err.to_string(),
+            source: None,
         }
     } else if matches!(
         err,
@@ -337,10 +435,12 @@ fn classify_store(err: &object_store::Error) -> Error {
             message: format!(
                 "the object store refused the request (check the credentials and the bucket policy): {err}"
             ),
+            source: None,
         }
     } else {
         Error::Internal {
             message: format!("object store: {err}"),
+            source: None,
         }
     }
 }
@@ -400,20 +500,24 @@ fn classify_message(text: &str, source: Option<&(dyn std::error::Error + 'static
     if text.contains("Resources exhausted") {
         return Error::ResourcesExhausted {
             message: text.to_string(),
+            source: None,
         };
     }
     if says_unreachable(text) {
         return Error::StorageUnavailable {
             message: text.to_string(),
+            source: None,
         };
     }
     if text.contains("Parquet error") || text.contains("Arrow error") {
         return Error::Data {
             message: text.to_string(),
+            source: None,
         };
     }
     Error::Internal {
         message: text.to_string(),
+        source: None,
     }
 }
 
@@ -457,6 +561,7 @@ mod tests {
             (
                 Error::StorageUnavailable {
                     message: "x".into(),
+                    source: None,
                 },
                 503,
                 "storage_unavailable",
@@ -514,9 +619,35 @@ mod tests {
     fn our_error_survives_a_trip_through_datafusion() {
         let inner = Error::Data {
             message: "file a.parquet: bad".into(),
+            source: None,
         };
         let err: Error = DataFusionError::External(Box::new(inner)).into();
-        assert!(matches!(err, Error::Data { ref message } if message.contains("a.parquet")));
+        assert!(matches!(err, Error::Data { ref message , .. } if message.contains("a.parquet")));
+    }
+
+    #[test]
+    fn the_underlying_error_stays_in_the_chain_of_sources() {
+        use datafusion::parquet::errors::ParquetError;
+        let err: Error =
+            DataFusionError::ParquetError(Box::new(ParquetError::EOF("x.parquet".into()))).into();
+        assert!(matches!(err, Error::Data { .. }), "{err:?}");
+        let mut chain = std::error::Error::source(&err);
+        let mut found = false;
+        while let Some(link) = chain {
+            found |= link.downcast_ref::<ParquetError>().is_some();
+            chain = link.source();
+        }
+        assert!(found, "the Parquet error is found by its type: {err:?}");
+        let store: Error = object_store::Error::NotFound {
+            path: "a".into(),
+            source: "gone".into(),
+        }
+        .into();
+        let source = std::error::Error::source(&store).and_then(|cause| cause.source());
+        assert!(
+            source.is_some_and(|e| e.downcast_ref::<object_store::Error>().is_some()),
+            "{store:?}"
+        );
     }
 
     #[test]

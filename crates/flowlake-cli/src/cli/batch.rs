@@ -10,8 +10,8 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{
-    LakeArgs, ListingArgs, Pool, ResourceArgs, identify_jobs, open_lake, report, stop_requested,
-    stopped, usage,
+    LakeArgs, ListingArgs, Pool, ResourceArgs, fail, identify_jobs, open_lake, report,
+    stop_requested, stopped,
 };
 use flowlake::batch::{self, BatchOptions, Outcome, OutputDir, Progress, Status, Summary};
 use flowlake::output::Format;
@@ -46,16 +46,16 @@ pub struct BatchArgs {
 }
 
 pub(super) async fn run(args: BatchArgs) -> i32 {
-    if let Err(message) = batch::files::refuse_overlap(&args.queries, &args.out) {
-        return usage(&message);
+    if let Err(error) = batch::files::refuse_overlap(&args.queries, &args.out) {
+        return fail(&error);
     }
     let queries = match batch::queries::load(&args.queries) {
         Ok(queries) => queries,
-        Err(message) => return usage(&message),
+        Err(error) => return fail(&error),
     };
     let out = match OutputDir::open(&args.out) {
         Ok(out) => Arc::new(out),
-        Err(message) => return usage(&message),
+        Err(error) => return fail(&error),
     };
     let jobs = args
         .jobs

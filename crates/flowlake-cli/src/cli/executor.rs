@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
-use flowlake::error::Error;
 use flowlake_cluster::executor::{self, ExecutorOptions};
 
 use super::S3Args;
@@ -73,7 +72,6 @@ impl ExecutorArgs {
 pub(super) async fn run(args: ExecutorArgs) -> i32 {
     match executor::serve(args.options()).await {
         Ok(()) => 0,
-        Err(Error::Usage { message }) => super::usage(&message),
-        Err(error) => super::report(&error),
+        Err(error) => super::fail(&error),
     }
 }

@@ -168,6 +168,15 @@ pub fn report(error: &Error) -> i32 {
     error.exit_code()
 }
 
+/// Prints an error as its kind is printed: a usage error as `flowlake: …` (exit code 2),
+/// any other as the SPEC §5 error JSON.
+pub fn fail(error: &Error) -> i32 {
+    match error {
+        Error::Usage { message } => usage(message),
+        other => report(other),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 
 use clap::Args;
-use flowlake::error::Error;
 use flowlake_cluster::scheduler::{self, SchedulerOptions};
 
 use super::S3Args;
@@ -50,7 +49,6 @@ impl SchedulerArgs {
 pub(super) async fn run(args: SchedulerArgs) -> i32 {
     match scheduler::serve(args.options()).await {
         Ok(()) => 0,
-        Err(Error::Usage { message }) => super::usage(&message),
-        Err(error) => super::report(&error),
+        Err(error) => super::fail(&error),
     }
 }

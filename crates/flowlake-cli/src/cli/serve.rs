@@ -9,7 +9,8 @@ use std::time::Duration;
 use clap::Args;
 
 use super::{
-    LakeArgs, ListingArgs, LogFormat, Pool, ResourceArgs, open_lake, parse_bytes, report, usage,
+    LakeArgs, ListingArgs, LogFormat, Pool, ResourceArgs, fail, open_lake, parse_bytes, report,
+    usage,
 };
 use crate::serve::{Access, ConnectionLimits, ServeConfig, Server};
 
@@ -66,7 +67,7 @@ pub(super) async fn run(args: ServeArgs) -> i32 {
     let access = match &args.access {
         Some(path) => match Access::load(path) {
             Ok(access) => Some(access),
-            Err(message) => return usage(&message),
+            Err(error) => return fail(&error),
         },
         None => None,
     };
@@ -97,7 +98,7 @@ pub(super) async fn run(args: ServeArgs) -> i32 {
     };
     let mut server = match Server::bind(engine, lake, config).await {
         Ok(server) => server,
-        Err(message) => return usage(&message),
+        Err(error) => return fail(&error),
     };
     match server.local_addr() {
         Ok(addr) => lifecycle(args.log_format, &format!("listening on http://{addr}")),

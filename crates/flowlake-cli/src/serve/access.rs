@@ -76,14 +76,22 @@ pub struct Caller {
 
 impl Access {
     /// Reads and checks an access file.
-    pub fn load(path: &Path) -> Result<Access, String> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| format!("reading the access file {}: {e}", path.display()))?;
-        Access::parse(&bytes).map_err(|e| format!("access file {}: {e}", path.display()))
+    pub fn load(path: &Path) -> Result<Access, Error> {
+        let bytes = std::fs::read(path).map_err(|e| Error::Usage {
+            message: format!("reading the access file {}: {e}", path.display()),
+        })?;
+        Access::rules(&bytes).map_err(|why| Error::Usage {
+            message: format!("access file {}: {why}", path.display()),
+        })
     }
 
     /// Parses an access file's JSON.
-    pub fn parse(bytes: &[u8]) -> Result<Access, String> {
+    pub fn parse(bytes: &[u8]) -> Result<Access, Error> {
+        Access::rules(bytes).map_err(|message| Error::Usage { message })
+    }
+
+    /// The rules of an access file, or what is wrong with it.
+    fn rules(bytes: &[u8]) -> Result<Access, String> {
         let file: AccessFile = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
         let mut subscriptions = BTreeMap::new();
         for org in file.organizations {
@@ -255,7 +263,9 @@ mod tests {
         };
         let refused = Access::parse(file("reportin").as_bytes()).unwrap_err();
         assert!(
-            refused.contains("unknown variant `reportin`, expected `reporting`"),
+            refused
+                .to_string()
+                .contains("unknown variant `reportin`, expected `reporting`"),
             "{refused}"
         );
         assert!(Access::parse(file("reporting").as_bytes()).is_ok());

@@ -507,6 +507,7 @@ mod tests {
             chunk("{\"a\":2}\n"),
             Err(Error::Data {
                 message: "corrupt page in x.parquet".into(),
+                source: None,
             }),
             chunk("never"),
         ];

@@ -29,6 +29,7 @@ pub use connections::ConnectionLimits;
 use metrics::ServerMetrics;
 
 use flowlake::engine::Engine;
+use flowlake::error::Error;
 use flowlake::lake::Lake;
 
 /// The API page's path; `{org}` and `{workflow}` are the URL attributes.
@@ -104,16 +105,20 @@ impl Server {
         engine: Arc<Engine>,
         lake: Arc<Lake>,
         config: ServeConfig,
-    ) -> Result<Server, String> {
+    ) -> Result<Server, Error> {
         if config.access.is_none() && !config.listen.ip().is_loopback() {
-            return Err(format!(
-                "without --access the server listens on loopback only, not {}",
-                config.listen
-            ));
+            return Err(Error::Usage {
+                message: format!(
+                    "without --access the server listens on loopback only, not {}",
+                    config.listen
+                ),
+            });
         }
         let listener = TcpListener::bind(config.listen)
             .await
-            .map_err(|e| format!("listening on {}: {e}", config.listen))?;
+            .map_err(|e| Error::Usage {
+                message: format!("listening on {}: {e}", config.listen),
+            })?;
         let max_concurrent = config.max_concurrent.max(1);
         let slots = Arc::new(Semaphore::new(max_concurrent));
         let metrics = Arc::new(ServerMetrics::new().with_live_values(
@@ -149,9 +154,9 @@ impl Server {
         let (metrics_here, metrics_server) = match config.metrics_listen {
             None => (Some(metrics_route), None),
             Some(addr) => {
-                let listener = TcpListener::bind(addr)
-                    .await
-                    .map_err(|e| format!("listening for metrics on {addr}: {e}"))?;
+                let listener = TcpListener::bind(addr).await.map_err(|e| Error::Usage {
+                    message: format!("listening for metrics on {addr}: {e}"),
+                })?;
                 (
                     None,
                     Some(MetricsServer {

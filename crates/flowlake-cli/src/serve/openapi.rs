@@ -156,6 +156,7 @@ fn error_statuses() -> Vec<(u16, &'static str, Vec<&'static str>)> {
             vec![
                 spec(Error::StorageUnavailable {
                     message: String::new(),
+                    source: None,
                 }),
                 code::OVERLOADED,
                 code::TIMEOUT,

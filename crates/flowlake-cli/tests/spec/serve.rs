@@ -686,7 +686,7 @@ async fn without_access_control_only_loopback_is_allowed() {
         .await
         .err()
         .expect("refused");
-    assert!(refused.contains("loopback"), "{refused}");
+    assert!(refused.to_string().contains("loopback"), "{refused}");
 }
 
 #[test]

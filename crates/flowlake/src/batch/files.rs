@@ -22,7 +22,7 @@ pub struct OutputDir {
 /// Refuses an output folder that would mix results with the query files: the same folder,
 /// or one inside the other (results could overwrite queries, or be read as queries by the
 /// next run). `queries` may be a folder or one NDJSON file.
-pub fn refuse_overlap(queries: &Path, out: &Path) -> Result<(), String> {
+pub fn refuse_overlap(queries: &Path, out: &Path) -> Result<(), Error> {
     let queries = resolved(queries);
     let out = resolved(out);
     let queries_folder = if queries.is_file() {
@@ -34,11 +34,13 @@ pub fn refuse_overlap(queries: &Path, out: &Path) -> Result<(), String> {
         || out.starts_with(&queries_folder) && !queries.is_file()
         || queries.starts_with(&out)
     {
-        return Err(format!(
-            "--out {} and --queries {} overlap: results would be written among the queries; choose a separate folder",
-            out.display(),
-            queries.display()
-        ));
+        return Err(Error::Usage {
+            message: format!(
+                "the results folder {} and the queries {} overlap: results would be written among the queries; choose a separate folder",
+                out.display(),
+                queries.display()
+            ),
+        });
     }
     Ok(())
 }
@@ -68,26 +70,27 @@ fn resolved(path: &Path) -> PathBuf {
 impl OutputDir {
     /// Creates the folder if needed, takes its lock, and removes partial results that a
     /// killed run left behind.
-    pub fn open(path: &Path) -> Result<OutputDir, String> {
+    pub fn open(path: &Path) -> Result<OutputDir, Error> {
         std::fs::create_dir_all(path)
-            .map_err(|e| format!("creating the output folder {}: {e}", path.display()))?;
+            .map_err(|e| Error::io(format!("creating the output folder {}", path.display()), e))?;
         let lock_path = path.join(LOCK_FILE);
         let lock = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .map_err(|e| format!("opening {}: {e}", lock_path.display()))?;
-        lock.try_lock()
-            .map_err(|_| format!("another flowlake batch is writing to {}", path.display()))?;
+            .map_err(|e| Error::io(format!("opening {}", lock_path.display()), e))?;
+        lock.try_lock().map_err(|_| Error::Usage {
+            message: format!("another flowlake batch is writing to {}", path.display()),
+        })?;
         let entries = std::fs::read_dir(path)
-            .map_err(|e| format!("reading the output folder {}: {e}", path.display()))?;
+            .map_err(|e| Error::io(format!("reading the output folder {}", path.display()), e))?;
         for entry in entries.flatten() {
             let name = entry.file_name();
             let name = name.to_string_lossy();
             if name.starts_with('.') && name.ends_with(PARTIAL_SUFFIX) {
                 std::fs::remove_file(entry.path())
-                    .map_err(|e| format!("removing the partial result {name}: {e}"))?;
+                    .map_err(|e| Error::io(format!("removing the partial result {name}"), e))?;
             }
         }
         Ok(OutputDir {
@@ -237,7 +240,10 @@ mod tests {
         let dir = OutputDir::open(root.path()).unwrap();
         assert_eq!(names(root.path()), [".flowlake-batch.lock", "keep.json"]);
         let second = OutputDir::open(root.path()).expect_err("locked");
-        assert!(second.contains("another flowlake batch"), "{second}");
+        assert!(
+            second.to_string().contains("another flowlake batch"),
+            "{second}"
+        );
         drop(dir);
         OutputDir::open(root.path()).expect("the lock is released with the first");
     }

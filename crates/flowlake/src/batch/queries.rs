@@ -39,7 +39,7 @@ struct QueryFile {
 /// default to the file stem), or the lines of an NDJSON file (names default to `line-N`).
 /// Fails only when `path` cannot be read or two queries share a name: a malformed query
 /// file is that query's own failure.
-pub fn load(path: &Path) -> Result<Vec<BatchQuery>, String> {
+pub fn load(path: &Path) -> Result<Vec<BatchQuery>, Error> {
     let queries = if path.is_dir() {
         load_folder(path)?
     } else {
@@ -48,22 +48,30 @@ pub fn load(path: &Path) -> Result<Vec<BatchQuery>, String> {
     let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
     for query in &queries {
         if let Some(first) = seen.insert(&query.name, &query.source) {
-            return Err(format!(
+            return Err(usage(format!(
                 "two queries are named '{}' ({first} and {}); names must be unique, they name the output files",
                 query.name, query.source
-            ));
+            )));
         }
     }
     Ok(queries)
 }
 
-fn load_folder(folder: &Path) -> Result<Vec<BatchQuery>, String> {
-    let entries = std::fs::read_dir(folder)
-        .map_err(|e| format!("reading the query folder {}: {e}", folder.display()))?;
+fn load_folder(folder: &Path) -> Result<Vec<BatchQuery>, Error> {
+    let entries = std::fs::read_dir(folder).map_err(|e| {
+        usage(format!(
+            "reading the query folder {}: {e}",
+            folder.display()
+        ))
+    })?;
     let mut files: Vec<PathBuf> = Vec::new();
     for entry in entries {
-        let entry =
-            entry.map_err(|e| format!("reading the query folder {}: {e}", folder.display()))?;
+        let entry = entry.map_err(|e| {
+            usage(format!(
+                "reading the query folder {}: {e}",
+                folder.display()
+            ))
+        })?;
         let path = entry.path();
         let name = path
             .file_name()
@@ -112,9 +120,9 @@ fn load_folder(folder: &Path) -> Result<Vec<BatchQuery>, String> {
         .collect())
 }
 
-fn load_ndjson(file: &Path) -> Result<Vec<BatchQuery>, String> {
+fn load_ndjson(file: &Path) -> Result<Vec<BatchQuery>, Error> {
     let text = std::fs::read(file)
-        .map_err(|e| format!("reading the query file {}: {e}", file.display()))?;
+        .map_err(|e| usage(format!("reading the query file {}: {e}", file.display())))?;
     Ok(text
         .split(|&b| b == b'\n')
         .enumerate()
@@ -181,6 +189,11 @@ fn check_name(name: &str) -> Result<()> {
             "query name '{name}' must be 1–200 letters, digits, '.', '_' or '-', not starting with '.'"
         )))
     }
+}
+
+/// A query source that cannot be used as given: a usage error of the batch run.
+fn usage(message: String) -> Error {
+    Error::Usage { message }
 }
 
 #[cfg(test)]
@@ -257,6 +270,9 @@ mod tests {
         );
         std::fs::write(&file, format!("{line}\n\n{line}\n")).unwrap();
         let error = load(&file).expect_err("duplicate");
-        assert!(error.contains("'same'") && error.contains(":3"), "{error}");
+        assert!(
+            error.to_string().contains("'same'") && error.to_string().contains(":3"),
+            "{error}"
+        );
     }
 }

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{Cause, Error, Result};
 
 /// The file name of a day manifest.
 pub const MANIFEST_FILE: &str = "_manifest.json";
@@ -78,10 +78,12 @@ impl Manifest {
                 message: format!(
                     "day manifest {shown}: version {version} is not supported (this flowlake reads version {MANIFEST_VERSION})"
                 ),
+                source: None,
             });
         }
         let manifest: Manifest = serde_json::from_slice(bytes).map_err(|e| Error::Data {
             message: format!("day manifest {shown} is invalid: {e}"),
+            source: Cause::of(e),
         })?;
         let mut names: Vec<&String> = manifest.files.iter().collect();
         names.sort();
@@ -91,6 +93,7 @@ impl Manifest {
                     "day manifest {shown} is invalid: it names {} twice",
                     twice[0]
                 ),
+                source: None,
             });
         }
         if manifest.version != MANIFEST_VERSION {
@@ -99,6 +102,7 @@ impl Manifest {
                     "day manifest {shown}: version {} is not supported (this flowlake reads version {MANIFEST_VERSION})",
                     manifest.version
                 ),
+                source: None,
             });
         }
         if let Some(bad) = manifest
@@ -110,6 +114,7 @@ impl Manifest {
                 message: format!(
                     "day manifest {shown}: '{bad}' is not a Parquet file of the day folder"
                 ),
+                source: None,
             });
         }
         Ok(manifest)

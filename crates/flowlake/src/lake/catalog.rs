@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::error::{Error, Result};
+use crate::error::{Cause, Error, Result};
 
 /// The file name of the workflow catalog.
 pub const WORKFLOWS_FILE: &str = "workflows.json";
@@ -70,6 +70,7 @@ fn catalog_uuid(file: &str, index: usize, key: &str, text: &str) -> Result<Uuid>
     Uuid::try_parse(text).map_err(|_| Error::Catalog {
         file: file.to_string(),
         message: format!("entry {index}: {key} '{text}' is not a UUID"),
+        source: None,
     })
 }
 
@@ -85,6 +86,7 @@ impl Catalog {
             serde_json::from_slice(workflows).map_err(|e| Error::Catalog {
                 file: workflows_name.to_string(),
                 message: e.to_string(),
+                source: Cause::of(e),
             })?;
         let mut catalog = Catalog::default();
         for (i, entry) in entries.into_iter().enumerate() {
@@ -122,6 +124,7 @@ impl Catalog {
                 serde_json::from_slice(bytes).map_err(|e| Error::Catalog {
                     file: goals_name.to_string(),
                     message: e.to_string(),
+                    source: Cause::of(e),
                 })?;
             for (i, goal) in entries.into_iter().enumerate() {
                 let org = catalog_uuid(goals_name, i, "organization_id", &goal.organization_id)?;
@@ -155,6 +158,7 @@ impl Catalog {
             return Err(Error::Catalog {
                 file: WORKFLOWS_FILE.to_string(),
                 message: format!("interaction workflow {workflow_id} has no interaction_ids"),
+                source: None,
             });
         }
         Ok(workflow)

@@ -28,7 +28,7 @@ use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
 use object_store::ObjectStore;
 
-use crate::error::Error;
+use crate::error::{Cause, Error};
 
 /// A file source (the Parquet one) whose every error names the file it came from.
 pub struct FileNamingSource {
@@ -264,15 +264,15 @@ fn in_file(err: DataFusionError, file: &str) -> DataFusionError {
         | Error::ObjectChanged { .. }
         | Error::MissingOnExecutor { .. }
         | Error::ResourcesExhausted { .. }) => ours,
-        Error::StorageUnavailable { message } if message.contains(file) => {
-            Error::StorageUnavailable { message }
-        }
-        Error::StorageUnavailable { message } => Error::StorageUnavailable {
+        ours @ Error::StorageUnavailable { .. } if ours.to_string().contains(file) => ours,
+        Error::StorageUnavailable { message, source } => Error::StorageUnavailable {
             message: format!("reading event file {file}: {message}"),
+            source,
         },
-        _ => Error::EventFile {
+        cause => Error::EventFile {
             file: file.to_string(),
             message,
+            source: Cause::of(cause),
         },
     };
     DataFusionError::External(Box::new(named))
@@ -338,6 +338,7 @@ mod tests {
         let ours = Error::EventFile {
             file: "/lake/a.parquet".into(),
             message: "required column 'label' is missing".into(),
+            source: None,
         };
         let inside =
             DataFusionError::ParquetError(Box::new(ParquetError::External(Box::new(ours))));

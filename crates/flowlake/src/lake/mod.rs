@@ -89,6 +89,7 @@ impl Lake {
                     return Err(Error::Catalog {
                         file: path.join(catalog::WORKFLOWS_FILE).display().to_string(),
                         message: format!("the lake folder {} does not exist", path.display()),
+                        source: None,
                     });
                 }
                 let root = Path::from_absolute_path(path).map_err(|e| {
@@ -154,9 +155,12 @@ impl Lake {
     /// Names the store in a storage error, so that "unavailable" says which endpoint.
     fn in_context(&self, error: Error) -> Error {
         match error {
-            Error::StorageUnavailable { message } if !message.contains(&self.store_description) => {
+            Error::StorageUnavailable { message, source }
+                if !message.contains(&self.store_description) =>
+            {
                 Error::StorageUnavailable {
                     message: format!("{}: {message}", self.store_description),
+                    source,
                 }
             }
             other => other,
@@ -190,6 +194,7 @@ impl Lake {
             let missing = Error::Catalog {
                 file: workflows_name,
                 message: "not found: a lake needs workflows.json at its root".into(),
+                source: None,
             };
             return Ok((Err(missing), version));
         };
@@ -287,6 +292,7 @@ impl Lake {
             .await?
             .ok_or_else(|| Error::Data {
                 message: format!("day manifest {shown} vanished while it was read"),
+                source: None,
             })?;
         let manifest = crate::format::manifest::Manifest::parse(&bytes.0, &shown)?;
         for fresh in [false, true] {
@@ -319,6 +325,7 @@ impl Lake {
                 "day manifest {shown} names {}, which is not in the folder",
                 missing.map(String::as_str).unwrap_or("a file")
             ),
+            source: None,
         })
     }
 

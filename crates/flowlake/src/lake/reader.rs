@@ -149,6 +149,7 @@ impl CheckedReader {
         ParquetError::External(Box::new(Error::EventFile {
             file: self.drift.name.clone(),
             message,
+            source: None,
         }))
     }
 }

@@ -89,6 +89,7 @@ impl Conformer {
                     "column '{}' holds a null, but the event schema says it never does",
                     field.name()
                 ),
+                source: None,
             });
         }
         RecordBatch::try_new(Arc::clone(&self.schema), columns)

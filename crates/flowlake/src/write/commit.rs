@@ -265,5 +265,6 @@ pub fn too_many_attempts(writer: &LakeWriter, day: Day) -> Error {
             "{}: {COMMIT_ATTEMPTS} writers in a row replaced the manifest first; try again",
             writer.show(&writer.day_file(day, MANIFEST_FILE))
         ),
+        source: None,
     }
 }

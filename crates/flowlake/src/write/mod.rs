@@ -143,6 +143,7 @@ impl LakeWriter {
                 "the manifest of {} names {name}, which is not in the folder",
                 self.show(&self.day_prefix(day))
             ),
+            source: None,
         }
     }
 

@@ -154,7 +154,7 @@ async fn compact_day(
     }
     let status = status.ok_or_else(|| Error::Data {
         message: format!("{day}: garbage collection of another compact removed this run's new file {REWRITE_ATTEMPTS} times before it was published (is --orphan-grace shorter than a rewrite?); run again"),
-    })?;
+     source: None, })?;
     let swept = sweep(
         writer,
         day,
