@@ -79,46 +79,34 @@ impl ClusterAddress {
         self.check().await.map_err(|why| self.unavailable(why))
     }
 
-    /// What keeps the scheduler from running a query, if anything.
+    /// What keeps the scheduler from running a query, if anything: `GET /readyz` on its
+    /// one port answers 503 while it has no executor.
     pub(crate) async fn check(&self) -> std::result::Result<(), String> {
-        match tokio::time::timeout(CONNECT_TIMEOUT, self.readiness()).await {
-            Ok(Ok(Some(status)))
-                if status.starts_with("HTTP/1.1 503") || status.starts_with("HTTP/1.0 503") =>
-            {
-                let said = status.lines().last().unwrap_or_default().trim().to_string();
+        let client = reqwest::Client::builder()
+            .timeout(CONNECT_TIMEOUT)
+            .build()
+            .map_err(|e| format!("an HTTP client: {e}"))?;
+        let url = format!("http://{}/readyz", self.host_port());
+        match client.get(&url).send().await {
+            Ok(answer) if answer.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE => {
+                let said = answer.text().await.unwrap_or_default();
                 Err(format!(
-                    "the scheduler has no executor to run the query (GET /readyz: {said})"
+                    "the scheduler has no executor to run the query (GET /readyz: {})",
+                    said.trim()
                 ))
             }
             // A scheduler that does not answer HTTP (behind a gRPC-only proxy) is not judged.
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(format!("the scheduler does not accept connections: {e}")),
-            Err(_) => Err(format!(
+            Ok(_) => Ok(()),
+            Err(e) if e.is_timeout() => Err(format!(
                 "the scheduler did not answer within {} s",
                 CONNECT_TIMEOUT.as_secs()
             )),
+            Err(e) if e.is_connect() => Err(format!(
+                "the scheduler does not accept connections: {}",
+                std::error::Error::source(&e).map_or(e.to_string(), ToString::to_string)
+            )),
+            Err(_) => Ok(()),
         }
-    }
-
-    /// The scheduler's answer to `GET /readyz` (on its one port), or `None` when it gives
-    /// none; an error when it does not accept connections.
-    async fn readiness(&self) -> std::io::Result<Option<String>> {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = tokio::net::TcpStream::connect((self.host.as_str(), self.port)).await?;
-        let request = format!(
-            "GET /readyz HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            self.host
-        );
-        let mut answer = Vec::new();
-        let exchanged = async {
-            stream.write_all(request.as_bytes()).await?;
-            (&mut stream).take(4096).read_to_end(&mut answer).await
-        };
-        Ok(exchanged
-            .await
-            .ok()
-            .map(|_| String::from_utf8_lossy(&answer).into_owned())
-            .filter(|a| a.starts_with("HTTP/")))
     }
 }
 

@@ -20,19 +20,3 @@ mod work_folder;
 
 pub use address::ClusterAddress;
 pub use client::{ClusterRunner, cluster_submission, on_cluster};
-
-/// Completes on SIGTERM or SIGINT, naming the signal.
-async fn shutdown_signal() -> &'static str {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
-            return tokio::select! {
-                _ = terminate.recv() => "SIGTERM",
-                _ = tokio::signal::ctrl_c() => "SIGINT",
-            };
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
-    "SIGINT"
-}

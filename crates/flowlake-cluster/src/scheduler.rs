@@ -21,7 +21,6 @@ use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
 
 use crate::codec::{LogicalCodec, PhysicalCodec};
 use crate::scan::MarkCheckedScans;
-use crate::shutdown_signal;
 use crate::stores::LakeStores;
 use flowlake::error::Error;
 use flowlake::storage::S3Options;
@@ -85,7 +84,11 @@ fn check_timeouts(args: &SchedulerOptions) -> Result<(), Error> {
     })
 }
 
-pub async fn serve(args: SchedulerOptions) -> Result<(), Error> {
+/// Runs the scheduler until `shutdown` completes (with the name of what stopped it).
+pub async fn serve(
+    args: SchedulerOptions,
+    shutdown: impl std::future::Future<Output = &'static str>,
+) -> Result<(), Error> {
     check_timeouts(&args)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -125,7 +128,7 @@ pub async fn serve(args: SchedulerOptions) -> Result<(), Error> {
     tracing::info!("scheduler ready on {address} (readiness: GET http://{address}/readyz)");
     tokio::select! {
         served = start_grpc_service_with_listener(listener, scheduler) => served.map_err(ballista),
-        signal = shutdown_signal() => {
+        signal = shutdown => {
             tracing::info!("scheduler stopping on {signal}");
             Ok(())
         }

@@ -47,7 +47,8 @@ impl SchedulerArgs {
 
 /// Runs the scheduler until SIGTERM or Ctrl-C; returns the exit code.
 pub(super) async fn run(args: SchedulerArgs) -> i32 {
-    match scheduler::serve(args.options()).await {
+    let shutdown = async { super::signals::stop_requested().await.name() };
+    match scheduler::serve(args.options(), shutdown).await {
         Ok(()) => 0,
         Err(error) => super::fail(&error),
     }

@@ -135,23 +135,6 @@ fn lifecycle(format: LogFormat, message: &str) {
 
 /// Completes on SIGINT or SIGTERM; the server then drains in-flight requests.
 async fn shutdown_signal(format: LogFormat) {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
-                Err(_) => {
-                    let _ = interrupt.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
+    super::signals::stop_requested().await;
     lifecycle(format, "shutting down; finishing requests in flight");
 }

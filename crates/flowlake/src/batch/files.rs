@@ -5,6 +5,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use tempfile::NamedTempFile;
+
 use crate::error::{Error, Result};
 
 /// The suffix of results being written; such files never carry a final name.
@@ -109,59 +111,54 @@ impl OutputDir {
         self.path.join(file_name)
     }
 
-    /// Starts writing `file_name` under its temporary name.
+    /// Starts writing `file_name` under a temporary name of its own (`.NAME.XXXXXX.partial`,
+    /// which a later run removes if this one is killed).
     pub fn create(&self, file_name: &str) -> Result<PendingFile> {
-        let temp = self.path.join(format!(".{file_name}{PARTIAL_SUFFIX}"));
-        let file = File::create(&temp)
-            .map_err(|e| Error::internal(format!("creating {}: {e}", temp.display())))?;
+        let temp = tempfile::Builder::new()
+            .prefix(&format!(".{file_name}."))
+            .suffix(PARTIAL_SUFFIX)
+            .tempfile_in(&self.path)
+            .map_err(|e| Error::io(format!("creating a partial {file_name}"), e))?;
         Ok(PendingFile {
-            temp,
             target: self.final_path(file_name),
-            writer: Some(BufWriter::with_capacity(1 << 18, file)),
+            writer: BufWriter::with_capacity(1 << 18, temp),
         })
     }
 }
 
 /// A result being written. [`PendingFile::commit`] makes it durable and gives it its final
-/// name in one rename; dropped without a commit (an error, a cancelled task), it is removed.
+/// name in one rename; dropped without a commit (an error, a cancelled task), its temporary
+/// file is removed.
 #[derive(Debug)]
 pub struct PendingFile {
-    temp: PathBuf,
     target: PathBuf,
-    writer: Option<BufWriter<File>>,
+    writer: BufWriter<NamedTempFile>,
 }
 
 impl PendingFile {
     /// Where the bytes go.
-    pub fn writer(&mut self) -> &mut BufWriter<File> {
-        self.writer.as_mut().expect("the writer lives until commit")
+    pub fn writer(&mut self) -> &mut BufWriter<NamedTempFile> {
+        &mut self.writer
     }
 
     /// Flushes, syncs and renames to the final name; returns the file's size.
-    pub fn commit(mut self) -> Result<u64> {
-        let writer = self.writer.take().expect("commit happens once");
-        let io = |what: &str, e: std::io::Error| {
-            Error::internal(format!("{what} {}: {e}", self.temp.display()))
-        };
-        let file = writer
+    pub fn commit(self) -> Result<u64> {
+        let target = self.target.display().to_string();
+        let temp = self
+            .writer
             .into_inner()
-            .map_err(|e| io("writing", e.into_error()))?;
-        file.sync_all().map_err(|e| io("syncing", e))?;
-        let bytes = file
+            .map_err(|e| Error::io(format!("writing {target}"), e.into_error()))?;
+        temp.as_file()
+            .sync_all()
+            .map_err(|e| Error::io(format!("syncing {target}"), e))?;
+        let bytes = temp
+            .as_file()
             .metadata()
-            .map_err(|e| io("reading the size of", e))?
+            .map_err(|e| Error::io(format!("reading the size of {target}"), e))?
             .len();
-        drop(file);
-        std::fs::rename(&self.temp, &self.target).map_err(|e| io("renaming", e))?;
+        temp.persist(&self.target)
+            .map_err(|e| Error::io(format!("renaming the partial {target}"), e.error))?;
         Ok(bytes)
-    }
-}
-
-impl Drop for PendingFile {
-    fn drop(&mut self) {
-        if self.writer.take().is_some() {
-            let _ = std::fs::remove_file(&self.temp);
-        }
     }
 }
 
