@@ -2,6 +2,7 @@
 //! control (SPEC §6), then the same payload → query → plan → encoder path as the CLI.
 
 pub mod access;
+mod access_log;
 mod connections;
 mod error_codes;
 mod handler;
