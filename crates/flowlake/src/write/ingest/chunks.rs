@@ -12,10 +12,25 @@ use super::input::{InputFormat, Source};
 use super::{csv_records, json_lines, parquet_batches};
 use crate::error::Result;
 
-/// About how many bytes of NDJSON or CSV a chunk holds.
-pub const CHUNK_BYTES: usize = 4 << 20;
-/// At most how many records a chunk holds.
-pub const CHUNK_RECORDS: usize = 8192;
+/// How large chunks are.
+#[derive(Debug, Clone, Copy)]
+pub struct ChunkLimits {
+    /// About how many bytes of NDJSON or CSV a chunk holds (a record is never cut).
+    pub bytes: usize,
+    /// At most how many records a chunk holds.
+    pub records: usize,
+}
+
+impl Default for ChunkLimits {
+    /// A few MB: large enough for Arrow's decoders to run long, small enough that a few
+    /// chunks per core are in flight.
+    fn default() -> Self {
+        ChunkLimits {
+            bytes: 4 << 20,
+            records: 8192,
+        }
+    }
+}
 
 /// Whole records of one input.
 #[derive(Debug)]
@@ -74,10 +89,14 @@ pub struct ParquetChunk {
 
 /// Cuts `source` into chunks, calling `each` with each in order; stops at the first error
 /// (of the input, or that `each` returns).
-pub fn read(source: &Source, each: &mut dyn FnMut(Chunk) -> Result<()>) -> Result<()> {
+pub fn read(
+    source: &Source,
+    limits: ChunkLimits,
+    each: &mut dyn FnMut(Chunk) -> Result<()>,
+) -> Result<()> {
     match source.format {
-        InputFormat::Ndjson => json_lines::chunks(source, each),
-        InputFormat::Csv => csv_records::chunks(source, each),
-        InputFormat::Parquet => parquet_batches::chunks(source, each),
+        InputFormat::Ndjson => json_lines::chunks(source, limits, each),
+        InputFormat::Csv => csv_records::chunks(source, limits, each),
+        InputFormat::Parquet => parquet_batches::chunks(source, limits, each),
     }
 }

@@ -16,7 +16,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::checks::{Checked, check};
-use super::chunks::{CHUNK_BYTES, CHUNK_RECORDS, Chunk, CsvChunk, CsvHeader};
+use super::chunks::{Chunk, ChunkLimits, CsvChunk, CsvHeader};
 use super::decode::{DecodeOptions, Records, Refused};
 use super::input::{Source, io_error, open};
 use super::record::{Cells, Raw, Refusal, check_row, not_utf8};
@@ -26,7 +26,11 @@ use crate::format::schema::{ColumnKind, EVENT_COLUMNS, ORGANIZATION_ID, event_co
 
 /// Cuts a CSV input at record ends, as the CSV reader finds them (a quoted field may hold
 /// line breaks); the header is read first.
-pub fn chunks(source: &Source, each: &mut dyn FnMut(Chunk) -> Result<()>) -> Result<()> {
+pub fn chunks(
+    source: &Source,
+    limits: ChunkLimits,
+    each: &mut dyn FnMut(Chunk) -> Result<()>,
+) -> Result<()> {
     let mut reader = open(source)?;
     let mut tokenizer = csv_core::Reader::new();
     // The bytes from the current chunk's first record on (before the header is read: from
@@ -80,7 +84,7 @@ pub fn chunks(source: &Source, each: &mut dyn FnMut(Chunk) -> Result<()>) -> Res
         row += 1;
         starts.push(start);
         lines.push(line);
-        if starts.len() >= CHUNK_RECORDS || scanned >= CHUNK_BYTES {
+        if starts.len() >= limits.records || scanned >= limits.bytes {
             let rest = pending[scanned..].to_vec();
             pending.truncate(scanned);
             each(Chunk::Csv(CsvChunk {
@@ -168,7 +172,8 @@ impl Records for CsvRecords<'_> {
             .collect();
         let mut decoder = ReaderBuilder::new(Arc::new(Schema::new(fields)))
             .with_header(false)
-            .with_batch_size(range.len())
+            // One more than there are: a `\n` after the last record's `\r` is read too.
+            .with_batch_size(range.len() + 1)
             .with_projection(wanted.iter().map(|(_, i)| *i).collect())
             .build_decoder();
         let bytes = self.bytes(&range);
@@ -281,7 +286,7 @@ fn string_lists(text: &ArrayRef) -> Option<ArrayRef> {
 }
 
 /// One CSV record checked, or refused with the record as read (empty cells as null).
-fn csv_record(
+pub(super) fn csv_record(
     header: &CsvHeader,
     record: &csv::ByteRecord,
     time_zone: Option<Tz>,

@@ -54,6 +54,8 @@ pub struct DayRows {
 pub struct Decoded {
     /// Records read (good and refused; blank NDJSON lines are not records).
     pub records: u64,
+    /// Of those, the records the typed path read.
+    pub typed: u64,
     pub days: Vec<DayRows>,
     pub refused: Vec<Refused>,
 }
@@ -63,7 +65,8 @@ pub trait Records {
     /// How many records (NDJSON: lines, blank ones included) the chunk holds.
     fn len(&self) -> usize;
 
-    /// The records of `range` on the typed path, when every one of them is good.
+    /// The records of `range` on the typed path, when every one of them is good (one
+    /// row per record: NDJSON's blank lines are not records).
     fn typed(&self, range: Range<usize>, options: &DecodeOptions) -> Option<Checked>;
 
     /// The records of `range` through the per-row checks: good rows into `rows`, the
@@ -75,13 +78,6 @@ pub trait Records {
         rows: &mut Vec<(Uuid, crate::format::event::Event)>,
         refused: &mut Vec<Refused>,
     ) -> Result<u64>;
-
-    /// How many records of `range` the typed path's rows stand for (NDJSON's blank lines
-    /// are not records).
-    fn records_in(&self, range: Range<usize>, rows: usize) -> u64 {
-        let _ = range;
-        rows as u64
-    }
 }
 
 /// Decodes one chunk.
@@ -98,7 +94,8 @@ pub fn decode_records(records: &dyn Records, options: &DecodeOptions) -> Result<
     let count = records.len();
     let mut decoded = Decoded::default();
     if let Some(checked) = records.typed(0..count, options) {
-        decoded.records = records.records_in(0..count, checked.num_rows());
+        decoded.records = checked.num_rows() as u64;
+        decoded.typed = decoded.records;
         decoded.days = by_day(checked)?;
         return Ok(decoded);
     }
@@ -108,7 +105,9 @@ pub fn decode_records(records: &dyn Records, options: &DecodeOptions) -> Result<
         start = piece.end;
         let checked = match records.typed(piece.clone(), options) {
             Some(checked) => {
-                decoded.records += records.records_in(piece, checked.num_rows());
+                let read = checked.num_rows() as u64;
+                decoded.records += read;
+                decoded.typed += read;
                 checked
             }
             None => {

@@ -15,7 +15,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::checks::{Checked, check};
-use super::chunks::{CHUNK_BYTES, CHUNK_RECORDS, Chunk, LinesChunk};
+use super::chunks::{Chunk, ChunkLimits, LinesChunk};
 use super::decode::{DecodeOptions, Records, Refused};
 use super::input::{Source, io_error, open};
 use super::record::{Cells, Raw, Refusal, check_row, not_utf8};
@@ -24,9 +24,13 @@ use crate::format::event::Event;
 use crate::format::schema::{ColumnKind, EVENT_COLUMNS, ORGANIZATION_ID};
 
 /// Cuts an NDJSON input at line ends.
-pub fn chunks(source: &Source, each: &mut dyn FnMut(Chunk) -> Result<()>) -> Result<()> {
+pub fn chunks(
+    source: &Source,
+    limits: ChunkLimits,
+    each: &mut dyn FnMut(Chunk) -> Result<()>,
+) -> Result<()> {
     let mut reader = open(source)?;
-    let mut pending: Vec<u8> = Vec::with_capacity(CHUNK_BYTES + (1 << 20));
+    let mut pending: Vec<u8> = Vec::with_capacity(limits.bytes + (1 << 20));
     let mut first_line = 1u64;
     loop {
         let read = match reader.fill_buf() {
@@ -43,20 +47,15 @@ pub fn chunks(source: &Source, each: &mut dyn FnMut(Chunk) -> Result<()>) -> Res
             break;
         }
         reader.consume(read);
-        if pending.len() < CHUNK_BYTES && newlines(&pending) < CHUNK_RECORDS as u64 {
-            continue;
+        while let Some(end) = chunk_end(&pending, limits) {
+            let mut next = Vec::with_capacity(limits.bytes + (1 << 20));
+            next.extend_from_slice(&pending[end..]);
+            pending.truncate(end);
+            let bytes = std::mem::replace(&mut pending, next);
+            let lines = newlines(&bytes);
+            each(Chunk::Lines(LinesChunk { bytes, first_line }))?;
+            first_line += lines;
         }
-        // A line longer than a chunk is read whole first.
-        let Some(end) = memchr::memrchr(b'\n', &pending) else {
-            continue;
-        };
-        let mut next = Vec::with_capacity(CHUNK_BYTES + (1 << 20));
-        next.extend_from_slice(&pending[end + 1..]);
-        pending.truncate(end + 1);
-        let bytes = std::mem::replace(&mut pending, next);
-        let lines = newlines(&bytes);
-        each(Chunk::Lines(LinesChunk { bytes, first_line }))?;
-        first_line += lines;
     }
     if !pending.is_empty() {
         each(Chunk::Lines(LinesChunk {
@@ -65,6 +64,19 @@ pub fn chunks(source: &Source, each: &mut dyn FnMut(Chunk) -> Result<()>) -> Res
         }))?;
     }
     Ok(())
+}
+
+/// Where a chunk of `pending` ends (after a line break), once it holds a chunk's worth;
+/// a line longer than a chunk is read whole first.
+fn chunk_end(pending: &[u8], limits: ChunkLimits) -> Option<usize> {
+    let records = limits.records.max(1);
+    if let Some(end) = memchr::memchr_iter(b'\n', pending).nth(records - 1) {
+        return Some(end + 1);
+    }
+    if pending.len() < limits.bytes {
+        return None;
+    }
+    memchr::memrchr(b'\n', pending).map(|end| end + 1)
 }
 
 fn newlines(bytes: &[u8]) -> u64 {

@@ -30,6 +30,9 @@ pub mod record;
 mod rejects;
 mod staging;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -44,6 +47,7 @@ use crate::error::{Error, Result};
 use crate::write::day_reader::{DayReader, EventKey};
 use crate::write::layout::FileLayout;
 use crate::write::{Day, LakeWriter};
+use chunks::ChunkLimits;
 use decode::{DayRows, DecodeOptions, Decoded, decode};
 use input::Source;
 use rejects::Rejects;
@@ -196,7 +200,7 @@ impl<'a> Run<'a> {
             let runtime = tokio::runtime::Handle::current();
             for source in &sources {
                 let shown: Arc<str> = source.shown.as_str().into();
-                let cut = chunks::read(source, &mut |chunk| {
+                let cut = chunks::read(source, ChunkLimits::default(), &mut |chunk| {
                     let decoding = runtime.spawn_blocking(move || decode(chunk, &options));
                     sender
                         .blocking_send(Ok((Arc::clone(&shown), decoding)))

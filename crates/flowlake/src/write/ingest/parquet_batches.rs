@@ -15,7 +15,7 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use uuid::Uuid;
 
 use super::checks::{Checked, check};
-use super::chunks::{CHUNK_RECORDS, Chunk, ParquetChunk};
+use super::chunks::{Chunk, ChunkLimits, ParquetChunk};
 use super::decode::{DecodeOptions, Records, Refused};
 use super::input::{Source, io_error};
 use super::record::{Cells, Raw, check_row};
@@ -25,11 +25,15 @@ use crate::format::schema::{ColumnKind, ORGANIZATION_ID, event_column};
 
 /// Reads a Parquet input in batches of the columns ingest reads, cast to the event
 /// schema's types; a column of another type refuses the input.
-pub fn chunks(source: &Source, each: &mut dyn FnMut(Chunk) -> Result<()>) -> Result<()> {
+pub fn chunks(
+    source: &Source,
+    limits: ChunkLimits,
+    each: &mut dyn FnMut(Chunk) -> Result<()>,
+) -> Result<()> {
     let file = File::open(&source.path).map_err(|e| io_error(source, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| io_error(source, e))?
-        .with_batch_size(CHUNK_RECORDS);
+        .with_batch_size(limits.records);
     let schema = Arc::clone(builder.schema());
     // Which columns are read, and as what.
     let mut wanted: Vec<(String, DataType)> = Vec::new();
