@@ -152,7 +152,7 @@ impl<'a> CsvRecords<'a> {
 }
 
 impl Records for CsvRecords<'_> {
-    fn len(&self) -> usize {
+    fn count(&self) -> usize {
         self.chunk.starts.len()
     }
 

@@ -63,7 +63,7 @@ pub struct Decoded {
 /// The records of one chunk as a format reads them.
 pub trait Records {
     /// How many records (NDJSON: lines, blank ones included) the chunk holds.
-    fn len(&self) -> usize;
+    fn count(&self) -> usize;
 
     /// The records of `range` on the typed path, when every one of them is good (one
     /// row per record: NDJSON's blank lines are not records).
@@ -91,7 +91,7 @@ pub fn decode(chunk: Chunk, options: &DecodeOptions) -> Result<Decoded> {
 
 /// The typed path over the whole chunk; when it fails, piece by piece.
 pub fn decode_records(records: &dyn Records, options: &DecodeOptions) -> Result<Decoded> {
-    let count = records.len();
+    let count = records.count();
     let mut decoded = Decoded::default();
     if let Some(checked) = records.typed(0..count, options) {
         decoded.records = checked.num_rows() as u64;
@@ -129,7 +129,7 @@ pub fn decode_per_row(records: &dyn Records, options: &DecodeOptions) -> Result<
     let mut rows = Vec::new();
     let mut decoded = Decoded::default();
     decoded.records =
-        records.per_row(0..records.len(), options, &mut rows, &mut decoded.refused)?;
+        records.per_row(0..records.count(), options, &mut rows, &mut decoded.refused)?;
     decoded.days = by_day(Checked::from_events(rows)?)?;
     Ok(decoded)
 }

@@ -123,7 +123,7 @@ fn decoded_schema() -> SchemaRef {
 }
 
 impl Records for Lines<'_> {
-    fn len(&self) -> usize {
+    fn count(&self) -> usize {
         self.spans.len()
     }
 

@@ -33,7 +33,7 @@ mod staging;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -44,7 +44,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::error::{Error, Result};
-use crate::write::day_reader::{DayReader, EventKey};
+use crate::write::day_reader::{DayReader, EventKeys};
 use crate::write::layout::FileLayout;
 use crate::write::{Day, LakeWriter};
 use chunks::ChunkLimits;
@@ -137,9 +137,9 @@ struct DayState {
     /// Files whose event ids are in `present`.
     seen: BTreeSet<String>,
     /// The event ids of the day's published files.
-    present: HashSet<EventKey>,
+    present: EventKeys,
     /// The event ids this run writes into the day.
-    ours: HashSet<EventKey>,
+    ours: EventKeys,
     staged: Vec<Staged>,
 }
 

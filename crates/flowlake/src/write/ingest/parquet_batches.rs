@@ -117,7 +117,7 @@ impl<'a> Rows<'a> {
 }
 
 impl Records for Rows<'_> {
-    fn len(&self) -> usize {
+    fn count(&self) -> usize {
         self.chunk.batch.num_rows()
     }
 

@@ -2,15 +2,13 @@
 //! without changing it), and the commit that publishes a day's staged files once the
 //! whole input was read.
 
-use std::collections::HashSet;
-
 use chrono::Utc;
 
 use super::staging::restage;
 use super::{DayState, Run};
 use crate::error::{Error, Result};
 use crate::write::commit::{COMMIT_ATTEMPTS, backoff, too_many_attempts};
-use crate::write::day_reader::EventKey;
+use crate::write::day_reader::EventKeys;
 use crate::write::names::{INGEST_PREFIX, event_file_name, fresh_name};
 use crate::write::{Commit, CommitOutcome, Day, named_objects};
 
@@ -43,12 +41,7 @@ impl Run<'_> {
     /// Adds the ids of the day's files `names` to `keys`. `false`: one of them was
     /// replaced and deleted meanwhile (a compact with no grace), so the day is to be read
     /// again.
-    async fn read_ids(
-        &mut self,
-        day: Day,
-        names: &[String],
-        keys: &mut HashSet<EventKey>,
-    ) -> Result<bool> {
+    async fn read_ids(&mut self, day: Day, names: &[String], keys: &mut EventKeys) -> Result<bool> {
         if names.is_empty() {
             return Ok(true);
         }
@@ -122,14 +115,14 @@ impl Run<'_> {
                 .filter(|name| !seen.contains(name))
                 .collect();
             if !new.is_empty() {
-                let mut theirs = HashSet::new();
+                let mut theirs = EventKeys::default();
                 if !self.read_ids(day, &new, &mut theirs).await? {
                     drop(txn);
                     backoff(attempt).await;
                     continue;
                 }
                 let state = self.day_mut(day)?;
-                let clash: HashSet<EventKey> = theirs
+                let clash: EventKeys = theirs
                     .iter()
                     .filter(|key| state.ours.contains(*key))
                     .copied()
@@ -192,7 +185,7 @@ impl Run<'_> {
 
     /// Takes the events `clash` out of the day's staged files (another writer published
     /// them first). A file already uploaded is deleted: it was never named.
-    async fn drop_rows(&mut self, day: Day, clash: &HashSet<EventKey>) -> Result<()> {
+    async fn drop_rows(&mut self, day: Day, clash: &EventKeys) -> Result<()> {
         let layout = self.options.layout;
         let writer = self.writer;
         let mut dropped_rows = 0;

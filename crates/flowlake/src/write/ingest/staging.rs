@@ -2,7 +2,6 @@
 //! the layout's order (by their encoded sort keys, without copying the rows first) and
 //! written in slices, row groups cut at label runs.
 
-use std::collections::HashSet;
 use std::path::PathBuf;
 
 use datafusion::arrow::array::{AsArray, BooleanArray, RecordBatch};
@@ -12,7 +11,7 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::error::{Error, Result};
 use crate::format::schema::file_schema;
-use crate::write::day_reader::{EventKey, event_key};
+use crate::write::day_reader::{EventKeys, event_key};
 use crate::write::layout::{EventFileWriter, FileLayout, RunTracker, SortOrder, sort_columns};
 
 /// Rows written to the sorted file at a time.
@@ -98,11 +97,7 @@ fn sorted_order(batches: &[RecordBatch], sort: SortOrder) -> Result<Vec<(usize, 
 
 /// Rewrites a staged file without the rows whose ids are in `clash` (another writer
 /// published them first); returns the rows kept and dropped.
-pub fn restage(
-    staged: &mut Staged,
-    clash: &HashSet<EventKey>,
-    layout: FileLayout,
-) -> Result<(u64, u64)> {
+pub fn restage(staged: &mut Staged, clash: &EventKeys, layout: FileLayout) -> Result<(u64, u64)> {
     let failed = |e: &dyn std::fmt::Display| {
         Error::internal(format!("restaging {}: {e}", staged.path.display()))
     };
