@@ -9,6 +9,7 @@ mod differential;
 mod encodings;
 mod fuzz;
 mod ingest_inputs;
+mod ingest_one_pass;
 mod lake_files;
 mod lake_writers;
 mod memory_pool;
