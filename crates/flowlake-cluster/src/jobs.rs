@@ -199,13 +199,18 @@ impl futures::Stream for JobStream {
                 this.stop_awaiting_id();
                 // The scheduler removes a failed job's files when it fails it; tasks of the
                 // job still running then may write more: asked again once they have stopped.
+                // Counted as outstanding, so that a command ending on the failure waits
+                // for it (`cancellations_settled`).
                 if let (Some(job), Ok(runtime)) =
                     (job_id(&this.plan), tokio::runtime::Handle::try_current())
                 {
                     let scheduler = this.scheduler.clone();
+                    let jobs = Arc::clone(&this.jobs);
+                    jobs.outstanding_add(1);
                     runtime.spawn(async move {
                         tokio::time::sleep(FAILED_JOB_SETTLE).await;
                         clean_job_data(scheduler, job).await;
+                        jobs.outstanding_add(-1);
                     });
                 }
                 Poll::Ready(Some(Err(error)))

@@ -66,9 +66,19 @@ pub(super) async fn run(args: QueryArgs) -> i32 {
     };
     match outcome {
         Ok(_) | Err(Error::OutputClosed) => 0,
-        Err(error) => report(&error),
+        Err(error) => {
+            // A failed cluster job's files are asked to be removed once its tasks have
+            // stopped: the process stays (boundedly) for that request.
+            if let Some(runner) = runner.get() {
+                runner.cancellations_settled(FAILED_JOB_CLEANUP_LIMIT).await;
+            }
+            report(&error)
+        }
     }
 }
+
+/// How long a query that failed on a cluster waits for its job's files to be removed.
+const FAILED_JOB_CLEANUP_LIMIT: std::time::Duration = std::time::Duration::from_secs(6);
 
 /// Validates, plans and streams one request into `sink`; returns the number of rows.
 async fn answer(
