@@ -47,7 +47,8 @@ impl SchedulerArgs {
 
 /// Runs the scheduler until SIGTERM or Ctrl-C; returns the exit code.
 pub(super) async fn run(args: SchedulerArgs) -> i32 {
-    let shutdown = async { super::signals::stop_requested().await.name() };
+    let stop = super::signals::stop_requested();
+    let shutdown = async move { stop.await.name() };
     match scheduler::serve(args.options(), shutdown).await {
         Ok(()) => 0,
         Err(error) => super::fail(&error),

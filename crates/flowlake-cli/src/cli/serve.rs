@@ -96,6 +96,9 @@ pub(super) async fn run(args: ServeArgs) -> i32 {
         },
         metrics_listen: args.metrics_listen,
     };
+    // The stop signals are caught from before the address is printed: a client that reads
+    // the address and at once asks the server to stop gets a drained, clean exit.
+    let shutdown = shutdown_signal(args.log_format);
     let mut server = match Server::bind(engine, lake, config).await {
         Ok(server) => server,
         Err(error) => return fail(&error),
@@ -115,7 +118,7 @@ pub(super) async fn run(args: ServeArgs) -> i32 {
         }
         tokio::spawn(metrics.run());
     }
-    match server.run(shutdown_signal(args.log_format)).await {
+    match server.run(shutdown).await {
         Ok(()) => {
             lifecycle(args.log_format, "stopped");
             0
@@ -134,7 +137,10 @@ fn lifecycle(format: LogFormat, message: &str) {
 }
 
 /// Completes on SIGINT or SIGTERM; the server then drains in-flight requests.
-async fn shutdown_signal(format: LogFormat) {
-    super::signals::stop_requested().await;
-    lifecycle(format, "shutting down; finishing requests in flight");
+fn shutdown_signal(format: LogFormat) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let stop = super::signals::stop_requested();
+    async move {
+        stop.await;
+        lifecycle(format, "shutting down; finishing requests in flight");
+    }
 }

@@ -33,22 +33,34 @@ impl Stop {
     }
 }
 
-/// Completes on SIGINT or SIGTERM. The handlers are installed when it is first polled (so
-/// poll it from the start of the work it guards); from then on these signals no longer kill
-/// the process: the command drops its work, which cancels cluster jobs, and exits itself.
-pub(crate) async fn stop_requested() -> Stop {
-    let interrupt = tokio::signal::ctrl_c();
+/// Completes on SIGINT or SIGTERM. The handlers are installed by this call, before the
+/// future is first polled (so a signal that comes right after, say, a server printed its
+/// address is not missed); from then on these signals no longer kill the process: the
+/// command drops its work, which cancels cluster jobs, and exits itself.
+pub(crate) fn stop_requested() -> impl std::future::Future<Output = Stop> + Send + 'static {
     #[cfg(unix)]
-    if let Ok(mut terminate) =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
     {
-        return tokio::select! {
-            _ = interrupt => Stop::Interrupt,
-            _ = terminate.recv() => Stop::Terminate,
-        };
+        use tokio::signal::unix::{SignalKind, signal};
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            match (interrupt, terminate) {
+                (Ok(mut interrupt), Ok(mut terminate)) => tokio::select! {
+                    _ = interrupt.recv() => Stop::Interrupt,
+                    _ = terminate.recv() => Stop::Terminate,
+                },
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    Stop::Interrupt
+                }
+            }
+        }
     }
-    let _ = interrupt.await;
-    Stop::Interrupt
+    #[cfg(not(unix))]
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+        Stop::Interrupt
+    }
 }
 
 /// How long a stopping command lets the work it has just handed to a remote runner (cluster
