@@ -18,9 +18,9 @@
 //! each day as before or as after it; running it again adds what is missing.
 
 mod checks;
-pub mod chunks;
+mod chunks;
 mod csv_records;
-pub mod decode;
+mod decode;
 pub mod input;
 mod instant;
 mod json_lines;
