@@ -50,13 +50,18 @@ def duckdb_binary():
 
 
 def run(argv, what):
-    """Runs a whole process; returns its wall seconds and stdout."""
-    started = time.perf_counter()
-    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    seconds = time.perf_counter() - started
-    if proc.returncode != 0:
-        sys.exit(f"{what} failed ({proc.returncode}): {proc.stderr.decode(errors='replace')}")
-    return seconds, proc.stdout.decode(errors="replace")
+    """Runs a whole process; returns its wall seconds, its CPU seconds (user + system, all
+    threads) and stdout."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            sys.exit(f"{what} failed ({status}): {err.read().decode(errors='replace')}")
+        return seconds, usage.ru_utime + usage.ru_stime, out.read().decode(errors="replace")
 
 
 def peak_rss_mib(argv):
@@ -83,7 +88,7 @@ def export(duck, lake, work):
     for kind, (path, copy) in files.items():
         if not path.exists():
             partial = path.with_name(path.name + ".partial")
-            seconds, _ = run([duck, "-c", "SET TimeZone='UTC'; " + copy.format(partial)], f"export {kind}")
+            seconds, _, _ = run([duck, "-c", "SET TimeZone='UTC'; " + copy.format(partial)], f"export {kind}")
             partial.rename(path)
             print(f"exported {path.name}: {path.stat().st_size / 1e6:.0f} MB in {seconds:.1f} s", flush=True)
     return {kind: path for kind, (path, _) in files.items()}
@@ -106,8 +111,6 @@ def fresh(folder):
 
 
 def rows_of(path):
-    if path.suffix == ".gz":
-        return None
     with open(path, "rb") as f:
         lines = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 24), b""))
     return lines - (1 if path.suffix == ".csv" else 0)
@@ -117,28 +120,33 @@ def compare(duck, flowlake, inputs, work, runs, rows):
     results = []
     target = work / "out"
     for kind, path in inputs.items():
-        dk, fl = [], []
+        times = {"dk": [], "fl": []}
+        cpu = {"dk": [], "fl": []}
         for attempt in range(runs + 1):  # attempt 0 warms the page cache for both
             order = ["fl", "dk"] if attempt % 2 else ["dk", "fl"]
             for who in order:
                 fresh(target)
                 if who == "dk":
-                    seconds, _ = run(duckdb_copy(duck, kind, path, target / "duck"), f"duckdb {kind}")
-                    (dk if attempt else []).append(seconds)
+                    argv = duckdb_copy(duck, kind, path, target / "duck")
                 else:
-                    seconds, out = run(flowlake_ingest(flowlake, path, target), f"flowlake {kind}")
-                    if attempt == 0:
-                        print(out.splitlines()[0], flush=True)
-                    (fl if attempt else []).append(seconds)
+                    argv = flowlake_ingest(flowlake, path, target)
+                seconds, used, out = run(argv, f"{who} {kind}")
+                if who == "fl" and attempt == 0:
+                    print(out.splitlines()[0], flush=True)
+                if attempt:
+                    times[who].append(seconds)
+                    cpu[who].append(used)
         shutil.rmtree(target, ignore_errors=True)
         row = {
             "input": kind, "bytes": path.stat().st_size, "rows": rows,
-            "duckdb_s": statistics.median(dk), "flowlake_s": statistics.median(fl),
-            "duckdb_runs": dk, "flowlake_runs": fl,
+            "duckdb_s": statistics.median(times["dk"]), "flowlake_s": statistics.median(times["fl"]),
+            "duckdb_cpu_s": statistics.median(cpu["dk"]), "flowlake_cpu_s": statistics.median(cpu["fl"]),
+            "duckdb_runs": times["dk"], "flowlake_runs": times["fl"],
+            "load_average": os.getloadavg()[0],
         }
         row["ratio"] = row["flowlake_s"] / row["duckdb_s"]
-        print(f"{kind}: DuckDB {row['duckdb_s']:.2f} s, flowlake {row['flowlake_s']:.2f} s, "
-              f"ratio {row['ratio']:.2f}", flush=True)
+        print(f"{kind}: DuckDB {row['duckdb_s']:.2f} s ({row['duckdb_cpu_s']:.1f} s CPU), flowlake "
+              f"{row['flowlake_s']:.2f} s ({row['flowlake_cpu_s']:.1f} s CPU), ratio {row['ratio']:.2f}", flush=True)
         results.append(row)
     return results
 
@@ -171,12 +179,13 @@ def memory(duck, flowlake, ndjson, work, rows):
 
 
 def table(results, points):
-    lines = ["| input | size | DuckDB COPY (s) | flowlake ingest (s) | flowlake / DuckDB | DuckDB rows/s | flowlake rows/s |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| input | size | DuckDB COPY | flowlake ingest | flowlake / DuckDB | DuckDB rows/s | flowlake rows/s | CPU s DuckDB / flowlake |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
-        rate = lambda s: f"{r['rows'] / s:,.0f}" if r["rows"] else "–"
-        lines.append(f"| {r['input']} | {r['bytes'] / 1e6:,.0f} MB | {r['duckdb_s']:.2f} | {r['flowlake_s']:.2f} "
-                     f"| **{r['ratio']:.2f}** | {rate(r['duckdb_s'])} | {rate(r['flowlake_s'])} |")
+        rate = lambda s: f"{r['rows'] / s:,.0f}"
+        lines.append(f"| {r['input']} | {r['bytes'] / 1e6:,.0f} MB | {r['duckdb_s']:.2f} s | {r['flowlake_s']:.2f} s "
+                     f"| **{r['ratio']:.2f}** | {rate(r['duckdb_s'])} | {rate(r['flowlake_s'])} "
+                     f"| {r['duckdb_cpu_s']:.1f} / {r['flowlake_cpu_s']:.1f} |")
     lines += ["", "| NDJSON rows | size | ingest peak RSS | DuckDB COPY peak RSS |", "|---:|---:|---:|---:|"]
     for p in points:
         lines.append(f"| {p['rows']:,} | {p['bytes'] / 1e6:,.0f} MB | {p['flowlake_mib']:.0f} MiB | {p['duckdb_mib']:.0f} MiB |")
@@ -191,13 +200,14 @@ def main():
     ap.add_argument("--out", type=Path, default=REPO / "bench-results")
     ap.add_argument("--flowlake", default=str(REPO / "target/release/flowlake"))
     ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--skip-timing", action="store_true")
     args = ap.parse_args()
     duck = duckdb_binary()
     args.work.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
     inputs = export(duck, args.lake.resolve(), args.work.resolve())
     rows = rows_of(inputs["ndjson"])
-    results = compare(duck, args.flowlake, inputs, args.work.resolve(), args.runs, rows)
+    results = [] if args.skip_timing else compare(duck, args.flowlake, inputs, args.work.resolve(), args.runs, rows)
     points = [] if args.skip_memory else memory(duck, args.flowlake, inputs["ndjson"], args.work.resolve(), rows)
     (args.out / "writers.json").write_text(json.dumps({"results": results, "memory": points}, indent=2))
     (args.out / "writers.md").write_text(table(results, points))

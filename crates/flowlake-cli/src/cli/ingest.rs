@@ -117,6 +117,23 @@ pub(super) async fn run(args: IngestArgs) -> i32 {
     }
 }
 
+/// Ingest allocates and frees buffers of a few MB by the thousand (chunks, decoded
+/// columns, sort keys). glibc gives each back to the kernel when freed and takes fresh
+/// zeroed pages for the next: about 8% of ingest's CPU time went to page faults. The
+/// freed memory is kept in the heap instead (peak memory is unchanged: it is reused).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub(super) fn keep_freed_memory() {
+    // SAFETY: mallopt only changes two thresholds of the allocator; it is called before
+    // the process starts any other thread (glibc's mallopt is not thread-safe).
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub(super) fn keep_freed_memory() {}
+
 fn print_summary(
     summary: &IngestSummary,
     bytes_read: u64,

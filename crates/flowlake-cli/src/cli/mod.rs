@@ -89,6 +89,10 @@ pub fn run() -> i32 {
         command if command.is_server() => init_tracing("info", LogFormat::Text),
         _ => init_tracing("off", LogFormat::Text),
     }
+    if matches!(cli.command, Command::Ingest(_)) {
+        // Before any other thread exists.
+        ingest::keep_freed_memory();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

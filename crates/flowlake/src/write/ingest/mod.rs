@@ -18,9 +18,9 @@
 //! each day as before or as after it; running it again adds what is missing.
 
 mod checks;
-pub mod chunks;
+mod chunks;
 mod csv_records;
-pub mod decode;
+mod decode;
 pub mod input;
 mod instant;
 mod json_lines;
@@ -33,7 +33,7 @@ mod staging;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -116,7 +116,7 @@ pub async fn ingest(
     let staged = match read {
         Ok(()) => run.flush_all().await,
         Err(error) => {
-            let _ = run.settle_flush().await;
+            let _ = run.settle_all().await;
             Err(error)
         }
     };
@@ -150,8 +150,8 @@ struct Run<'a> {
     staging: tempfile::TempDir,
     buffers: HashMap<Day, Vec<RecordBatch>>,
     buffered: usize,
-    /// The file being staged beside the reading, and its day.
-    flushing: Option<(Day, JoinHandle<Result<Staged>>)>,
+    /// The files being staged beside the reading, oldest first, and their days.
+    staging_days: VecDeque<(Day, JoinHandle<Result<Staged>>)>,
     days: BTreeMap<Day, DayState>,
     summary: IngestSummary,
 }
@@ -177,7 +177,7 @@ impl<'a> Run<'a> {
             staging,
             buffers: HashMap::new(),
             buffered: 0,
-            flushing: None,
+            staging_days: VecDeque::new(),
             days: BTreeMap::new(),
             summary: IngestSummary::default(),
         })
@@ -276,24 +276,31 @@ impl<'a> Run<'a> {
                 .max_by_key(|(rows, day): &(usize, Day)| (*rows, std::cmp::Reverse(*day)))
                 .map(|(_, day)| day);
             if let Some(day) = day {
-                self.flush(day).await?;
+                // One file at a time beside the reading, which keeps the other cores.
+                self.flush(day, 1).await?;
             }
         }
         Ok(())
     }
 
+    /// Stages every day's buffered rows, as many days at once as there are cores (reading
+    /// is done).
     async fn flush_all(&mut self) -> Result<()> {
         let mut days: Vec<Day> = self.buffers.keys().copied().collect();
         days.sort();
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         for day in days {
-            self.flush(day).await?;
+            if let Err(error) = self.flush(day, cores).await {
+                let _ = self.settle_all().await;
+                return Err(error);
+            }
         }
-        self.settle_flush().await
+        self.settle_all().await
     }
 
-    /// Stages one day's buffered rows as one file, beside the reading (after the file
-    /// staged before it is done: at most one is being written at a time).
-    async fn flush(&mut self, day: Day) -> Result<()> {
+    /// Stages one day's buffered rows as one file on its own thread, once fewer than
+    /// `at_once` files are being staged.
+    async fn flush(&mut self, day: Day, at_once: usize) -> Result<()> {
         let Some(batches) = self.buffers.remove(&day) else {
             return Ok(());
         };
@@ -302,20 +309,22 @@ impl<'a> Run<'a> {
         if rows == 0 {
             return Ok(());
         }
-        self.settle_flush().await?;
+        while self.staging_days.len() >= at_once.max(1) {
+            self.settle_oldest().await?;
+        }
         let path = self
             .staging
             .path()
             .join(format!("{}.parquet", uuid::Uuid::new_v4().simple()));
         let layout = self.options.layout;
         let staging = tokio::task::spawn_blocking(move || stage(batches, layout, path));
-        self.flushing = Some((day, staging));
+        self.staging_days.push_back((day, staging));
         Ok(())
     }
 
-    /// Waits for the file being staged, if one is.
-    async fn settle_flush(&mut self) -> Result<()> {
-        let Some((day, staging)) = self.flushing.take() else {
+    /// Waits for the oldest file being staged.
+    async fn settle_oldest(&mut self) -> Result<()> {
+        let Some((day, staging)) = self.staging_days.pop_front() else {
             return Ok(());
         };
         let staged = staging
@@ -323,5 +332,17 @@ impl<'a> Run<'a> {
             .map_err(|e| Error::internal(format!("staging rows: {e}")))??;
         self.days.entry(day).or_default().staged.push(staged);
         Ok(())
+    }
+
+    /// Waits for every file being staged (all of them, even after one failed: nothing may
+    /// still write into the staging folder when it is removed); the first error.
+    async fn settle_all(&mut self) -> Result<()> {
+        let mut outcome = Ok(());
+        while !self.staging_days.is_empty() {
+            if let Err(error) = self.settle_oldest().await {
+                outcome = outcome.and(Err(error));
+            }
+        }
+        outcome
     }
 }
