@@ -9,7 +9,14 @@ whole processes; both outputs are checked to hold the same rows in the same orde
 floor (pyarrow decoding only the needed columns of the interval's files, in-process) and a
 fixed 1-day query on the lake grown x1, x2, x4 outside that day.
 
-    pip install duckdb-cli pyarrow matplotlib
+`--mode arrow` compares engine against engine instead: `flowlake query --format arrow` as a
+fresh process against DuckDB's Python module in this process (`con.sql(…).to_arrow_table()`
+on a new connection per run, timed around that call alone). `--mode json` compares the API's
+JSON (`--format json`, a fresh process) against DuckDB writing the same rows as a JSON array
+(`COPY (…) TO … (FORMAT json, ARRAY true)`, in this process, into /dev/shm). Both check the
+rows as the CSV mode does; neither measures the floor, peak RSS or the growth.
+
+    pip install duckdb-cli duckdb pyarrow matplotlib
     target/release/flowlake generate --out /work/bench/lake --orgs 4 --days 30 \
         --events-per-day 170000 --seed 11
     scripts/compare_duckdb.py --lake /work/bench/lake --runs 5 --out bench-results
@@ -223,6 +230,7 @@ def queries(lake, duck):
     label = {"property": "label", "values": [goals[0]["id"]]}
     q = [
         ("typical: 30d steps label limit1000 basic", inter, {"filters": [label], "step_data": steps, "interval": month, "limit": 1000, "basic": True}),
+        # affected_goal, no filters, advanced, no limit: every goal trigger of the entered sessions
         ("30d no-steps advanced", inter, {"filters": [], "interval": month}),
         ("30d steps advanced", inter, {"filters": [], "step_data": steps, "interval": month}),
         ("30d total basic", inter, {"filters": [], "interval": month, "target": "affected_goal_total", "basic": True}),
@@ -231,6 +239,8 @@ def queries(lake, duck):
         ("1d total label basic", inter, {"filters": [label], "interval": one_day, "target": "affected_goal_total", "basic": True}),
         ("30d web steps limit1000 basic", web, {"filters": [], "step_data": web_steps, "interval": month, "limit": 1000, "basic": True}),
         ("30d user_generated total advanced", user, {"filters": [], "interval": month, "target": "affected_goal_total"}),
+        ("30d web label steps basic", web, {"filters": [label], "step_data": web_steps, "interval": month, "basic": True}),
+        ("1d total limit100 advanced", inter, {"filters": [], "interval": one_day, "target": "affected_goal_total", "limit": 100}),
     ]
     return org, q, mid
 
@@ -277,6 +287,53 @@ def grown_lake(lake, factor, org):
     return target
 
 
+def duckdb_in_process(sql, mode):
+    """DuckDB's Python module answers `sql` in this process: (seconds, the answer as an Arrow
+    table or JSON bytes). A new connection per run; only the call that answers is timed."""
+    import duckdb  # pip install duckdb
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    body = sql.split(";\n", 1)[1].strip().rstrip(";")
+    if mode == "arrow":
+        started = time.perf_counter()
+        table = con.sql(body).to_arrow_table()
+        return time.perf_counter() - started, table
+    target = Path("/dev/shm") / f"flowlake-bench-{os.getpid()}.json"
+    started = time.perf_counter()
+    con.execute(f"COPY ({body}) TO '{target}' (FORMAT json, ARRAY true)")
+    seconds = time.perf_counter() - started
+    out = target.read_bytes()
+    target.unlink()
+    return seconds, out
+
+
+KEY_COLUMNS = ["time", "timestamp", "session_id", "goal_id", "label", "workflow_related"]
+
+
+def key_csv(answer, mode, who):
+    """An answer of either engine in any mode as the CSV of its key columns, for keys_of."""
+    if mode == "csv":
+        return answer
+    if mode == "arrow":
+        import pyarrow.csv
+        import pyarrow.ipc
+
+        table = pyarrow.ipc.open_stream(answer).read_all() if who == "fl" else answer
+        out = io.BytesIO()
+        pyarrow.csv.write_csv(table.select([c for c in KEY_COLUMNS if c in table.column_names]), out)
+        return out.getvalue()
+    parsed = json.loads(answer)
+    rows = parsed["data"] if who == "fl" else parsed
+    text = io.StringIO()
+    columns = [c for c in KEY_COLUMNS if rows and c in rows[0]]
+    writer = csv.DictWriter(text, columns, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({c: str(row[c]).lower() if isinstance(row[c], bool) else row[c] for c in columns})
+    return text.getvalue().encode()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lake", type=Path, required=True)
@@ -285,6 +342,8 @@ def main():
     ap.add_argument("--flowlake", default=str(REPO / "target/release/flowlake"))
     ap.add_argument("--only", help="run only queries whose name contains this")
     ap.add_argument("--skip-growth", action="store_true")
+    ap.add_argument("--mode", choices=["csv", "arrow", "json"], default="csv",
+                    help="csv: both command lines (the default); arrow, json: DuckDB in process")
     args = ap.parse_args()
     lake = args.lake.resolve()
     duck = duckdb_binary()
@@ -292,53 +351,61 @@ def main():
     org, qs, mid = queries(lake, duck)
     if args.only:
         qs = [q for q in qs if args.only in q[0]]
+    in_process = args.mode != "csv"
     results = []
     for name, workflow, payload in qs:
         pfile = FRESH / (name.replace(" ", "_").replace(":", "") + ".json")
         pfile.write_text(json.dumps(payload))
         sql = to_sql(lake, org, workflow, payload, lake / "goals.json")
         fl_argv = [args.flowlake, "query", "--lake", str(lake), "--org", org, "--workflow", workflow["id"],
-                   "--payload", str(pfile), "--format", "csv"]
+                   "--payload", str(pfile), "--format", args.mode]
         dk_argv = [duck, "-csv"]
         fl_times, dk_times = [], []
         fl_out = dk_out = None
         for run in range(args.runs + 1):  # run 0 warms the page cache for both
-            order = [("fl", fl_argv, None), ("dk", dk_argv, sql)]
-            if run % 2:
-                order.reverse()
-            for who, argv, stdin in order:
-                seconds, out, err, code = run_measured(argv, stdin)
-                if code != 0:
-                    sys.exit(f"{who} failed on {name}: {err}")
+            order = ["fl", "dk"] if run % 2 == 0 else ["dk", "fl"]
+            for who in order:
+                if who == "dk" and in_process:
+                    seconds, out = duckdb_in_process(sql, args.mode)
+                else:
+                    argv, stdin = (fl_argv, None) if who == "fl" else (dk_argv, sql)
+                    seconds, out, err, code = run_measured(argv, stdin)
+                    if code != 0:
+                        sys.exit(f"{who} failed on {name}: {err}")
                 if who == "fl":
-                    fl_out = fl_out or out
+                    fl_out = fl_out if fl_out is not None else out
                     if run:
                         fl_times.append(seconds)
                 else:
-                    dk_out = dk_out or out
+                    dk_out = dk_out if dk_out is not None else out
                     if run:
                         dk_times.append(seconds)
-        fk, dkk = keys_of(fl_out, payload.get("basic")), keys_of(dk_out, payload.get("basic"))
+        basic = payload.get("basic")
+        fk = keys_of(key_csv(fl_out, args.mode, "fl"), basic)
+        dkk = keys_of(key_csv(dk_out, args.mode, "dk"), basic)
         same = fk == dkk
         if not same:
             for i, (a, b) in enumerate(zip(fk, dkk)):
                 if a != b:
                     print(f"  first difference at row {i}: flowlake {a} duckdb {b}", file=sys.stderr)
                     break
-        fl_rss, dk_rss = peak_rss_mib(fl_argv), peak_rss_mib(dk_argv, sql)
-        floor = floor_seconds(lake, org, payload, max(3, args.runs // 2))
-        r = {"query": name, "rows_flowlake": len(fk), "rows_duckdb": len(dkk), "same_rows": same,
-             "flowlake_s": statistics.median(fl_times), "duckdb_s": statistics.median(dk_times),
+        if in_process:
+            fl_rss = dk_rss = floor = float("nan")
+        else:
+            fl_rss, dk_rss = peak_rss_mib(fl_argv), peak_rss_mib(dk_argv, sql)
+            floor = floor_seconds(lake, org, payload, max(3, args.runs // 2))
+        r = {"query": name, "mode": args.mode, "rows_flowlake": len(fk), "rows_duckdb": len(dkk),
+             "same_rows": same, "flowlake_s": statistics.median(fl_times), "duckdb_s": statistics.median(dk_times),
              "floor_s": floor, "flowlake_rss_mib": fl_rss, "duckdb_rss_mib": dk_rss,
-             "flowlake_runs": fl_times, "duckdb_runs": dk_times}
+             "flowlake_runs": fl_times, "duckdb_runs": dk_times, "load": os.getloadavg()[0]}
         r["ratio"] = r["flowlake_s"] / r["duckdb_s"]
         results.append(r)
         print(f"{name:42s} rows {len(fk):7d} {'same' if same else 'DIFFERENT':9s} flowlake {r['flowlake_s']:.3f}s "
               f"duckdb {r['duckdb_s']:.3f}s ratio {r['ratio']:.2f} floor {floor:.3f}s "
-              f"rss {fl_rss:.0f}/{dk_rss:.0f} MiB", flush=True)
+              f"rss {fl_rss:.0f}/{dk_rss:.0f} MiB load {r['load']:.1f}", flush=True)
 
     growth = []
-    if not args.skip_growth:
+    if not args.skip_growth and not in_process:
         workflow = qs[0][1]
         payload = {"filters": [], "step_data": [{}], "interval": {"start": f"{mid}T00:00:00Z", "end": f"{mid}T23:59:59.999Z"}}
         pfile = FRESH / "growth.json"

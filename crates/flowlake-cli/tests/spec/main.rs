@@ -6,6 +6,7 @@ mod cli;
 mod cluster;
 mod compact_bounded;
 mod differential;
+mod differential_layouts;
 mod encodings;
 mod fuzz;
 mod ingest_inputs;
