@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use flowlake::batch::{self, BatchOptions, Outcome, OutputDir, Progress};
 use flowlake::lake::CatalogReload;
+use flowlake::memory::MemoryPool;
 use flowlake::output::Format;
 use flowlake::{Engine, EngineConfig, LakeLocation, Query};
 use pyo3::exceptions::PyValueError;
@@ -117,8 +118,10 @@ impl NativeLake {
         let location = existing_location(py, location)?;
         let config = EngineConfig {
             target_partitions,
-            memory_limit: self::memory_limit(memory_limit)?,
-            memory_limit_is_default: false,
+            memory: match self::memory_limit(memory_limit)? {
+                Some(bytes) => MemoryPool::Asked(bytes),
+                None => MemoryPool::Unbounded,
+            },
             s3: payload::s3_options(storage)?,
             list_cache_ttl: payload::seconds("list_cache_ttl", list_cache_ttl)?,
             batch_size,

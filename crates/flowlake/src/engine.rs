@@ -16,6 +16,7 @@ use tokio::sync::Mutex;
 
 use crate::error::{Error, Result};
 use crate::lake::{Lake, LakeOptions, WorkflowKind};
+use crate::memory::MemoryPool;
 use crate::output::{PlanRun, ResponseStream};
 use crate::plan::{Prepared, Reading};
 use crate::query::Query;
@@ -32,12 +33,9 @@ const LIMITED_BATCH_SIZE: usize = 1024;
 pub struct EngineConfig {
     /// Parallelism of scans, joins and sorts (default: the number of cores).
     pub target_partitions: Option<usize>,
-    /// Bytes the engine's operators may hold before spilling or failing (default: none).
-    pub memory_limit: Option<usize>,
-    /// The limit is the default derived from the machine's memory (`serve`, `batch`), not
-    /// one asked for: a safety net that bounds the pool but keeps the batch size and join
-    /// order of an unlimited engine, which are faster (README: Configuration).
-    pub memory_limit_is_default: bool,
+    /// Bytes the engine's operators may hold before spilling or failing, and whether that
+    /// limit was asked for (default: none).
+    pub memory: MemoryPool,
     /// How S3 lakes are reached (on top of the `AWS_*` environment).
     pub s3: S3Options,
     /// How long a day folder's listing is reused (zero: list on every query).
@@ -71,7 +69,7 @@ pub fn session_parts(config: &EngineConfig) -> Result<(SessionConfig, Arc<Runtim
         session = session.with_target_partitions(partitions.max(1));
     }
     // Plans and batches are shaped for the limit only when one was asked for.
-    let bounded = config.memory_limit.is_some() && !config.memory_limit_is_default;
+    let bounded = config.memory.shapes_plans();
     match (config.batch_size, bounded) {
         (Some(rows), _) => session = session.with_batch_size(rows.max(1)),
         // Under a memory limit, merging spilled sort runs holds a batch per run: smaller
@@ -98,7 +96,7 @@ pub fn session_parts(config: &EngineConfig) -> Result<(SessionConfig, Arc<Runtim
         options.execution.parquet.enable_page_index = false;
     }
     let mut runtime = RuntimeEnvBuilder::new();
-    if let Some(bytes) = config.memory_limit {
+    if let Some(bytes) = config.memory.bytes() {
         // A fair pool: every spilling operator (the sorts of each partition, the
         // aggregates) gets its share and spills beyond it, rather than the first one
         // taking everything and the others failing.
@@ -130,7 +128,7 @@ impl Engine {
             ctx,
             s3: config.s3.clone(),
             list_cache_ttl: config.list_cache_ttl,
-            memory_limited: config.memory_limit.is_some() && !config.memory_limit_is_default,
+            memory_limited: config.memory.shapes_plans(),
             buckets: Mutex::new(HashMap::new()),
             runner,
         }

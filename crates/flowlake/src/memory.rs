@@ -2,6 +2,36 @@
 //! `--memory-limit` is given: without one the final sort of a large answer holds it all, and
 //! a few such requests at once could get the process killed.
 
+/// The memory pool of an engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MemoryPool {
+    /// No pool: operators hold what they need.
+    #[default]
+    Unbounded,
+    /// A limit asked for (`--memory-limit`): plans and batches are shaped for it (smaller
+    /// batches; the join order whose memory does not grow with the answer).
+    Asked(usize),
+    /// The default derived from the machine's memory (`serve`, `batch`): a safety net that
+    /// bounds the pool but keeps the batch size and join order of an unlimited engine,
+    /// which are faster.
+    Derived(usize),
+}
+
+impl MemoryPool {
+    /// The pool's size, if it has one.
+    pub fn bytes(self) -> Option<usize> {
+        match self {
+            MemoryPool::Unbounded => None,
+            MemoryPool::Asked(bytes) | MemoryPool::Derived(bytes) => Some(bytes),
+        }
+    }
+
+    /// Whether plans are shaped for the limit (only one asked for).
+    pub fn shapes_plans(self) -> bool {
+        matches!(self, MemoryPool::Asked(_))
+    }
+}
+
 /// Memory each query running at once is assumed to hold outside the pool (Parquet
 /// decoding buffers, encoders): the pool leaves room for it.
 pub const RESERVED_PER_QUERY: u64 = 64 << 20;

@@ -182,7 +182,12 @@ fn print_summary(args: &GenerateArgs, summary: &GenerateSummary) {
     for org in &summary.organizations {
         out!("organization {}", org.id);
         for workflow in &org.workflows {
-            out!("  {:<15} {}  {}", workflow.kind, workflow.id, workflow.name);
+            out!(
+                "  {:<15} {}  {}",
+                workflow.kind,
+                workflow.id,
+                workflow.name.as_deref().unwrap_or("")
+            );
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use flowlake::engine::{Engine, EngineConfig};
 use flowlake::error::Error;
-use flowlake::memory;
+use flowlake::memory::{self, MemoryPool};
 use flowlake::{Lake, LakeLocation};
 
 use super::args::{LakeArgs, ResourceArgs, S3Args};
@@ -50,6 +50,15 @@ impl Pool {
         }
     }
 
+    /// The engine's pool: the chosen size, and whether it was asked for.
+    pub fn engine_pool(&self) -> MemoryPool {
+        match *self {
+            Pool::Unbounded | Pool::Unknown => MemoryPool::Unbounded,
+            Pool::Asked(bytes) => MemoryPool::Asked(bytes),
+            Pool::Derived { bytes, .. } => MemoryPool::Derived(bytes),
+        }
+    }
+
     /// The startup line of `serve` and `batch`.
     pub fn describe(&self) -> String {
         let size = |bytes: usize| memory::human(u64::try_from(bytes).unwrap_or(u64::MAX));
@@ -74,15 +83,9 @@ pub(crate) fn engine_config(
     list_cache_ttl: std::time::Duration,
     pool: Pool,
 ) -> EngineConfig {
-    let (memory_limit, memory_limit_is_default) = match pool {
-        Pool::Unbounded | Pool::Unknown => (None, false),
-        Pool::Asked(bytes) => (Some(bytes), false),
-        Pool::Derived { bytes, .. } => (Some(bytes), true),
-    };
     EngineConfig {
         target_partitions: resources.target_partitions,
-        memory_limit,
-        memory_limit_is_default,
+        memory: pool.engine_pool(),
         s3: lake.s3.options(),
         list_cache_ttl,
         batch_size: None,
@@ -186,19 +189,13 @@ mod tests {
             cluster: None,
         };
         let config = engine_config(&resources, &lake, std::time::Duration::ZERO, derived);
-        assert_eq!(
-            (config.memory_limit, config.memory_limit_is_default),
-            (Some(8 << 30), true)
-        );
+        assert_eq!(config.memory, MemoryPool::Derived(8 << 30));
         let config = engine_config(
             &resources,
             &lake,
             std::time::Duration::ZERO,
             Pool::Asked(1 << 20),
         );
-        assert_eq!(
-            (config.memory_limit, config.memory_limit_is_default),
-            (Some(1 << 20), false)
-        );
+        assert_eq!(config.memory, MemoryPool::Asked(1 << 20));
     }
 }

@@ -755,7 +755,7 @@ fn small_limits_answered_from_the_first_days_answer_like_the_reference() {
 #[test]
 fn the_memory_bounded_plans_answer_like_the_reference() {
     let config = EngineConfig {
-        memory_limit: Some(1 << 30),
+        memory: flowlake::memory::MemoryPool::Asked(1 << 30),
         batch_size: Some(41),
         ..EngineConfig::default()
     };
@@ -773,8 +773,7 @@ fn the_memory_bounded_plans_answer_like_the_reference() {
 #[test]
 fn a_derived_memory_pool_answers_like_the_reference() {
     let config = EngineConfig {
-        memory_limit: Some(flowlake::memory::MIN_POOL as usize),
-        memory_limit_is_default: true,
+        memory: flowlake::memory::MemoryPool::Derived(flowlake::memory::MIN_POOL as usize),
         ..EngineConfig::default()
     };
     let engine = Engine::new(&config).expect("engine");

@@ -4,33 +4,14 @@
 use rand::Rng;
 use rand::seq::IndexedRandom;
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+
+use crate::format::catalog_files::{GoalEntry, WorkflowEntry};
 
 /// A random (v4) UUID drawn from the generator's seeded stream.
 pub fn uuid(rng: &mut ChaCha8Rng) -> String {
     uuid::Builder::from_random_bytes(rng.random())
         .into_uuid()
         .to_string()
-}
-
-/// A `workflows.json` entry.
-#[derive(Debug, Clone, Serialize)]
-pub struct WorkflowEntry {
-    pub id: String,
-    pub organization_id: String,
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub interaction_ids: Option<Vec<String>>,
-}
-
-/// A `goals.json` entry.
-#[derive(Debug, Clone, Serialize)]
-pub struct GoalEntry {
-    pub id: String,
-    pub organization_id: String,
-    pub name: String,
 }
 
 /// An interaction and its views; views form a small graph that paths branch through.
@@ -132,7 +113,7 @@ impl Organization {
             .map(|name| GoalEntry {
                 id: uuid(rng),
                 organization_id: id.clone(),
-                name: name.to_string(),
+                name: Some(name.to_string()),
             })
             .collect();
         let interactions: Vec<Interaction> = (0..6)
@@ -147,8 +128,8 @@ impl Organization {
             |kind: &'static str, name: &str, interaction_ids: Option<Vec<String>>| WorkflowEntry {
                 id: uuid(rng),
                 organization_id: id.clone(),
-                kind,
-                name: name.to_string(),
+                kind: kind.to_string(),
+                name: Some(name.to_string()),
                 interaction_ids,
             };
         let workflows = vec![

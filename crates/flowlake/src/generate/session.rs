@@ -123,7 +123,7 @@ impl<'a> Session<'a> {
         } else {
             goals.choose(self.rng).expect("goals")
         };
-        let (label, is_purchase) = (goal.id.clone(), goal.name == "Purchase");
+        let (label, is_purchase) = (goal.id.clone(), goal.name.as_deref() == Some("Purchase"));
         self.push("goal", "trigger", &label, |e, rng| {
             if is_purchase || rng.random_bool(0.3) {
                 e.value = Some((rng.random_range(500..40_000) as f64) / 100.0);

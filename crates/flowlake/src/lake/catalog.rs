@@ -2,10 +2,10 @@
 
 use std::collections::HashMap;
 
-use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::error::{Cause, Error, Result};
+use crate::format::catalog_files::{GoalEntry, WorkflowEntry};
 
 /// The file name of the workflow catalog.
 pub const WORKFLOWS_FILE: &str = "workflows.json";
@@ -32,23 +32,6 @@ pub struct Workflow {
     pub organization_id: Uuid,
     pub name: Option<String>,
     pub kind: WorkflowKind,
-}
-
-#[derive(Deserialize)]
-struct WorkflowEntry {
-    id: String,
-    organization_id: String,
-    #[serde(rename = "type")]
-    kind: String,
-    name: Option<String>,
-    interaction_ids: Option<Vec<String>>,
-}
-
-#[derive(Deserialize)]
-struct GoalEntry {
-    id: String,
-    organization_id: String,
-    name: Option<String>,
 }
 
 /// The lake's catalog, read once per lake.

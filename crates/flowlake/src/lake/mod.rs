@@ -364,14 +364,7 @@ impl Lake {
         if !fresh && let Some(listing) = self.listings.get(prefix) {
             return Ok(listing);
         }
-        let listing = match self.store.list_with_delimiter(Some(prefix)).await {
-            Ok(listing) => listing,
-            Err(object_store::Error::NotFound { .. }) => ListResult {
-                common_prefixes: Vec::new(),
-                objects: Vec::new(),
-            },
-            Err(e) => return Err(Error::from(e)),
-        };
+        let listing = crate::storage::listing::list_folder(self.store.as_ref(), prefix).await?;
         Ok(self.listings.put(prefix, listing))
     }
 

@@ -5,6 +5,7 @@
 
 pub mod counting;
 pub mod credentials;
+pub mod listing;
 pub mod location;
 pub mod store;
 pub mod versions;

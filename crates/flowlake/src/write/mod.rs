@@ -28,6 +28,7 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 use crate::format::paths;
+use crate::storage::listing::list_folder;
 use crate::storage::store::s3_store;
 use crate::storage::{LakeLocation, S3Options};
 
@@ -149,15 +150,9 @@ impl LakeWriter {
 
     /// The objects directly in a day folder.
     pub async fn list_day(&self, day: Day) -> Result<Vec<ObjectMeta>> {
-        match self
-            .store
-            .list_with_delimiter(Some(&self.day_prefix(day)))
-            .await
-        {
-            Ok(listing) => Ok(listing.objects),
-            Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
-            Err(e) => Err(e.into()),
-        }
+        Ok(list_folder(self.store.as_ref(), &self.day_prefix(day))
+            .await?
+            .objects)
     }
 
     /// Every day folder of the lake (of one organization, when given), sorted.
@@ -189,15 +184,12 @@ impl LakeWriter {
     }
 
     async fn subfolders(&self, prefix: &Path) -> Result<Vec<String>> {
-        match self.store.list_with_delimiter(Some(prefix)).await {
-            Ok(listing) => Ok(listing
-                .common_prefixes
-                .iter()
-                .filter_map(|p| p.filename().map(str::to_string))
-                .collect()),
-            Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
-            Err(e) => Err(e.into()),
-        }
+        Ok(list_folder(self.store.as_ref(), prefix)
+            .await?
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_string))
+            .collect())
     }
 
     /// Writes a whole object: readers see all of it or nothing (a staged file renamed into
