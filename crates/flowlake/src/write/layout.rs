@@ -261,7 +261,8 @@ impl RunTracker {
 
 /// Event files of about a target size written from one sorted stream of batches, each
 /// staged in a local folder: a new file starts at a run boundary once the current one has
-/// reached the target (so small days keep one file).
+/// reached the target (so small days keep one file), or inside a run once it is a quarter
+/// over the target.
 pub struct RollingEventFiles {
     folder: PathBuf,
     layout: FileLayout,
@@ -295,12 +296,14 @@ impl RollingEventFiles {
     /// Writes the next sorted rows.
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         for (run, starts) in self.runs.runs(batch, self.layout.sort)? {
-            let full = self
-                .current
-                .as_ref()
-                .is_some_and(|(_, file)| file.size() >= self.target_size);
-            // The time order has no runs: a file may end after any batch.
-            if full && (starts || self.layout.sort == SortOrder::Time) {
+            let size = self.current.as_ref().map_or(0, |(_, file)| file.size());
+            let full = size >= self.target_size;
+            // A file ends where a run starts once it is full, so that runs stay whole where
+            // they can; the time order has no runs (a file may end after any batch), and a
+            // run far longer than the target (a label with millions of events in a day) is
+            // cut once the file is a quarter over it, or one file would hold the whole run.
+            let oversized = size >= self.target_size.saturating_add(self.target_size / 4);
+            if full && (starts || self.layout.sort == SortOrder::Time || oversized) {
                 self.finish_current()?;
             }
             if self.current.is_none() {
@@ -410,5 +413,42 @@ mod tests {
         assert_eq!(staged.iter().map(|f| f.rows).sum::<u64>(), 20_000);
         let one = RollingEventFiles::new(dir.path(), layout, u64::MAX);
         assert!(one.finish().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_run_longer_than_the_target_is_cut_across_files_near_the_target() {
+        let dir = tempfile::tempdir().unwrap();
+        // One (category, label) run of 20,000 rows: no run boundary to end a file at.
+        let one_run: Vec<Event> = (0..20_000)
+            .map(|i| Event {
+                event_id: format!("e{i:06}"),
+                timestamp_us: 1_700_000_000_000_000 + i as i64,
+                category: "goal".into(),
+                action: "view".into(),
+                label: "the-only-label".into(),
+                visitor_id: format!("v{}", i % 97),
+                session_id: format!("s{}", i % 89),
+                ..Event::default()
+            })
+            .collect();
+        let batch = to_record_batch(&one_run).unwrap();
+        let layout = FileLayout {
+            row_group_size: 1024,
+            ..FileLayout::default()
+        };
+        let target = 40_000;
+        let mut files = RollingEventFiles::new(dir.path(), layout, target);
+        for start in (0..20_000).step_by(500) {
+            files.write(&batch.slice(start, 500)).unwrap();
+        }
+        let staged = files.finish().unwrap();
+        assert!(staged.len() > 2, "the run was kept in one file: {staged:?}");
+        assert_eq!(staged.iter().map(|f| f.rows).sum::<u64>(), 20_000);
+        for file in &staged[..staged.len() - 1] {
+            assert!(
+                file.bytes < 2 * target,
+                "a file far over the target: {staged:?}"
+            );
+        }
     }
 }
