@@ -7,6 +7,9 @@
 //!
 //! Errors Ballista acts on itself pass unchanged: I/O errors (it retries the task) and its
 //! own errors (a failed shuffle fetch makes it run the map stage again).
+//!
+//! On the client, [`name_cluster_failures`] turns a job's failures back into the errors a
+//! local run reports, asking the cluster when the text alone does not tell.
 
 use std::fmt;
 use std::sync::Arc;
@@ -21,6 +24,8 @@ use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, Pla
 use futures::TryStreamExt;
 
 use flowlake::error::Error;
+
+use crate::address::ClusterAddress;
 
 /// Starts a carried error in a failure's text; hex digits follow.
 const MARKER: &str = "flowlake-error/1:";
@@ -117,6 +122,71 @@ impl ExecutionPlan for PortableErrorsExec {
             stream.map_err(portable),
         )))
     }
+}
+
+/// Names the failures of a cluster job as a local run would (see [`name_failure`]).
+pub(crate) fn name_cluster_failures(
+    stream: SendableRecordBatchStream,
+    address: &ClusterAddress,
+) -> SendableRecordBatchStream {
+    use futures::StreamExt;
+    let schema = stream.schema();
+    let address = address.clone();
+    let named = stream.then(move |item| {
+        let address = address.clone();
+        async move {
+            match item {
+                Ok(batch) => Ok(batch),
+                Err(error) => Err(name_failure(error, &address).await),
+            }
+        }
+    });
+    Box::pin(RecordBatchStreamAdapter::new(schema, named))
+}
+
+/// A failure of a cluster job, as the client reports it. Ballista's client gives every
+/// failure as `Execution` text, so the facts are looked up:
+/// 1. an error of this process (the client's own checks) keeps its type;
+/// 2. an error of an executor is the flowlake error its text carries ([`carried`]):
+///    the one a local run reports;
+/// 3. the scheduler failing the job because its executors were lost (text of the scheduler,
+///    which sends nothing else) is 503 `cluster_unavailable`;
+/// 4. a scheduler that no longer accepts connections, or has no executor left (asked
+///    now), is 503 `cluster_unavailable` naming it;
+/// 5. an executor that could not be reached for results (Ballista's connection errors) is
+///    503 `cluster_unavailable`;
+/// 6. anything else is a 500 with the job's failure text.
+async fn name_failure(error: DataFusionError, address: &ClusterAddress) -> DataFusionError {
+    let cluster = |error: Error| DataFusionError::External(Box::new(error));
+    if flowlake::error::ours_in_chain(&error).is_some() {
+        return error;
+    }
+    let DataFusionError::Execution(text) = error else {
+        return error;
+    };
+    if let Some(carried) = carried(&text) {
+        return cluster(carried);
+    }
+    if text.contains("executors were lost") {
+        return cluster(address.unavailable(text));
+    }
+    if let Err(why) = address.check().await {
+        return cluster(address.unavailable(format!("lost during the query: {why}")));
+    }
+    if [
+        "GrpcConnectionError",
+        "Error connecting to Ballista",
+        "ExecutorLost",
+        "executor lost",
+    ]
+    .iter()
+    .any(|phrase| text.contains(phrase))
+    {
+        return cluster(address.unavailable(format!(
+            "an executor could not be reached during the query: {text}"
+        )));
+    }
+    cluster(Error::internal(text))
 }
 
 #[cfg(test)]

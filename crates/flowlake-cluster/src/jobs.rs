@@ -21,7 +21,7 @@ use datafusion_proto::protobuf::LogicalPlanNode;
 use tokio::sync::watch;
 
 use crate::address::{CONNECT_TIMEOUT, ClusterAddress};
-use crate::client::name_cluster_failures;
+use crate::errors::name_cluster_failures;
 use flowlake::error::Result;
 
 /// Runs `dataframe` on the cluster. Dropping the stream before its end (a `--request-timeout`
