@@ -294,7 +294,7 @@ def duckdb_in_process(sql, mode):
 
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    body = sql.split(";\n", 1)[1].strip().rstrip(";")
+    body = select_of(sql)
     if mode == "arrow":
         started = time.perf_counter()
         table = con.sql(body).to_arrow_table()
@@ -311,18 +311,30 @@ def duckdb_in_process(sql, mode):
 KEY_COLUMNS = ["time", "timestamp", "session_id", "goal_id", "label", "workflow_related"]
 
 
+def select_of(sql):
+    """This script's SQL without its `SET TimeZone` line, for a connection that set it once."""
+    prefix = "SET TimeZone = 'UTC';\n"
+    assert sql.startswith(prefix)
+    return sql[len(prefix):].strip().rstrip(";")
+
+
+def arrow_key_csv(table):
+    """An Arrow answer's key columns as CSV, the form keys_of reads."""
+    import pyarrow.csv
+
+    out = io.BytesIO()
+    pyarrow.csv.write_csv(table.select([c for c in KEY_COLUMNS if c in table.column_names]), out)
+    return out.getvalue()
+
+
 def key_csv(answer, mode, who):
     """An answer of either engine in any mode as the CSV of its key columns, for keys_of."""
     if mode == "csv":
         return answer
     if mode == "arrow":
-        import pyarrow.csv
         import pyarrow.ipc
 
-        table = pyarrow.ipc.open_stream(answer).read_all() if who == "fl" else answer
-        out = io.BytesIO()
-        pyarrow.csv.write_csv(table.select([c for c in KEY_COLUMNS if c in table.column_names]), out)
-        return out.getvalue()
+        return arrow_key_csv(pyarrow.ipc.open_stream(answer).read_all() if who == "fl" else answer)
     parsed = json.loads(answer)
     rows = parsed["data"] if who == "fl" else parsed
     text = io.StringIO()

@@ -37,9 +37,6 @@ def high_water_mib():
     return int(status["VmHWM"].split()[0]) / 1024
 
 
-KEY_COLUMNS = ["time", "timestamp", "session_id", "goal_id", "label", "workflow_related"]
-
-
 def csv_bytes(table):
     import pyarrow.csv
 
@@ -57,8 +54,7 @@ def serve(conn, answer):
             table = answer(query)
             seconds = time.perf_counter() - started
             if want_keys:  # what compare_duckdb compares, from the columns that make the keys
-                keyed = table.select([c for c in KEY_COLUMNS if c in table.column_names])
-                keys = compare_duckdb.keys_of(csv_bytes(keyed), query["payload"].get("basic"))
+                keys = compare_duckdb.keys_of(compare_duckdb.arrow_key_csv(table), query["payload"].get("basic"))
             else:
                 keys = None
             conn.send(("ok", seconds, table.num_rows, keys, high_water_mib()))
@@ -93,16 +89,9 @@ class InProcessDuckDB:
 
     def run(self, argv, input, **_):
         class Done:
-            stdout = csv_bytes(self.con.sql(select_of(input.decode())).to_arrow_table())
+            stdout = csv_bytes(self.con.sql(compare_duckdb.select_of(input.decode())).to_arrow_table())
 
         return Done
-
-
-def select_of(sql):
-    """compare_duckdb's SQL without its `SET TimeZone` line (set once per connection)."""
-    prefix = "SET TimeZone = 'UTC';\n"
-    assert sql.startswith(prefix)
-    return sql[len(prefix):].strip().rstrip(";")
 
 
 class Engine:
@@ -138,7 +127,7 @@ def main():
     compare_duckdb.subprocess = InProcessDuckDB()  # step_actions' probes, in process
     org, listed, _ = compare_duckdb.queries(lake, duck="duckdb")
     queries = [{"name": name, "org": org, "workflow": workflow["id"], "payload": payload,
-                "sql": select_of(compare_duckdb.to_sql(lake, org, workflow, payload, lake / "goals.json"))}
+                "sql": compare_duckdb.select_of(compare_duckdb.to_sql(lake, org, workflow, payload, lake / "goals.json"))}
                for name, workflow, payload in listed if not args.only or args.only in name]
 
     engines = [Engine("flowlake", flowlake_engine, lake), Engine("duckdb", duckdb_engine, lake)]

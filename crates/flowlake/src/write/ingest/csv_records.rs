@@ -229,18 +229,18 @@ impl Records for CsvRecords<'_> {
                 ));
             }
             records += 1;
-            match csv_record(&self.chunk.header, &record, options.time_zone) {
-                Ok(row) => rows.push(row),
-                Err((refusal, record)) => refused.push(Refused {
-                    position: format!(
+            Refused::sort(
+                csv_record(&self.chunk.header, &record, options.time_zone),
+                || {
+                    format!(
                         "row {} (line {})",
                         self.chunk.first_row + i as u64,
                         self.chunk.lines[i]
-                    ),
-                    refusal,
-                    record,
-                }),
-            }
+                    )
+                },
+                rows,
+                refused,
+            );
         }
         Ok(records)
     }

@@ -19,6 +19,7 @@ use super::chunks::Chunk;
 use super::record::Refusal;
 use super::{csv_records, json_lines, parquet_batches};
 use crate::error::{Error, Result};
+use crate::format::event::Event;
 use crate::write::Day;
 use crate::write::day_reader::{EventKey, event_key};
 
@@ -39,6 +40,26 @@ pub struct Refused {
     pub position: String,
     pub refusal: Refusal,
     pub record: serde_json::Value,
+}
+
+impl Refused {
+    /// Files one record read on the per-row path: its row into `rows`, or its refusal (at
+    /// the position `position` names) into `refused`.
+    pub fn sort(
+        outcome: std::result::Result<(Uuid, Event), (Refusal, serde_json::Value)>,
+        position: impl FnOnce() -> String,
+        rows: &mut Vec<(Uuid, Event)>,
+        refused: &mut Vec<Refused>,
+    ) {
+        match outcome {
+            Ok(row) => rows.push(row),
+            Err((refusal, record)) => refused.push(Refused {
+                position: position(),
+                refusal,
+                record,
+            }),
+        }
+    }
 }
 
 /// The rows of one organization's day, in input order, and their event keys.
@@ -75,7 +96,7 @@ pub trait Records {
         &self,
         range: Range<usize>,
         options: &DecodeOptions,
-        rows: &mut Vec<(Uuid, crate::format::event::Event)>,
+        rows: &mut Vec<(Uuid, Event)>,
         refused: &mut Vec<Refused>,
     ) -> Result<u64>;
 }

@@ -200,14 +200,12 @@ impl Records for Lines<'_> {
                 )),
             };
             records += 1;
-            match outcome {
-                Ok(row) => rows.push(row),
-                Err((refusal, record)) => refused.push(Refused {
-                    position: format!("line {}", self.chunk.first_line + i as u64),
-                    refusal,
-                    record,
-                }),
-            }
+            Refused::sort(
+                outcome,
+                || format!("line {}", self.chunk.first_line + i as u64),
+                rows,
+                refused,
+            );
         }
         Ok(records)
     }
