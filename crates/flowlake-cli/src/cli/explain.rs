@@ -3,9 +3,8 @@
 use clap::Args;
 
 use super::query::read_payload;
-use super::{Pool, RequestArgs, ResourceArgs, open_lake, report};
+use super::{RequestArgs, ResourceArgs, open_request, report};
 use flowlake::error::Result;
-use flowlake::query::Query;
 
 /// Options of `flowlake explain`: the same request as `query`.
 #[derive(Debug, Args)]
@@ -34,18 +33,6 @@ pub(super) async fn run(args: ExplainArgs) -> i32 {
 }
 
 async fn explain(args: &ExplainArgs, payload: &[u8]) -> Result<String> {
-    let query = Query::from_request(
-        &args.request.organization_id,
-        &args.request.workflow_id,
-        payload,
-    )?;
-    let pool = Pool::choose(args.resources.memory_limit, None, None);
-    let (engine, lake) = open_lake(
-        &args.resources,
-        &args.request.lake,
-        std::time::Duration::ZERO,
-        pool,
-    )
-    .await?;
+    let (query, engine, lake) = open_request(&args.request, &args.resources, payload).await?;
     engine.explain(&lake, &query, args.analyze).await
 }

@@ -41,7 +41,7 @@ pub(crate) use args::{
     LakeArgs, ListingArgs, QueryArgs, RequestArgs, ResourceArgs, S3Args, named, parse_bytes,
     parse_memory_limit,
 };
-pub(crate) use resources::{Pool, open_lake, open_writer};
+pub(crate) use resources::{Pool, open_lake, open_request, open_writer};
 
 /// Exit code for usage errors (bad flags, unreadable payload file).
 pub const EXIT_USAGE: i32 = 2;

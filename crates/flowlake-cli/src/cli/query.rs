@@ -6,12 +6,11 @@ use std::sync::{Arc, OnceLock};
 use flowlake::PlanRunner;
 
 use super::{
-    EXIT_USAGE, Pool, QueryArgs, RequestArgs, identify_jobs, open_lake, report, stop_requested,
+    EXIT_USAGE, QueryArgs, RequestArgs, identify_jobs, open_request, report, stop_requested,
     stopped,
 };
 use flowlake::error::{Error, Result};
 use flowlake::output::write_response;
-use flowlake::query::Query;
 
 /// Reads the payload named by `--payload` (`-` is stdin). Failure is a usage error: it is
 /// reported here and its exit code returned.
@@ -87,19 +86,7 @@ async fn answer(
     sink: &mut (dyn Write + Send),
     runner: &OnceLock<Arc<dyn PlanRunner>>,
 ) -> Result<u64> {
-    let query = Query::from_request(
-        &args.request.organization_id,
-        &args.request.workflow_id,
-        payload,
-    )?;
-    let pool = Pool::choose(args.resources.memory_limit, None, None);
-    let (engine, lake) = open_lake(
-        &args.resources,
-        &args.request.lake,
-        std::time::Duration::ZERO,
-        pool,
-    )
-    .await?;
+    let (query, engine, lake) = open_request(&args.request, &args.resources, payload).await?;
     let _ = runner.set(Arc::clone(engine.runner()));
     let response = engine.execute(&lake, &query).await?;
     write_response(response, args.format, sink).await

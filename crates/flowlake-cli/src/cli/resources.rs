@@ -6,7 +6,9 @@ use flowlake::error::Error;
 use flowlake::memory::{self, MemoryPool};
 use flowlake::{Lake, LakeLocation};
 
-use super::args::{LakeArgs, ResourceArgs, S3Args};
+use flowlake::query::Query;
+
+use super::args::{LakeArgs, RequestArgs, ResourceArgs, S3Args};
 
 /// The memory pool of a subcommand's engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +114,21 @@ pub(crate) async fn open_lake(
     let engine = Engine::new(&config)?;
     let opened = engine.open_lake(location).await?;
     Ok((engine, opened))
+}
+
+/// One request of `query` or `explain`: its query validated first (a bad payload opens
+/// nothing), then the engine and the lake, with no pool unless `--memory-limit` and no
+/// reuse of listings (the process answers once).
+pub(crate) async fn open_request(
+    request: &RequestArgs,
+    resources: &ResourceArgs,
+    payload: &[u8],
+) -> Result<(Query, Engine, Lake), Error> {
+    let query = Query::from_request(&request.organization_id, &request.workflow_id, payload)?;
+    let pool = Pool::choose(resources.memory_limit, None, None);
+    let (engine, lake) =
+        open_lake(resources, &request.lake, std::time::Duration::ZERO, pool).await?;
+    Ok((query, engine, lake))
 }
 
 /// The lake `lake` opened for writing (`ingest`, `compact`).
