@@ -120,10 +120,6 @@ def _day(value: str | _dt.date | None) -> str | None:
     return value.isoformat() if isinstance(value, _dt.date) else value
 
 
-def _path(value: str | _os.PathLike | None) -> str | None:
-    return None if value is None else _os.fspath(value)
-
-
 class Lake:
     """A lake opened for queries: a local folder or ``s3://bucket/prefix``.
 
@@ -213,7 +209,7 @@ class Lake:
         result exists. Returns the summary (totals and each query's outcome); a failed query
         is reported there, not raised.
         """
-        summary = self._native.batch(_os.fspath(queries), _os.fspath(out), format=format, jobs=jobs, resume=resume)
+        summary = self._native.batch(queries, out, format=format, jobs=jobs, resume=resume)
         return _json.loads(summary)
 
     def reload(self) -> list[str]:
@@ -257,12 +253,12 @@ def ingest(
     return _flowlake.ingest(
         _os.fspath(lake),
         [_os.fspath(i) for i in inputs],
-        rejects=_path(rejects),
+        rejects=rejects,
         format=format,
         time_zone=time_zone,
         buffer_rows=buffer_rows,
         row_group_size=row_group_size,
-        staging_dir=_path(staging_dir),
+        staging_dir=staging_dir,
         storage=storage,
     )
 
@@ -299,6 +295,6 @@ def compact(
         row_group_size=row_group_size,
         target_file_size=_bytes(target_file_size),
         memory_limit=_bytes(memory_limit),
-        spill_dir=_path(spill_dir),
+        spill_dir=spill_dir,
         storage=storage,
     )

@@ -31,19 +31,7 @@ pub struct NativeLake {
 /// (a mistyped path) as the command line does.
 pub fn existing_location(py: Python<'_>, location: &str) -> PyResult<LakeLocation> {
     let parsed = LakeLocation::parse(location).or_raise(py)?;
-    if let LakeLocation::Local(folder) = &parsed
-        && !folder.is_dir()
-    {
-        let what = if folder.exists() {
-            "is not a folder"
-        } else {
-            "does not exist"
-        };
-        return Err(errors::usage(
-            py,
-            format!("lake {}: the lake folder {what}", folder.display()),
-        ));
-    }
+    parsed.check_folder("lake").or_raise(py)?;
     Ok(parsed)
 }
 
@@ -54,19 +42,6 @@ fn memory_limit(bytes: Option<usize>) -> PyResult<Option<usize>> {
             "a memory limit of 0 bytes leaves no query room to run; give a size such as 512M, or None for no limit",
         )),
         other => Ok(other),
-    }
-}
-
-/// The output encoding named as the CLI's `--format` names it.
-fn format_named(name: &str) -> PyResult<Format> {
-    match name.to_ascii_lowercase().as_str() {
-        "json" => Ok(Format::Json),
-        "ndjson" => Ok(Format::Ndjson),
-        "csv" => Ok(Format::Csv),
-        "arrow" => Ok(Format::Arrow),
-        _ => Err(PyValueError::new_err(format!(
-            "format '{name}' is not one of json, ndjson, csv, arrow"
-        ))),
     }
 }
 
@@ -200,7 +175,7 @@ impl NativeLake {
         jobs: Option<usize>,
         resume: bool,
     ) -> PyResult<String> {
-        let format = format_named(format)?;
+        let format = payload::named::<Format>("format", format)?;
         let jobs = match jobs {
             Some(0) => {
                 return Err(PyValueError::new_err(
@@ -210,9 +185,9 @@ impl NativeLake {
             Some(jobs) => jobs,
             None => std::thread::available_parallelism().map_or(2, |n| n.get()),
         };
-        batch::files::refuse_overlap(&queries, &out).map_err(|e| errors::to_py(py, e))?;
-        let loaded = batch::queries::load(&queries).map_err(|e| errors::to_py(py, e))?;
-        let out = Arc::new(OutputDir::open(&out).map_err(|e| errors::to_py(py, e))?);
+        batch::files::refuse_overlap(&queries, &out).or_raise(py)?;
+        let loaded = batch::queries::load(&queries).or_raise(py)?;
+        let out = Arc::new(OutputDir::open(&out).or_raise(py)?);
         let options = BatchOptions {
             format,
             jobs,

@@ -2,6 +2,7 @@
 //! (validated afterwards exactly as the command line validates them) and storage options
 //! as the S3 settings of the CLI's flags.
 
+use std::str::FromStr;
 use std::time::Duration;
 
 use flowlake::storage::{S3Credentials, S3Options};
@@ -96,6 +97,17 @@ pub fn seconds(name: &str, value: f64) -> PyResult<Duration> {
     Duration::try_from_secs_f64(value).map_err(|_| {
         PyValueError::new_err(format!(
             "{name} must be a non-negative number of seconds, not {value}"
+        ))
+    })
+}
+
+/// One of a library enum's names, as the command line's flags take them (in any case); a
+/// wrong one is refused with the names it could be.
+pub fn named<T: FromStr + strum::VariantNames>(what: &str, name: &str) -> PyResult<T> {
+    name.to_ascii_lowercase().parse::<T>().map_err(|_| {
+        PyValueError::new_err(format!(
+            "{what} '{name}' is not one of {}",
+            T::VARIANTS.join(", ")
         ))
     })
 }

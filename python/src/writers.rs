@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use chrono::NaiveDate;
 use chrono_tz::Tz;
+use flowlake::storage::S3Options;
 use flowlake::write::LakeWriter;
 use flowlake::write::compact::{CompactOptions, DayOutcome, DayStatus};
 use flowlake::write::day_reader::SortMemory;
@@ -18,7 +19,7 @@ use uuid::Uuid;
 
 use crate::errors::{self, OrRaise};
 use crate::lake::existing_location;
-use crate::payload::{s3_options, seconds};
+use crate::payload::{named, s3_options, seconds};
 use crate::runtime;
 
 /// Rows held in memory before the largest day's rows are staged (the CLI's default).
@@ -31,15 +32,12 @@ impl IngestProgress for Quiet {
     fn rows_read(&self, _rows: u64) {}
 }
 
-/// The input format named as the CLI's `--format` names it.
-fn input_format(name: &str) -> PyResult<InputFormat> {
-    match name.to_ascii_lowercase().as_str() {
-        "ndjson" => Ok(InputFormat::Ndjson),
-        "csv" => Ok(InputFormat::Csv),
-        "parquet" => Ok(InputFormat::Parquet),
-        _ => Err(PyValueError::new_err(format!(
-            "input format '{name}' is not one of ndjson, csv, parquet"
-        ))),
+/// The file layout of the command line's defaults, with `row_group_size` if given.
+fn layout(row_group_size: Option<usize>) -> FileLayout {
+    let default = FileLayout::default();
+    FileLayout {
+        row_group_size: row_group_size.unwrap_or(default.row_group_size).max(1),
+        ..default
     }
 }
 
@@ -54,20 +52,9 @@ fn day(py: Python<'_>, name: &str, text: Option<&str>) -> PyResult<Option<NaiveD
 }
 
 /// The lake at `location` opened for writing.
-fn writer(
-    py: Python<'_>,
-    location: &str,
-    storage: Option<&Bound<'_, PyDict>>,
-) -> PyResult<(LakeWriter, flowlake::storage::S3Options)> {
+fn writer(py: Python<'_>, location: &str, s3: &S3Options) -> PyResult<LakeWriter> {
     let location = existing_location(py, location)?;
-    let s3 = s3_options(storage)?;
-    let options = s3.clone();
-    let writer = runtime::wait(
-        py,
-        async move { LakeWriter::open(&location, &options).await },
-    )?
-    .or_raise(py)?;
-    Ok((writer, s3))
+    runtime::wait(py, LakeWriter::open(&location, s3))?.or_raise(py)
 }
 
 /// Loads events from NDJSON, CSV or Parquet inputs into the lake (as `flowlake ingest`);
@@ -90,7 +77,9 @@ pub fn ingest<'py>(
     if inputs.is_empty() {
         return Err(errors::usage(py, "no inputs to ingest"));
     }
-    let format = format.map(input_format).transpose()?;
+    let format = format
+        .map(|name| named::<InputFormat>("input format", name))
+        .transpose()?;
     let time_zone = time_zone
         .map(|zone| {
             zone.parse::<Tz>().map_err(|_| {
@@ -101,16 +90,12 @@ pub fn ingest<'py>(
             })
         })
         .transpose()?;
-    let (writer, s3) = writer(py, lake, storage)?;
+    let s3 = s3_options(storage)?;
+    let writer = writer(py, lake, &s3)?;
     let options = IngestOptions {
         time_zone,
         rejects,
-        layout: FileLayout {
-            row_group_size: row_group_size
-                .unwrap_or(FileLayout::default().row_group_size)
-                .max(1),
-            ..FileLayout::default()
-        },
+        layout: layout(row_group_size),
         buffer_rows: buffer_rows.max(1),
         staging_dir,
     };
@@ -198,18 +183,13 @@ pub fn compact<'py>(
         to,
         grace: seconds("grace", grace)?,
         orphan_grace: seconds("orphan_grace", orphan_grace)?,
-        layout: FileLayout {
-            row_group_size: row_group_size
-                .unwrap_or(FileLayout::default().row_group_size)
-                .max(1),
-            ..FileLayout::default()
-        },
+        layout: layout(row_group_size),
         target_file_size: target_file_size
             .unwrap_or(flowlake::write::compact::DEFAULT_TARGET_FILE_SIZE)
             .max(1),
         memory: SortMemory { limit, spill_dir },
     };
-    let (writer, _) = writer(py, lake, storage)?;
+    let writer = writer(py, lake, &s3_options(storage)?)?;
     let outcomes = runtime::wait(py, async move {
         flowlake::write::compact::compact(&writer, &options, &|_: &DayOutcome| {}).await
     })?
@@ -219,16 +199,14 @@ pub fn compact<'py>(
 
 /// Each day's outcome and the totals, as `flowlake compact` prints them.
 fn compact_summary<'py>(py: Python<'py>, outcomes: &[DayOutcome]) -> PyResult<Bound<'py, PyDict>> {
+    const STATUSES: [&str; 5] = ["compacted", "already_compact", "empty", "raced", "failed"];
     let days = PyList::empty(py);
-    let totals = PyDict::new(py);
-    for status in ["compacted", "already_compact", "empty", "raced", "failed"] {
-        totals.set_item(status, 0)?;
-    }
+    let mut counts = [0usize; STATUSES.len()];
     let (mut rows, mut bytes, mut deleted) = (0u64, 0u64, 0usize);
     for outcome in outcomes {
         let day = PyDict::new(py);
         day.set_item("organization_id", outcome.day.organization_id.to_string())?;
-        day.set_item("date", outcome.day.date.format("%Y-%m-%d").to_string())?;
+        day.set_item("date", outcome.day.date.to_string())?;
         let status = match &outcome.status {
             DayStatus::Compacted {
                 files_in,
@@ -258,9 +236,14 @@ fn compact_summary<'py>(py: Python<'py>, outcomes: &[DayOutcome]) -> PyResult<Bo
         day.set_item("deleted", &outcome.swept.deleted)?;
         day.set_item("foreign", &outcome.swept.foreign)?;
         deleted += outcome.swept.deleted.len();
-        let count: usize = totals.get_item(status)?.map_or(Ok(0), |n| n.extract())?;
-        totals.set_item(status, count + 1)?;
+        if let Some(index) = STATUSES.iter().position(|known| *known == status) {
+            counts[index] += 1;
+        }
         days.append(day)?;
+    }
+    let totals = PyDict::new(py);
+    for (status, count) in STATUSES.iter().zip(counts) {
+        totals.set_item(status, count)?;
     }
     totals.set_item("rows", rows)?;
     totals.set_item("bytes", bytes)?;

@@ -131,9 +131,10 @@ pub(crate) fn name_cluster_failures(
 ) -> SendableRecordBatchStream {
     use futures::StreamExt;
     let schema = stream.schema();
-    let address = address.clone();
+    // Shared, not copied for every batch: only a failure reads it.
+    let address = std::sync::Arc::new(address.clone());
     let named = stream.then(move |item| {
-        let address = address.clone();
+        let address = std::sync::Arc::clone(&address);
         async move {
             match item {
                 Ok(batch) => Ok(batch),

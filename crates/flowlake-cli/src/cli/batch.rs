@@ -72,7 +72,7 @@ pub(super) async fn run(args: BatchArgs) -> i32 {
             Err(error) => return report(&error),
         };
     let runner = Arc::clone(engine.runner());
-    eprintln!("flowlake: {}", pool.describe());
+    note!("flowlake: {}", pool.describe());
     let options = BatchOptions {
         format: args.format,
         jobs,

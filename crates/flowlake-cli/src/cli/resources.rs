@@ -103,7 +103,8 @@ pub(crate) async fn open_lake(
     list_cache_ttl: std::time::Duration,
     pool: Pool,
 ) -> Result<(Engine, Lake), Error> {
-    let location = local_lake_exists(lake.lake.clone())?;
+    lake.lake.check_folder("--lake")?;
+    let location = lake.lake.clone();
     let config = engine_config(resources, lake, list_cache_ttl, pool);
     #[cfg(feature = "cluster")]
     let engine = match &resources.cluster {
@@ -136,25 +137,8 @@ pub(crate) async fn open_writer(
     lake: &LakeLocation,
     s3: &S3Args,
 ) -> Result<flowlake::write::LakeWriter, Error> {
-    flowlake::write::LakeWriter::open(&local_lake_exists(lake.clone())?, &s3.options()).await
-}
-
-/// `location`, unless it is a local folder that does not exist or is not a folder: a
-/// mistyped `--lake`, a usage error that says which.
-fn local_lake_exists(location: LakeLocation) -> Result<LakeLocation, Error> {
-    if let LakeLocation::Local(folder) = &location
-        && !folder.is_dir()
-    {
-        let what = if folder.exists() {
-            "is not a folder"
-        } else {
-            "does not exist"
-        };
-        return Err(Error::Usage {
-            message: format!("--lake {}: the lake folder {what}", folder.display()),
-        });
-    }
-    Ok(location)
+    lake.check_folder("--lake")?;
+    flowlake::write::LakeWriter::open(lake, &s3.options()).await
 }
 
 #[cfg(test)]

@@ -15,6 +15,26 @@ pub enum LakeLocation {
 }
 
 impl LakeLocation {
+    /// Refuses a local folder that does not exist or is not a folder (a mistyped path,
+    /// for readers and writers of an existing lake) as a usage error naming it as `named`
+    /// (the face's flag or argument); an S3 location is never refused here.
+    pub fn check_folder(&self, named: &str) -> Result<()> {
+        let LakeLocation::Local(folder) = self else {
+            return Ok(());
+        };
+        if folder.is_dir() {
+            return Ok(());
+        }
+        let what = if folder.exists() {
+            "is not a folder"
+        } else {
+            "does not exist"
+        };
+        Err(Error::Usage {
+            message: format!("{named} {}: the lake folder {what}", folder.display()),
+        })
+    }
+
     /// Parses `s3://bucket/prefix` or a local path (made absolute, with `.` and `..` resolved;
     /// it need not exist yet, so that `generate` can create it).
     pub fn parse(text: &str) -> Result<LakeLocation> {

@@ -182,35 +182,11 @@ fn batch_stopped_by_sigterm_cancels_its_job_and_keeps_no_partial_result(
 /// (frozen, as under load): the client gets its 503, and the job, named once the scheduler
 /// runs again, is cancelled rather than run to its end.
 fn serve_request_timeout_during_submission_cancels_the_job(cluster: &Cluster, lake: &BigLake) {
-    let port = free_ports(1)[0];
-    let log = std::fs::File::create(cluster.logs.path().join("serve-timeout.log")).expect("log");
-    let mut server = Stopped(
-        flowlake()
-            .args([
-                "serve",
-                "--no-auth",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--request-timeout",
-                "1",
-                "--lake",
-            ])
-            .arg(lake.root())
-            .args(["--cluster", &cluster.address()])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start serve"),
-    );
-    let started = Instant::now();
-    while http_get(port, "/healthz").is_none() {
-        assert!(
-            started.elapsed() < STARTUP_LIMIT,
-            "serve did not start: {}",
-            cluster.log("serve-timeout")
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (mut server, port) = cluster.serve("serve-timeout", |serve| {
+        serve
+            .args(["--request-timeout", "1", "--lake"])
+            .arg(lake.root());
+    });
     let known = cluster.jobs().len();
     let payload = std::fs::read(&lake.payload).expect("payload");
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");

@@ -89,38 +89,9 @@ fn batch_files_are_the_local_ones(cluster: &Cluster, format: &str) {
 /// (the encoding whose bytes show the record batches) Arrow.
 pub(super) fn serve_on_the_cluster_answers_like_serve(cluster: &Cluster) {
     let repo = crate::support::repo();
-    let port = free_ports(1)[0];
-    let log = std::fs::File::create(cluster.logs.path().join("serve.log")).expect("log");
-    let mut server = Stopped(
-        flowlake()
-            .current_dir(repo)
-            .args([
-                "serve",
-                "--no-auth",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--cluster",
-                &cluster.address(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start serve"),
-    );
-    let started = Instant::now();
-    while http_get(port, "/healthz").is_none() {
-        assert!(
-            started.elapsed() < STARTUP_LIMIT,
-            "serve did not start: {}",
-            cluster.log("serve")
-        );
-        assert!(
-            server.0.try_wait().ok().flatten().is_none(),
-            "serve exited: {}",
-            cluster.log("serve")
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (mut server, port) = cluster.serve("serve", |serve| {
+        serve.current_dir(repo);
+    });
     let (org, workflow) = (
         "8bf400e3-6fa2-4d3f-a8d4-c03c0aa04f6d",
         "5887c297-1e03-45e4-863e-7a9f784c5a2c",

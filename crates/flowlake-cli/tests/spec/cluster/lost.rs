@@ -76,33 +76,9 @@ pub(super) fn a_scheduler_lost_mid_query_is_a_503_naming_it(cluster: &mut Cluste
         "the restarted executor kept what a killed run left"
     );
 
-    let port = free_ports(1)[0];
-    let log = std::fs::File::create(cluster.logs.path().join("serve-lost.log")).expect("log");
-    let mut server = Stopped(
-        flowlake()
-            .args([
-                "serve",
-                "--no-auth",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--lake",
-            ])
-            .arg(lake.root())
-            .args(["--cluster", &cluster.address()])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start serve"),
-    );
-    let started = Instant::now();
-    while http_get(port, "/healthz").is_none() {
-        assert!(
-            started.elapsed() < STARTUP_LIMIT,
-            "serve did not start: {}",
-            cluster.log("serve-lost")
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (mut server, port) = cluster.serve("serve-lost", |serve| {
+        serve.arg("--lake").arg(lake.root());
+    });
 
     let files = tempfile::tempdir().expect("tempdir");
     let known = cluster.jobs().len();

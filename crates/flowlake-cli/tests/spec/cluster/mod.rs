@@ -375,6 +375,44 @@ impl Cluster<'_> {
     }
 }
 
+impl Cluster<'_> {
+    /// `flowlake serve --no-auth --cluster` on a free port, with what `configure` adds,
+    /// logging to `<name>.log`; returns once it answers `/healthz` (panics with its log if
+    /// it exits or does not come up).
+    fn serve(&self, name: &str, configure: impl FnOnce(&mut Command)) -> (Stopped, u16) {
+        let port = free_ports(1)[0];
+        let log = std::fs::File::create(self.logs.path().join(format!("{name}.log"))).expect("log");
+        let mut command = flowlake();
+        command
+            .args([
+                "serve",
+                "--no-auth",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .args(["--cluster", &self.address()])
+            .stdout(Stdio::null())
+            .stderr(log);
+        configure(&mut command);
+        let mut server = Stopped(command.spawn().expect("start serve"));
+        let started = Instant::now();
+        while http_get(port, "/healthz").is_none() {
+            assert!(
+                started.elapsed() < STARTUP_LIMIT,
+                "serve did not start: {}",
+                self.log(name)
+            );
+            assert!(
+                server.0.try_wait().ok().flatten().is_none(),
+                "serve exited: {}",
+                self.log(name)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        (server, port)
+    }
+}
+
 /// A child process killed when dropped, so that a failed test leaves none behind (children
 /// inherit the build lock's descriptor from `flock cargo test`).
 struct Stopped(Child);

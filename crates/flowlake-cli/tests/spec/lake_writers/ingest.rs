@@ -94,19 +94,7 @@ fn every_input_row_is_written_or_rejected_and_a_bad_row_refuses_the_input_by_def
             .all(|r| r["reason"].as_str().is_some_and(|s| !s.is_empty())
                 && r["position"].as_str().unwrap().starts_with("line "))
     );
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let total = runtime
-        .block_on(run(
-            lake.root(),
-            ORG,
-            WF_INTERACTION,
-            &payload(
-                "2026-03-01",
-                "2026-03-01",
-                json!({"target": "affected_goal_total"}),
-            ),
-        ))
-        .ids();
+    let total = total_ids(lake.root());
     assert_eq!(total.len(), 40);
 }
 
