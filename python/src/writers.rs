@@ -166,17 +166,12 @@ pub fn compact<'py>(
         ));
     }
     // The sort's memory: as asked, or half of the available memory (one sort at a time).
-    let limit = match memory_limit {
-        Some(0) => {
-            return Err(PyValueError::new_err(
-                "a memory limit of 0 bytes leaves the sort no room",
-            ));
-        }
-        Some(bytes) => Some(bytes),
-        None => flowlake::memory::available()
-            .map(|available| flowlake::memory::default_pool(available, 1))
-            .map(|bytes| usize::try_from(bytes).unwrap_or(usize::MAX)),
-    };
+    if memory_limit == Some(0) {
+        return Err(PyValueError::new_err(
+            "a memory limit of 0 bytes leaves the sort no room",
+        ));
+    }
+    let limit = flowlake::memory::for_one_job(memory_limit);
     let options = CompactOptions {
         organization_id,
         from,

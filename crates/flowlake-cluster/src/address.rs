@@ -57,7 +57,8 @@ impl ClusterAddress {
         format!("http://{}", self.host_port())
     }
 
-    fn host_port(&self) -> String {
+    /// `HOST:PORT` (an IPv6 host in brackets).
+    pub(crate) fn host_port(&self) -> String {
         if self.host.contains(':') {
             format!("[{}]:{}", self.host, self.port)
         } else {

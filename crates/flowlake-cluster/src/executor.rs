@@ -22,6 +22,7 @@ use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::SessionConfig;
 
+use crate::ClusterAddress;
 use crate::codec::{LogicalCodec, PhysicalCodec};
 use crate::stores::LakeStores;
 use crate::work_folder::{JOBS, SPILL, WorkFolder};
@@ -178,8 +179,10 @@ pub async fn serve(args: ExecutorOptions) -> Result<(), Error> {
         folder.root.display()
     );
     let scheduler = Scheduler {
-        host: scheduler_host,
-        port: scheduler_port,
+        address: ClusterAddress {
+            host: scheduler_host,
+            port: scheduler_port,
+        },
         connect_timeout: Duration::from_secs(args.scheduler_connect_timeout),
     };
     let stores = Arc::new(LakeStores::new(args.s3.clone()));
@@ -190,7 +193,7 @@ pub async fn serve(args: ExecutorOptions) -> Result<(), Error> {
             if !scheduler.reachable(&mut signals, failing_since).await? {
                 return Ok(());
             }
-            tracing::info!("executor on {} (gRPC port {grpc_port}) joining the scheduler at {}", args.listen, scheduler.address());
+            tracing::info!("executor on {} (gRPC port {grpc_port}) joining the scheduler at {}", args.listen, scheduler.address.host_port());
             // A new executor each time: the scheduler forgot the previous one.
             ballista_executor::executor_server::TERMINATING.store(false, Ordering::Release);
             let config = process_config(&args, grpc_port, &scheduler, &folder, &stores);
@@ -218,7 +221,7 @@ pub async fn serve(args: ExecutorOptions) -> Result<(), Error> {
                 Err(e) => {
                     let since = *failing_since.get_or_insert(started);
                     if since.elapsed() >= scheduler.connect_timeout {
-                        return Err(scheduler.unavailable(format!(
+                        return Err(scheduler.address.unavailable(format!(
                             "the executor could not join it within {} s (--scheduler-connect-timeout): {e}",
                             scheduler.connect_timeout.as_secs()
                         )));
@@ -271,28 +274,12 @@ async fn stopped_by_signal(
 
 /// The scheduler an executor joins.
 struct Scheduler {
-    host: String,
-    port: u16,
+    address: ClusterAddress,
     /// `--scheduler-connect-timeout`.
     connect_timeout: Duration,
 }
 
 impl Scheduler {
-    fn address(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
-    }
-
-    fn unavailable(&self, message: String) -> Error {
-        Error::ClusterUnavailable {
-            address: format!("df://{}", self.address()),
-            message,
-        }
-    }
-
     /// Waits until the scheduler accepts connections, until `connect_timeout` after `since`
     /// (default: now): `true` once it does, `false` on SIGTERM or SIGINT meanwhile, a 503
     /// when it never did. Ballista's own retry loop cannot be used: it never ends (see
@@ -307,7 +294,7 @@ impl Scheduler {
         loop {
             let attempt = tokio::time::timeout(
                 Duration::from_secs(2),
-                tokio::net::TcpStream::connect((self.host.as_str(), self.port)),
+                tokio::net::TcpStream::connect((self.address.host.as_str(), self.address.port)),
             );
             let why = match attempt.await {
                 Ok(Ok(_)) => return Ok(true),
@@ -316,7 +303,7 @@ impl Scheduler {
             };
             let waited = started.elapsed();
             if waited >= self.connect_timeout {
-                return Err(self.unavailable(format!(
+                return Err(self.address.unavailable(format!(
                     "the executor could not reach the scheduler within {} s (--scheduler-connect-timeout): {why}",
                     self.connect_timeout.as_secs()
                 )));
@@ -325,7 +312,7 @@ impl Scheduler {
                 told = Instant::now();
                 tracing::warn!(
                     "the scheduler at {} does not accept connections ({why}); trying for {} s more",
-                    self.address(),
+                    self.address.host_port(),
                     (self.connect_timeout - waited).as_secs()
                 );
             }
@@ -359,8 +346,8 @@ fn process_config(
         external_host: Some(args.listen.ip().to_string()),
         port: args.listen.port(),
         grpc_port,
-        scheduler_host: scheduler.host.clone(),
-        scheduler_port: scheduler.port,
+        scheduler_host: scheduler.address.host.clone(),
+        scheduler_port: scheduler.address.port,
         // One try: the scheduler was just seen accepting connections, and Ballista's retry
         // loop never ends.
         scheduler_connect_timeout_seconds: 0,

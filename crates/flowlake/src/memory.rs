@@ -39,6 +39,15 @@ pub const RESERVED_PER_QUERY: u64 = 64 << 20;
 /// The smallest default pool: below it the spilling sorts of a large answer cannot merge.
 pub const MIN_POOL: u64 = 256 << 20;
 
+/// The memory of a job that runs alone (compact's sort): `asked`, or the default pool of
+/// the machine's available memory for one slot; `None` (no limit) when neither is known.
+pub fn for_one_job(asked: Option<usize>) -> Option<usize> {
+    asked.or_else(|| {
+        available()
+            .map(|available| usize::try_from(default_pool(available, 1)).unwrap_or(usize::MAX))
+    })
+}
+
 /// Bytes the process may use: `MemAvailable` of `/proc/meminfo`, or the cgroup's memory
 /// limit when it is lower (containers). `None` where neither can be read.
 pub fn available() -> Option<u64> {

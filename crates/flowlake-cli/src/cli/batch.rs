@@ -10,8 +10,8 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{
-    LakeArgs, ListingArgs, Pool, ResourceArgs, fail, identify_jobs, open_lake, report,
-    stop_requested, stopped,
+    LakeArgs, ListingArgs, ResourceArgs, fail, identify_jobs, open_shared, report, stop_requested,
+    stopped,
 };
 use flowlake::batch::{self, BatchOptions, Outcome, OutputDir, Progress, Status, Summary};
 use flowlake::output::Format;
@@ -61,14 +61,9 @@ pub(super) async fn run(args: BatchArgs) -> i32 {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
         .max(1);
-    let pool = Pool::choose(
-        args.resources.memory_limit,
-        Some(jobs),
-        flowlake::memory::available(),
-    );
-    let (engine, lake) =
-        match open_lake(&args.resources, &args.lake, args.listing.ttl(), pool).await {
-            Ok((engine, lake)) => (Arc::new(engine), Arc::new(lake)),
+    let (engine, lake, pool) =
+        match open_shared(&args.resources, &args.lake, &args.listing, jobs).await {
+            Ok(opened) => opened,
             Err(error) => return report(&error),
         };
     let runner = Arc::clone(engine.runner());

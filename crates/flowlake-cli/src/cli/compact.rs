@@ -60,14 +60,6 @@ pub struct CompactArgs {
     spill_dir: Option<std::path::PathBuf>,
 }
 
-/// The sort's memory: `--memory-limit`, or half of the available memory (one sort at once).
-fn compact_pool(memory_limit: Option<usize>) -> Option<usize> {
-    match super::Pool::choose(memory_limit, Some(1), flowlake::memory::available()) {
-        super::Pool::Asked(bytes) | super::Pool::Derived { bytes, .. } => Some(bytes),
-        super::Pool::Unbounded | super::Pool::Unknown => None,
-    }
-}
-
 /// `10m`, `30s`, `1h 30m`, or a plain number of seconds.
 pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
     if let Ok(seconds) = text.trim().parse::<u64>() {
@@ -102,7 +94,7 @@ pub(super) async fn run(args: CompactArgs) -> i32 {
         },
         target_file_size: u64::try_from(args.target_file_size.max(1)).unwrap_or(u64::MAX),
         memory: SortMemory {
-            limit: compact_pool(args.memory_limit),
+            limit: flowlake::memory::for_one_job(args.memory_limit),
             spill_dir: args.spill_dir.clone(),
         },
     };

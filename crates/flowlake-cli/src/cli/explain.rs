@@ -3,7 +3,7 @@
 use clap::Args;
 
 use super::query::read_payload;
-use super::{RequestArgs, ResourceArgs, open_request, report};
+use super::{RequestArgs, ResourceArgs, fail, open_request, report};
 use flowlake::error::Result;
 
 /// Options of `flowlake explain`: the same request as `query`.
@@ -21,7 +21,7 @@ pub struct ExplainArgs {
 pub(super) async fn run(args: ExplainArgs) -> i32 {
     let payload = match read_payload(&args.request) {
         Ok(bytes) => bytes,
-        Err(code) => return code,
+        Err(error) => return fail(&error),
     };
     match explain(&args, &payload).await {
         Ok(text) => {

@@ -41,12 +41,12 @@ pub(crate) use args::{
     LakeArgs, ListingArgs, QueryArgs, RequestArgs, ResourceArgs, S3Args, named, parse_bytes,
     parse_memory_limit,
 };
-pub(crate) use resources::{Pool, open_lake, open_request, open_writer};
+pub(crate) use resources::{open_request, open_shared, open_writer};
 
 /// Exit code for usage errors (bad flags, unreadable payload file).
 pub const EXIT_USAGE: i32 = 2;
 
-use signals::{identify_jobs, stop_requested, stopped};
+use signals::{failed_jobs_settled, identify_jobs, stop_requested, stopped};
 
 /// flowlake: the Workflow source data API over a Parquet event lake.
 #[derive(Debug, Parser)]

@@ -6,41 +6,35 @@ use std::sync::{Arc, OnceLock};
 use flowlake::PlanRunner;
 
 use super::{
-    EXIT_USAGE, QueryArgs, RequestArgs, identify_jobs, open_request, report, stop_requested,
-    stopped,
+    QueryArgs, RequestArgs, fail, failed_jobs_settled, identify_jobs, open_request, report,
+    stop_requested, stopped,
 };
 use flowlake::error::{Error, Result};
 use flowlake::output::write_response;
 
-/// Reads the payload named by `--payload` (`-` is stdin). Failure is a usage error: it is
-/// reported here and its exit code returned.
-pub(super) fn read_payload(request: &RequestArgs) -> Result<Vec<u8>, i32> {
-    let mut bytes = Vec::new();
+/// Reads the payload named by `--payload` (`-` is stdin). Failure is a usage error.
+pub(super) fn read_payload(request: &RequestArgs) -> Result<Vec<u8>> {
     let read = if request.payload.as_os_str() == "-" {
+        let mut bytes = Vec::new();
         std::io::stdin()
             .read_to_end(&mut bytes)
-            .map(|_| ())
+            .map(|_| bytes)
             .map_err(|e| format!("reading the payload from stdin: {e}"))
     } else {
-        std::fs::read(&request.payload)
-            .map(|b| bytes = b)
-            .map_err(|e| {
-                format!(
-                    "reading the payload file {}: {e}",
-                    request.payload.display()
-                )
-            })
+        std::fs::read(&request.payload).map_err(|e| {
+            format!(
+                "reading the payload file {}: {e}",
+                request.payload.display()
+            )
+        })
     };
-    read.map(|_| bytes).map_err(|message| {
-        note!("flowlake: {message}");
-        EXIT_USAGE
-    })
+    read.map_err(|message| Error::Usage { message })
 }
 
 pub(super) async fn run(args: QueryArgs) -> i32 {
     let payload = match read_payload(&args.request) {
         Ok(bytes) => bytes,
-        Err(code) => return code,
+        Err(error) => return fail(&error),
     };
     let mut sink = std::io::BufWriter::new(std::io::stdout());
     // Where the answer's plans run, once its engine is made (for a stop signal).
@@ -66,18 +60,11 @@ pub(super) async fn run(args: QueryArgs) -> i32 {
     match outcome {
         Ok(_) | Err(Error::OutputClosed) => 0,
         Err(error) => {
-            // A failed cluster job's files are asked to be removed once its tasks have
-            // stopped: the process stays (boundedly) for that request.
-            if let Some(runner) = runner.get() {
-                runner.cancellations_settled(FAILED_JOB_CLEANUP_LIMIT).await;
-            }
+            failed_jobs_settled(runner.get()).await;
             report(&error)
         }
     }
 }
-
-/// How long a query that failed on a cluster waits for its job's files to be removed.
-const FAILED_JOB_CLEANUP_LIMIT: std::time::Duration = std::time::Duration::from_secs(6);
 
 /// Validates, plans and streams one request into `sink`; returns the number of rows.
 async fn answer(

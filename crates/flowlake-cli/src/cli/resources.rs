@@ -1,6 +1,8 @@
 //! What a subcommand opens from its flags: the memory pool, the engine (local or on a
 //! cluster) and the lake, or the lake's writer.
 
+use std::sync::Arc;
+
 use flowlake::engine::{Engine, EngineConfig};
 use flowlake::error::Error;
 use flowlake::memory::{self, MemoryPool};
@@ -8,7 +10,7 @@ use flowlake::{Lake, LakeLocation};
 
 use flowlake::query::Query;
 
-use super::args::{LakeArgs, RequestArgs, ResourceArgs, S3Args};
+use super::args::{LakeArgs, ListingArgs, RequestArgs, ResourceArgs, S3Args};
 
 /// The memory pool of a subcommand's engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,7 +99,7 @@ pub(crate) fn engine_config(
 /// The engine and the opened lake of a subcommand, with the memory pool `pool`. A local
 /// lake folder that does not exist is a usage error (a mistyped `--lake`), not a fault of
 /// the lake.
-pub(crate) async fn open_lake(
+async fn open_lake(
     resources: &ResourceArgs,
     lake: &LakeArgs,
     list_cache_ttl: std::time::Duration,
@@ -115,6 +117,20 @@ pub(crate) async fn open_lake(
     let engine = Engine::new(&config)?;
     let opened = engine.open_lake(location).await?;
     Ok((engine, opened))
+}
+
+/// The engine and the lake of a face that answers many queries (`batch`, `serve`), to
+/// share between them: listings reused for `--list-cache-ttl`, and a pool derived for
+/// `slots` queries at once unless `--memory-limit` says otherwise.
+pub(crate) async fn open_shared(
+    resources: &ResourceArgs,
+    lake: &LakeArgs,
+    listing: &ListingArgs,
+    slots: usize,
+) -> Result<(Arc<Engine>, Arc<Lake>, Pool), Error> {
+    let pool = Pool::choose(resources.memory_limit, Some(slots), memory::available());
+    let (engine, lake) = open_lake(resources, lake, listing.ttl(), pool).await?;
+    Ok((Arc::new(engine), Arc::new(lake), pool))
 }
 
 /// One request of `query` or `explain`: its query validated first (a bad payload opens

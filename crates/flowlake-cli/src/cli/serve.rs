@@ -3,14 +3,12 @@
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
 
 use super::{
-    LakeArgs, ListingArgs, LogFormat, Pool, ResourceArgs, fail, open_lake, parse_bytes, report,
-    usage,
+    LakeArgs, ListingArgs, LogFormat, ResourceArgs, fail, open_shared, parse_bytes, report, usage,
 };
 use crate::serve::{Access, ConnectionLimits, ServeConfig, Server};
 
@@ -71,14 +69,10 @@ pub(super) async fn run(args: ServeArgs) -> i32 {
         },
         None => None,
     };
-    let pool = Pool::choose(
-        args.resources.memory_limit,
-        Some(args.max_concurrent.max(1)),
-        flowlake::memory::available(),
-    );
-    let (engine, lake) =
-        match open_lake(&args.resources, &args.lake, args.listing.ttl(), pool).await {
-            Ok((engine, lake)) => (Arc::new(engine), Arc::new(lake)),
+    let slots = args.max_concurrent.max(1);
+    let (engine, lake, pool) =
+        match open_shared(&args.resources, &args.lake, &args.listing, slots).await {
+            Ok(opened) => opened,
             Err(error) => return report(&error),
         };
     let config = ServeConfig {

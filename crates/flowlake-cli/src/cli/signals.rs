@@ -87,6 +87,15 @@ pub(crate) async fn identify_jobs<F: std::future::Future>(
 /// confirmed before it exits anyway.
 const CANCEL_LIMIT: Duration = Duration::from_secs(6);
 
+/// What a command does once its work failed: waits (boundedly) until the cluster was
+/// asked to remove the failed jobs' files, a request that would otherwise die with the
+/// process once their tasks stopped.
+pub(crate) async fn failed_jobs_settled(runner: Option<&Arc<dyn PlanRunner>>) {
+    if let Some(runner) = runner {
+        runner.cancellations_settled(CANCEL_LIMIT).await;
+    }
+}
+
 /// What a command does once its work was dropped on `stop`: waits (boundedly) until the
 /// remote work of the dropped streams is cancelled, says so, and returns the exit code.
 pub(crate) async fn stopped(stop: Stop, what: &str, runner: Option<&Arc<dyn PlanRunner>>) -> i32 {

@@ -47,10 +47,10 @@ pub(super) struct AccessLog {
 }
 
 impl AccessLog {
-    pub(super) fn new(path: &str, metrics: &Arc<ServerMetrics>) -> AccessLog {
+    pub(super) fn new(method: &str, path: &str, metrics: &Arc<ServerMetrics>) -> AccessLog {
         metrics.started();
         AccessLog {
-            method: "POST".into(),
+            method: method.to_string(),
             path: path.to_string(),
             caller: None,
             status: 0,

@@ -23,7 +23,11 @@ pub(super) async fn source_data(
     Path((organization_id, workflow_id)): Path<(String, String)>,
     request: Request,
 ) -> Response {
-    let mut log = AccessLog::new(request.uri().path(), &state.metrics);
+    let mut log = AccessLog::new(
+        request.method().as_str(),
+        request.uri().path(),
+        &state.metrics,
+    );
     let Ok(permit) = Arc::clone(&state.slots).try_acquire_owned() else {
         let mut response = refusal(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -213,8 +217,11 @@ pub(super) async fn method_not_allowed(
     State(state): State<Arc<AppState>>,
     request: Request,
 ) -> Response {
-    let mut log = AccessLog::new(request.uri().path(), &state.metrics);
-    log.method = request.method().to_string();
+    let log = AccessLog::new(
+        request.method().as_str(),
+        request.uri().path(),
+        &state.metrics,
+    );
     let mut response = refusal(
         StatusCode::METHOD_NOT_ALLOWED,
         code::METHOD_NOT_ALLOWED,
@@ -231,8 +238,11 @@ pub(super) async fn no_such_endpoint(
     State(state): State<Arc<AppState>>,
     request: Request,
 ) -> Response {
-    let mut log = AccessLog::new(request.uri().path(), &state.metrics);
-    log.method = request.method().to_string();
+    let log = AccessLog::new(
+        request.method().as_str(),
+        request.uri().path(),
+        &state.metrics,
+    );
     log.finish(refusal(
         StatusCode::NOT_FOUND,
         "not_found",
@@ -306,7 +316,7 @@ mod tests {
             let permit = Arc::new(Semaphore::new(1)).try_acquire_owned().unwrap();
             let deadline = Deadline::now() + timeout;
             async move {
-                AccessLog::new("/t", &Arc::new(ServerMetrics::new())).stream(
+                AccessLog::new("POST", "/t", &Arc::new(ServerMetrics::new())).stream(
                     Format::Ndjson,
                     vec![Bytes::from_static(b"{\"a\":1}\n")],
                     Some(Box::pin(chunks)),

@@ -264,9 +264,12 @@ fn in_file(err: DataFusionError, file: &str) -> DataFusionError {
         | Error::ObjectChanged { .. }
         | Error::MissingOnExecutor { .. }
         | Error::ResourcesExhausted { .. }) => ours,
-        ours @ Error::StorageUnavailable { .. } if ours.to_string().contains(file) => ours,
         Error::StorageUnavailable { message, source } => Error::StorageUnavailable {
-            message: format!("reading event file {file}: {message}"),
+            message: if message.contains(file) {
+                message
+            } else {
+                format!("reading event file {file}: {message}")
+            },
             source,
         },
         cause => Error::EventFile {

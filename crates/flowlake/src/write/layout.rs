@@ -311,7 +311,7 @@ impl RollingEventFiles {
                     .folder
                     .join(format!("{}.parquet", uuid::Uuid::new_v4().simple()));
                 let file = std::fs::File::create(&path)
-                    .map_err(|e| Error::internal(format!("staging {}: {e}", path.display())))?;
+                    .map_err(|e| Error::io(format_args!("staging {}", path.display()), e))?;
                 self.current = Some((
                     path,
                     EventFileWriter::new(
@@ -346,9 +346,9 @@ impl RollingEventFiles {
         let rows = file.rows();
         let mut sink = file.close()?;
         sink.flush()
-            .map_err(|e| Error::internal(format!("staging {}: {e}", path.display())))?;
+            .map_err(|e| Error::io(format_args!("staging {}", path.display()), e))?;
         let bytes = std::fs::metadata(&path)
-            .map_err(|e| Error::internal(format!("staging {}: {e}", path.display())))?
+            .map_err(|e| Error::io(format_args!("staging {}", path.display()), e))?
             .len();
         self.finished.push(StagedFile { path, rows, bytes });
         Ok(())

@@ -150,21 +150,22 @@ impl Records for Rows<'_> {
                 Some(&k) => arrow_raw(batch.column(k).as_ref(), i),
                 None => Raw::Null,
             };
-            match check_row(&mut |c| value(c), Cells::Typed, options.time_zone) {
-                Ok(row) => rows.push(row),
-                Err(refusal) => {
+            // The record is built only for a refusal.
+            let outcome =
+                check_row(&mut |c| value(c), Cells::Typed, options.time_zone).map_err(|refusal| {
                     let record = schema
                         .fields()
                         .iter()
                         .map(|f| (f.name().clone(), raw_json(value(f.name()))))
                         .collect();
-                    refused.push(Refused {
-                        position: format!("row {}", self.chunk.first_row + i as u64),
-                        refusal,
-                        record: serde_json::Value::Object(record),
-                    });
-                }
-            }
+                    (refusal, serde_json::Value::Object(record))
+                });
+            Refused::sort(
+                outcome,
+                || format!("row {}", self.chunk.first_row + i as u64),
+                rows,
+                refused,
+            );
         }
         Ok(records)
     }

@@ -135,14 +135,12 @@ fn csv_per_row(source: &Source, options: DecodeOptions) -> Decoded {
     while reader.read_byte_record(&mut record).unwrap() {
         decoded.records += 1;
         let line = record.position().map_or(0, csv::Position::line);
-        match csv_record(&header, &record, options.time_zone) {
-            Ok(row) => rows.push(row),
-            Err((refusal, record)) => decoded.refused.push(Refused {
-                position: format!("row {} (line {line})", decoded.records),
-                refusal,
-                record,
-            }),
-        }
+        Refused::sort(
+            csv_record(&header, &record, options.time_zone),
+            || format!("row {} (line {line})", decoded.records),
+            &mut rows,
+            &mut decoded.refused,
+        );
     }
     decoded.days = by_day(Checked::from_events(rows).unwrap()).unwrap();
     decoded
