@@ -45,7 +45,7 @@ const WRAPPERS: [&str; 5] = [
 ];
 
 /// One message without its wrappers said twice, and without a variant's own prefix said again.
-fn tidy(error: Error) -> Error {
+fn tidy(mut error: Error) -> Error {
     fn once(message: String) -> String {
         let mut message = message;
         for wrapper in WRAPPERS {
@@ -57,33 +57,21 @@ fn tidy(error: Error) -> Error {
         // DataFusion's and arrow's spellings of the same wrapper, one after the other.
         message.replace("Io error: IO error: ", "IO error: ")
     }
-    match error {
-        Error::ResourcesExhausted { message, source } => {
-            let message = once(message);
-            let bare = ["Resources exhausted: ", "resources exhausted: "]
-                .iter()
-                .find_map(|prefix| message.strip_prefix(prefix))
-                .map(str::to_string)
-                .unwrap_or(message);
-            Error::ResourcesExhausted {
-                message: bare,
-                source,
-            }
-        }
-        Error::Data { message, source } => Error::Data {
-            message: once(message),
-            source,
-        },
-        Error::Internal { message, source } => Error::Internal {
-            message: once(message),
-            source,
-        },
-        Error::StorageUnavailable { message, source } => Error::StorageUnavailable {
-            message: once(message),
-            source,
-        },
-        other => other,
+    if let Error::ResourcesExhausted { message, .. }
+    | Error::Data { message, .. }
+    | Error::Internal { message, .. }
+    | Error::StorageUnavailable { message, .. } = &mut error
+    {
+        *message = once(std::mem::take(message));
     }
+    if let Error::ResourcesExhausted { message, .. } = &mut error
+        && let Some(bare) = ["Resources exhausted: ", "resources exhausted: "]
+            .iter()
+            .find_map(|prefix| message.strip_prefix(prefix))
+    {
+        *message = bare.to_string();
+    }
+    error
 }
 
 impl From<object_store::Error> for Error {
@@ -92,13 +80,10 @@ impl From<object_store::Error> for Error {
     }
 }
 
-/// Maps a DataFusion error to the variant that says whose fault it is. Our own errors raised
-/// inside DataFusion (e.g. from the Parquet reader) come back out unchanged, however deep
-/// DataFusion, parquet or arrow wrapped them.
+/// Maps a DataFusion error to the variant that says whose fault it is. Our own errors
+/// raised inside DataFusion never get here: `From<DataFusionError>` finds them first,
+/// along the same chain of sources this descends.
 fn classify(err: &DataFusionError) -> Error {
-    if let Some(ours) = ours_in_chain(err) {
-        return ours.clone();
-    }
     match err {
         DataFusionError::ResourcesExhausted(message) => Error::ResourcesExhausted {
             message: message.clone(),
@@ -214,9 +199,6 @@ fn classify_message(text: &str, source: Option<&(dyn std::error::Error + 'static
     if let Some(src) = source {
         let mut current: Option<&(dyn std::error::Error + 'static)> = Some(src);
         while let Some(e) = current {
-            if let Some(ours) = e.downcast_ref::<Error>() {
-                return ours.clone();
-            }
             if let Some(store) = e.downcast_ref::<object_store::Error>() {
                 return classify_store(store);
             }
