@@ -40,9 +40,9 @@ pub(crate) async fn execute(
         Arc::new(dataframe.schema().as_arrow().clone());
     let plan = dataframe.create_physical_plan().await?;
     let stream = datafusion::physical_plan::execute_stream(Arc::clone(&plan), task_ctx)?;
-    jobs.outstanding_add(1);
     let job = JobStream {
         jobs: Arc::clone(jobs),
+        _outstanding: Outstanding::new(jobs),
         inner: stream,
         plan: Arc::clone(&plan),
         scheduler: address.grpc_url(),
@@ -107,10 +107,22 @@ impl JobTracker {
         }
         self.cancelled.load(Ordering::Relaxed)
     }
+}
 
-    fn outstanding_add(&self, delta: isize) {
-        self.outstanding
-            .send_modify(|n| *n = n.saturating_add_signed(delta));
+/// One of [`JobTracker`]'s outstanding streams or cancellations, given back when dropped
+/// (however the work holding it ends).
+struct Outstanding(Arc<JobTracker>);
+
+impl Outstanding {
+    fn new(jobs: &Arc<JobTracker>) -> Outstanding {
+        jobs.outstanding.send_modify(|n| *n += 1);
+        Outstanding(Arc::clone(jobs))
+    }
+}
+
+impl Drop for Outstanding {
+    fn drop(&mut self) {
+        self.0.outstanding.send_modify(|n| *n = n.saturating_sub(1));
     }
 }
 
@@ -118,6 +130,8 @@ impl JobTracker {
 /// results removed from the executors once read to the end.
 struct JobStream {
     jobs: Arc<JobTracker>,
+    /// Held while the stream is open; its drop hands over to the task that cancels the job.
+    _outstanding: Outstanding,
     inner: SendableRecordBatchStream,
     plan: Arc<dyn ExecutionPlan>,
     /// `http://HOST:PORT` of the scheduler.
@@ -205,12 +219,11 @@ impl futures::Stream for JobStream {
                     (job_id(&this.plan), tokio::runtime::Handle::try_current())
                 {
                     let scheduler = this.scheduler.clone();
-                    let jobs = Arc::clone(&this.jobs);
-                    jobs.outstanding_add(1);
+                    let outstanding = Outstanding::new(&this.jobs);
                     runtime.spawn(async move {
+                        let _outstanding = outstanding;
                         tokio::time::sleep(FAILED_JOB_SETTLE).await;
                         clean_job_data(scheduler, job).await;
-                        jobs.outstanding_add(-1);
                     });
                 }
                 Poll::Ready(Some(Err(error)))
@@ -249,10 +262,12 @@ impl Drop for JobStream {
             submitted,
             tokio::runtime::Handle::try_current(),
         ) else {
-            self.jobs.outstanding_add(-1);
             return;
         };
         let jobs = Arc::clone(&self.jobs);
+        // Taken before the stream's own is given back, so the count never drops to zero
+        // while the job may still need cancelling.
+        let outstanding = Outstanding::new(&self.jobs);
         let scheduler = self.scheduler.clone();
         let plan = Arc::clone(&self.plan);
         let schema = self.inner.schema();
@@ -266,6 +281,7 @@ impl Drop for JobStream {
         // Still outstanding until the scheduler answered (or did not, within the bound).
         runtime.spawn(async move {
             use futures::StreamExt;
+            let _outstanding = outstanding;
             // A job dropped before its id arrived (a `--request-timeout` during submission)
             // is driven by this task, which outlives the response, until the scheduler
             // names it; the id is looked at as the stream is driven, not only between its
@@ -290,14 +306,12 @@ impl Drop for JobStream {
                     if let Some(job) = job {
                         clean_job_data(scheduler, job).await;
                     }
-                    jobs.outstanding_add(-1);
                     return;
                 }
                 Err(_) => {
                     tracing::warn!(
                         "a cluster job was dropped and the scheduler did not name it within {IDENTIFY_LIMIT:?}; it was not cancelled"
                     );
-                    jobs.outstanding_add(-1);
                     return;
                 }
             };
@@ -309,7 +323,6 @@ impl Drop for JobStream {
                 }
                 Err(e) => tracing::warn!("could not cancel job {job_id} on the cluster: {e}"),
             }
-            jobs.outstanding_add(-1);
         });
     }
 }
