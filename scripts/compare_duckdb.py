@@ -193,24 +193,34 @@ def keys_of(csv_bytes, basic):
     return keys
 
 
-def step_actions(duck, lake, org, workflow, day):
+def duckdb_cli_probe(duck):
+    """A probe that runs SQL with the DuckDB binary `duck` and returns its rows as dicts."""
+    def probe(sql):
+        out = subprocess.run([duck, "-csv"], input=sql.encode(), capture_output=True, check=True).stdout.decode()
+        return list(csv.DictReader(io.StringIO(out)))
+
+    return probe
+
+
+def step_actions(probe, lake, org, workflow, day):
     """The commonest (step 1, step 2) action pairs of the workflow's sessions with goals on one
     day, so that step_data constrains the answer without emptying it: step 1 may be either
     action of the two commonest pairs, step 2 must be the commonest pair's."""
     payload = {"filters": [], "interval": {"start": f"{day}T00:00:00Z", "end": f"{day}T23:59:59Z"}}
     sql = to_sql(lake, org, workflow, payload, lake / "goals.json")
     body = sql.split("\nSELECT")[0].replace("SET TimeZone = 'UTC';\n", "")
-    probe = (f"SET TimeZone = 'UTC';\n{body},\nst AS (SELECT session_id, act, row_number() OVER (PARTITION BY session_id "
+    sql = (f"SET TimeZone = 'UTC';\n{body},\nst AS (SELECT session_id, act, row_number() OVER (PARTITION BY session_id "
              "ORDER BY timestamp, event_id) AS step FROM w WHERE on_path)\n"
              "SELECT a.act AS a2, b.act AS a3, count(*) AS n FROM st a JOIN st b ON a.session_id = b.session_id "
              "AND a.step = 1 AND b.step = 2 JOIN (SELECT DISTINCT session_id FROM e WHERE category = 'goal' "
              "AND action = 'trigger') g ON g.session_id = a.session_id GROUP BY ALL ORDER BY n DESC, a2, a3 LIMIT 2;\n")
-    out = subprocess.run([duck, "-csv"], input=probe.encode(), capture_output=True, check=True).stdout.decode()
-    pairs = [(r["a2"], r["a3"]) for r in csv.DictReader(io.StringIO(out))]
+    pairs = [(r["a2"], r["a3"]) for r in probe(sql)]
     return [sorted({a2 for a2, _ in pairs}), [pairs[0][1]]]
 
 
-def queries(lake, duck):
+def queries(lake, probe):
+    """The benchmark's queries on `lake`; `probe` runs the SQL that picks their step actions
+    (see duckdb_cli_probe)."""
     workflows = json.loads((lake / "workflows.json").read_text())
     org = workflows[0]["organization_id"]
     by_type = {}
@@ -223,8 +233,8 @@ def queries(lake, duck):
     month = {"start": f"{first}T00:00:00Z", "end": f"{last}T23:59:59.999Z"}
     one_day = {"start": f"{mid}T00:00:00Z", "end": f"{mid}T23:59:59.999Z"}
     inter, web, user = by_type["interaction"], by_type["web_navigation"], by_type["user_generated"]
-    s2, s3 = step_actions(duck, lake, org, inter, mid)
-    w2, w3 = step_actions(duck, lake, org, web, mid)
+    s2, s3 = step_actions(probe, lake, org, inter, mid)
+    w2, w3 = step_actions(probe, lake, org, web, mid)
     steps = [{}, {"actions": s2}, {"actions": s3}]
     web_steps = [{}, {"actions": w2}, {"actions": w3}]
     label = {"property": "label", "values": [goals[0]["id"]]}
@@ -360,7 +370,7 @@ def main():
     lake = args.lake.resolve()
     duck = duckdb_binary()
     args.out.mkdir(parents=True, exist_ok=True)
-    org, qs, mid = queries(lake, duck)
+    org, qs, mid = queries(lake, duckdb_cli_probe(duck))
     if args.only:
         qs = [q for q in qs if args.only in q[0]]
     in_process = args.mode != "csv"

@@ -19,7 +19,6 @@ something only with a release build of the package (`maturin develop --release`)
 """
 
 import argparse
-import io
 import json
 import multiprocessing
 import statistics
@@ -35,14 +34,6 @@ def high_water_mib():
     """This process's peak resident memory so far."""
     status = dict(line.split(":", 1) for line in open("/proc/self/status"))
     return int(status["VmHWM"].split()[0]) / 1024
-
-
-def csv_bytes(table):
-    import pyarrow.csv
-
-    out = io.BytesIO()
-    pyarrow.csv.write_csv(table, out)
-    return out.getvalue()
 
 
 def serve(conn, answer):
@@ -77,23 +68,6 @@ def duckdb_engine(conn, lake):
     serve(conn, lambda q: con.sql(q["sql"]).to_arrow_table())
 
 
-class InProcessDuckDB:
-    """Stands in for the DuckDB binary that compare_duckdb's step_actions probes with: the
-    probe's SQL runs on a DuckDB connection of this process, its result comes back as CSV."""
-
-    def __init__(self):
-        import duckdb
-
-        self.con = duckdb.connect()
-        self.con.execute("SET TimeZone = 'UTC'")
-
-    def run(self, argv, input, **_):
-        class Done:
-            stdout = csv_bytes(self.con.sql(compare_duckdb.select_of(input.decode())).to_arrow_table())
-
-        return Done
-
-
 class Engine:
     """One engine in its own process."""
 
@@ -124,8 +98,12 @@ def main():
     args = ap.parse_args()
     lake = args.lake.resolve()
 
-    compare_duckdb.subprocess = InProcessDuckDB()  # step_actions' probes, in process
-    org, listed, _ = compare_duckdb.queries(lake, duck="duckdb")
+    import duckdb
+
+    probing = duckdb.connect()  # step_actions' probes, in this process
+    probing.execute("SET TimeZone = 'UTC'")
+    org, listed, _ = compare_duckdb.queries(
+        lake, lambda sql: probing.sql(compare_duckdb.select_of(sql)).to_arrow_table().to_pylist())
     queries = [{"name": name, "org": org, "workflow": workflow["id"], "payload": payload,
                 "sql": compare_duckdb.select_of(compare_duckdb.to_sql(lake, org, workflow, payload, lake / "goals.json"))}
                for name, workflow, payload in listed if not args.only or args.only in name]
