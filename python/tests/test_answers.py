@@ -53,8 +53,7 @@ def test_random_request_answers_like_the_cli(cli, generated_lake, generated, see
 
 
 def test_random_requests_cover_rows_errors_and_empty_answers(generated):
-    _, maker = generated
-    lake, _ = generated
+    lake, maker = generated
     outcomes = {"rows": 0, "empty": 0, "error": 0}
     for seed in range(RANDOM_REQUESTS):
         try:
