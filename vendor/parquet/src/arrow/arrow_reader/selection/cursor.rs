@@ -183,8 +183,8 @@ impl SelectorsCursor {
 /// The first chunk decodes `[0, 1)` with mask `1`. The next chunk skips to row
 /// 11 and decodes `[11, 12)` with mask `1`. When loaded ranges are present,
 /// every returned chunk ends at a selected row and never includes trailing
-/// unselected rows. [`ParquetRecordBatchReader`] still accumulates both chunks
-/// and applies the combined mask `11` once.
+/// unselected rows. [`ParquetRecordBatchReader`] filters each chunk as soon as it
+/// is decoded and joins the kept rows of sparse chunks into one batch.
 ///
 /// [`ParquetRecordBatchReader`]: crate::arrow::arrow_reader::ParquetRecordBatchReader
 #[derive(Debug)]
